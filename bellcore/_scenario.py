@@ -1,0 +1,199 @@
+"""Scenarios: who measures what, and the array shape of a behaviour in it.
+
+A behaviour is stored as ``p[outcomes..., settings...]`` (outcomes of every party first, then their
+settings: the order used by ``inflation`` and ``toqito``). A party without a choice of setting keeps a
+size-1 settings axis.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["Scenario", "BellScenario", "BilocalScenario", "scenario_from_json", "infer_scenario"]
+
+
+class Scenario:
+    """Common interface of every scenario.
+
+    Subclasses are frozen dataclasses (hashable, usable as cache keys) that define ``outcomes`` and
+    ``settings``: tuples with one entry per party.
+    """
+
+    outcomes: tuple[int, ...]
+    settings: tuple[int, ...]
+
+    @property
+    def n_parties(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one behaviour: ``(*outcomes, *settings)``."""
+        return tuple(self.outcomes) + tuple(self.settings)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def n_setting_combinations(self) -> int:
+        return math.prod(self.settings)
+
+    @property
+    def normalisation(self) -> float:
+        """Prefactor of the L1 distance: ``1 / (2 * number of setting combinations)``."""
+        return 1.0 / (2 * self.n_setting_combinations)
+
+    @property
+    def n_deterministic(self) -> int:
+        return math.prod(d**m for d, m in zip(self.outcomes, self.settings))
+
+    def deterministic_points(self) -> np.ndarray:
+        """All local deterministic behaviours, shape ``(K, *shape)``, float64, entries 0 or 1.
+
+        K = prod_i d_i ** m_i. Computed once per scenario and cached; the returned array is read-only.
+        """
+        return _deterministic_points(self.outcomes, self.settings)
+
+    def deterministic_strategies(self) -> list[tuple[tuple[int, ...], ...]]:
+        """The strategy behind each row of ``deterministic_points``: one tuple (outcome per setting) per party."""
+        return _deterministic_strategies(self.outcomes, self.settings)
+
+    def to_json(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@functools.cache
+def _deterministic_strategies(outcomes: tuple[int, ...], settings: tuple[int, ...]):
+    per_party = [list(itertools.product(range(d), repeat=m)) for d, m in zip(outcomes, settings)]
+    return list(itertools.product(*per_party))
+
+
+@functools.cache
+def _deterministic_points(outcomes: tuple[int, ...], settings: tuple[int, ...]) -> np.ndarray:
+    n = len(outcomes)
+    strategies = _deterministic_strategies(outcomes, settings)
+    points = np.zeros((len(strategies),) + tuple(outcomes) + tuple(settings))
+    # For each party, an indicator [a_i = f_i(x_i)] of shape (d_i, m_i); the point is their outer product.
+    for k, strategy in enumerate(strategies):
+        factors = []
+        for f, d, m in zip(strategy, outcomes, settings):
+            ind = np.zeros((d, m))
+            ind[list(f), list(range(m))] = 1.0
+            factors.append(ind)
+        point = factors[0]
+        for fac in factors[1:]:
+            point = np.multiply.outer(point, fac)
+        # outer products interleave (a0, x0, a1, x1, ...); move outcomes first.
+        order = [2 * i for i in range(n)] + [2 * i + 1 for i in range(n)]
+        points[k] = np.transpose(point, order)
+    points.setflags(write=False)
+    return points
+
+
+@dataclass(frozen=True)
+class BellScenario(Scenario):
+    """Bipartite Bell scenario: A has ``settings[0]`` settings with ``outcomes[0]`` outcomes, B likewise.
+
+    Behaviour shape ``(dA, dB, mA, mB)``.
+    """
+
+    outcomes: tuple[int, int] = (2, 2)
+    settings: tuple[int, int] = (2, 2)
+
+    def __post_init__(self):
+        outcomes = tuple(int(d) for d in self.outcomes)
+        settings = tuple(int(m) for m in self.settings)
+        if len(outcomes) != 2 or len(settings) != 2:
+            raise ValueError(f"a Bell scenario has two parties; got outcomes={outcomes}, settings={settings}")
+        if min(outcomes) < 2 or min(settings) < 1:
+            raise ValueError(f"need >= 2 outcomes and >= 1 setting per party; got {outcomes}, {settings}")
+        object.__setattr__(self, "outcomes", outcomes)
+        object.__setattr__(self, "settings", settings)
+
+    @classmethod
+    def binary(cls, m: int) -> "BellScenario":
+        """Two outcomes and ``m`` settings for each party."""
+        return cls((2, 2), (m, m))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "bell", "outcomes": list(self.outcomes), "settings": list(self.settings)}
+
+    def __str__(self) -> str:
+        (da, db), (ma, mb) = self.outcomes, self.settings
+        return f"bell(mA={ma}, mB={mb}, dA={da}, dB={db})"
+
+
+@dataclass(frozen=True)
+class BilocalScenario(Scenario):
+    """Entanglement-swapping (bilocal) network A - B - C with sources (A,B) and (B,C).
+
+    ``variant="binary"``: B has a setting y in {0,1} and a binary outcome; shape (2,2,2,2,2,2).
+    ``variant="bsm"``: B makes one 4-outcome Bell-state measurement b = 2*b0 + b1 and has no setting
+    (size-1 y axis); shape (2,4,2,2,1,2).
+    """
+
+    variant: Literal["binary", "bsm"] = "binary"
+
+    def __post_init__(self):
+        if self.variant not in ("binary", "bsm"):
+            raise ValueError(f"unknown bilocal variant {self.variant!r}; expected 'binary' or 'bsm'")
+
+    @property
+    def outcomes(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (2, 2, 2) if self.variant == "binary" else (2, 4, 2)
+
+    @property
+    def settings(self) -> tuple[int, int, int]:  # type: ignore[override]
+        return (2, 2, 2) if self.variant == "binary" else (2, 1, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "bilocal", "variant": self.variant}
+
+    def __str__(self) -> str:
+        return f"bilocal({self.variant})"
+
+
+def scenario_from_json(obj: dict[str, Any]) -> Scenario:
+    """Inverse of ``Scenario.to_json``. Raises ``ValueError`` on an unknown or malformed description."""
+    if not isinstance(obj, dict) or "kind" not in obj:
+        raise ValueError(f"scenario must be an object with a 'kind' field; got {obj!r}")
+    kind = obj["kind"]
+    if kind == "bell":
+        try:
+            return BellScenario(tuple(obj.get("outcomes", (2, 2))), tuple(obj["settings"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"malformed bell scenario {obj!r}: {e}") from None
+    if kind == "bilocal":
+        return BilocalScenario(obj.get("variant", "binary"))
+    raise ValueError(f"unknown scenario kind {kind!r}; expected 'bell' or 'bilocal'")
+
+
+_BILOCAL_SHAPES = {BilocalScenario("binary").shape: "binary", BilocalScenario("bsm").shape: "bsm"}
+
+
+def infer_scenario(shape: tuple[int, ...]) -> tuple[Scenario, tuple[int, ...]]:
+    """Guess the scenario of a bare array from its shape; returns ``(scenario, batch_shape)``.
+
+    Rules (the only ones; anything else needs an explicit scenario):
+    4 axes ``(dA, dB, mA, mB)`` or 5 axes ``(N, dA, dB, mA, mB)`` -> bipartite Bell scenario;
+    6 axes equal to a bilocal shape, or 7 axes ``(N, *bilocal shape)`` -> bilocal network.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) in (6, 7) and shape[-6:] in _BILOCAL_SHAPES:
+        return BilocalScenario(_BILOCAL_SHAPES[shape[-6:]]), shape[:-6]
+    if len(shape) in (4, 5):
+        da, db, ma, mb = shape[-4:]
+        if min(da, db) >= 2 and min(ma, mb) >= 1:
+            return BellScenario((da, db), (ma, mb)), shape[:-4]
+    raise ValueError(
+        f"cannot infer a scenario from array shape {shape}: expected (dA,dB,mA,mB) or (N,dA,dB,mA,mB) for a Bell "
+        f"scenario, {BilocalScenario('binary').shape} or {BilocalScenario('bsm').shape} (optionally with a leading "
+        "batch axis) for the bilocal network"
+    )
