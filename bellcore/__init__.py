@@ -5,6 +5,7 @@ quantum strategies (Born rule in JAX) and reference behaviours.
 """
 
 from ._behaviour import Behaviour, default_tolerance
+from ._progress import progress_bar
 from ._quantum import (
     PAULI,
     QuantumStrategy,
@@ -49,4 +50,39 @@ __all__ = [
     "relabel_outcomes",
     "swap_parties",
     "random_relabelling",
+    "progress_bar",
+]
+
+from ._network import (  # noqa: E402
+    BilocalStrategy,
+    behaviour_from_correlators,
+    behaviour_from_ij,
+    bell_state_measurement,
+    bilocal_werner,
+    brgp_ij,
+    brgp_measurement,
+    brgp_strategy,
+    brgp_value,
+    features_correlators,
+    features_ij,
+    network_correlators,
+    noisy_bell_state_measurement,
+    two_qubit_projective,
+)
+
+__all__ += [
+    "BilocalStrategy",
+    "bell_state_measurement",
+    "noisy_bell_state_measurement",
+    "brgp_measurement",
+    "two_qubit_projective",
+    "brgp_strategy",
+    "bilocal_werner",
+    "network_correlators",
+    "brgp_ij",
+    "brgp_value",
+    "features_ij",
+    "features_correlators",
+    "behaviour_from_correlators",
+    "behaviour_from_ij",
 ]

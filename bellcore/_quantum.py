@@ -50,7 +50,7 @@ def qubit_measurements_xz(angles) -> jnp.ndarray:
 def pure_two_qubit_state(theta) -> jnp.ndarray:
     """Density matrix of ``cos(theta)|00> + sin(theta)|11>``, shape (4, 4)."""
     c, s = jnp.cos(theta), jnp.sin(theta)
-    psi = jnp.stack([c, 0 * c, 0 * c, s]).astype(jnp.complex128 if _x64() else jnp.complex64)
+    psi = jnp.stack([c, 0 * c, 0 * c, s]) + 0j
     return jnp.outer(psi, jnp.conj(psi))
 
 
@@ -118,8 +118,3 @@ class QuantumStrategy(eqx.Module):
         """Two qubits with projective measurements along Bloch vectors ``(mA, 3)`` and ``(mB, 3)``."""
         return cls(jnp.asarray(state), qubit_projective(alice_bloch), qubit_projective(bob_bloch))
 
-
-def _x64() -> bool:
-    import jax
-
-    return bool(jax.config.jax_enable_x64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from ._behaviour import Behaviour
@@ -62,10 +63,9 @@ def werner_chsh(v: float) -> Behaviour:
 
     Equals ``v * tsirelson + (1 - v) * white noise``: CHSH = 2 sqrt(2) v, nonlocal iff v > 1/sqrt(2).
     """
-    a = qubit_measurements_xz(np.array([0.0, np.pi / 2]))
-    b = qubit_measurements_xz(np.array([np.pi / 4, -np.pi / 4]))
-    strat = QuantumStrategy(werner_state(v), a, b)
-    return Behaviour(np.asarray(strat.probabilities(), dtype=np.float64), strat.scenario)
+    a = lambda: qubit_measurements_xz(np.array([0.0, np.pi / 2]))  # noqa: E731
+    b = lambda: qubit_measurements_xz(np.array([np.pi / 4, -np.pi / 4]))  # noqa: E731
+    return _born64(lambda: QuantumStrategy(werner_state(v), a(), b()))
 
 
 def chained(m: int) -> Behaviour:
@@ -76,8 +76,16 @@ def chained(m: int) -> Behaviour:
     if m < 2:
         raise ValueError("chained correlations need m >= 2 settings")
     k = np.arange(m)
-    strat = QuantumStrategy(phi_plus(), qubit_measurements_xz(k * np.pi / m), qubit_measurements_xz((k + 0.5) * np.pi / m))
-    return Behaviour(np.asarray(strat.probabilities(), dtype=np.float64), strat.scenario)
+    return _born64(
+        lambda: QuantumStrategy(phi_plus(), qubit_measurements_xz(k * np.pi / m), qubit_measurements_xz((k + 0.5) * np.pi / m))
+    )
+
+
+def _born64(make) -> Behaviour:
+    """Build a strategy and apply the Born rule in float64 (reference values must validate at 1e-9)."""
+    with jax.enable_x64(True):
+        strat = make()
+        return Behaviour(np.asarray(strat.probabilities(), dtype=np.float64), strat.scenario)
 
 
 def deterministic(scenario: Scenario, strategy) -> Behaviour:

@@ -1,0 +1,30 @@
+"""certify: exact answers by linear programming, each with a certificate anyone can re-check.
+
+- ``nonlocality``: NL, the trace distance to the local set, with its dual Bell functional.
+- ``visibility``: white-noise visibility, with its Bell functional.
+- ``nonlocality_many`` / ``visibility_many``: batches (progress bar, optional processes, order kept).
+- ``check_nonlocality`` / ``check_visibility``: solver-free re-verification.
+"""
+
+from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
+from ._certificate import CertificateCheck, exact_violation, local_bound
+from ._nl import NonlocalityResult, check_nonlocality, nonlocality
+from ._result import Status
+from ._visibility import VisibilityResult, check_visibility, visibility
+
+__all__ = [
+    "Status",
+    "NonlocalityResult",
+    "nonlocality",
+    "check_nonlocality",
+    "VisibilityResult",
+    "visibility",
+    "check_visibility",
+    "certify_many",
+    "nonlocality_many",
+    "visibility_many",
+    "MEASURES",
+    "CertificateCheck",
+    "local_bound",
+    "exact_violation",
+]

@@ -1,0 +1,190 @@
+"""White-noise visibility: the largest v in [0, 1] with ``v q + (1 - v) u`` local (u = white noise).
+
+Substituting ``mu = lambda / v`` turns the bilinear condition into an LP whose data change only in the
+right-hand side from one behaviour to the next:
+
+    min  sum_k mu_k   over mu >= 0 (K)
+    s.t. sum_k mu_k (d_k - u) = q - u,   sum_k mu_k >= 1        (v = 1 / sum mu, capped at 1).
+
+The dual multipliers B of the equality rows form a Bell functional with local bound L and
+``v* = (L - B.u) / (B.q - B.u)``: for any v > v*, ``v q + (1 - v) u`` violates ``B.p <= L``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bellcore import Behaviour, Scenario
+
+from ._certificate import CertificateCheck, exact_violation, local_bound
+from ._highs import INF, make_lp, new_highs, status_of
+from ._nl import CHECK_TOL, ZERO_TOL, _num, as_behaviour
+from ._result import Status
+
+__all__ = ["VisibilityResult", "visibility", "check_visibility"]
+
+
+@dataclass(frozen=True, eq=False)
+class VisibilityResult:
+    """Certified white-noise visibility of one behaviour.
+
+    Attributes:
+        value: the visibility v* in [0, 1] (1 for local behaviours; NaN unless solved).
+        status, message: as for ``NonlocalityResult``.
+        bell: a Bell functional (same shape as p, scaled to max |B| = 1) that the mixture violates for
+            every v > v* (None when v* = 1: nothing to certify).
+        local_bound: its maximum over the local set (enumerated).
+        lower: v of the explicit local model (``weights`` over deterministic points reproduce
+            ``v q + (1-v) u``): a certified lower bound.
+        upper: ``(L - B.u) / (B.q - B.u)`` from the functional: a certified upper bound (1 if no functional).
+        local_model: the local behaviour equal to the mixture at ``lower``.
+    """
+
+    value: float
+    status: Status
+    message: str
+    scenario: Scenario
+    bell: np.ndarray | None = None
+    local_bound: float = math.nan
+    lower: float = math.nan
+    upper: float = math.nan
+    local_model: np.ndarray | None = None
+    weights: np.ndarray | None = field(default=None, repr=False)
+    certificate_checked: bool = False
+    exact_violation: Any = None
+
+    @property
+    def is_nonlocal(self) -> bool:
+        return bool(self.status == Status.OPTIMAL and self.upper < 1 - ZERO_TOL)
+
+    @property
+    def certified(self) -> bool:
+        return self.certificate_checked
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measure": "visibility",
+            "scenario": self.scenario.to_json(),
+            "value": _num(self.value),
+            "status": str(self.status),
+            "message": self.message,
+            "nonlocal": self.is_nonlocal,
+            "lower": _num(self.lower),
+            "upper": _num(self.upper),
+            "bell": None if self.bell is None else self.bell.tolist(),
+            "local_bound": _num(self.local_bound),
+            "certificate_checked": self.certificate_checked,
+            "exact_violation": None if self.exact_violation is None else str(self.exact_violation),
+        }
+
+
+class _VisibilityProgram:
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).T  # (N, K)
+        n, k = d.shape
+        self.u = Behaviour.uniform(scenario).numpy().reshape(-1)
+        a = np.vstack([d - self.u[:, None], np.ones((1, k))])
+        lp = make_lp(np.ones(k), np.zeros(k), np.full(k, INF), np.zeros(n + 1), np.zeros(n + 1), a)
+        lp.row_lower_ = np.concatenate([np.zeros(n), [1.0]])
+        lp.row_upper_ = np.concatenate([np.zeros(n), [INF]])
+        self.h = new_highs()
+        self.h.passModel(lp)
+        self.n, self.k = n, k
+        self._rows = np.arange(n, dtype=np.int32)
+
+    def solve(self, q: np.ndarray):
+        rhs = q - self.u
+        self.h.changeRowsBounds(self.n, self._rows, rhs, rhs)
+        self.h.run()
+        status, message = status_of(self.h)
+        sol = self.h.getSolution()
+        return status, message, np.asarray(sol.col_value), np.asarray(sol.row_dual)[: self.n]
+
+
+@functools.lru_cache(maxsize=32)
+def _program(scenario: Scenario) -> _VisibilityProgram:
+    return _VisibilityProgram(scenario)
+
+
+def visibility(p, *, validate: bool = True) -> VisibilityResult:
+    """Certified white-noise visibility of one behaviour (Bell scenarios; HiGHS)."""
+    beh = as_behaviour(p, validate)
+    if beh.is_batch:
+        raise ValueError(f"visibility takes one behaviour; got a batch {beh.batch_shape}")
+    sc = beh.scenario
+    if sc.n_parties != 2:
+        raise ValueError(f"visibility is defined here for bipartite Bell scenarios; got {sc}")
+    prog = _program(sc)
+    q = beh.numpy().reshape(-1)
+    status, message, mu, y = prog.solve(q)
+    if status != Status.OPTIMAL:
+        return VisibilityResult(math.nan, status, message, sc)
+    mu = np.clip(mu, 0.0, None)
+    total = mu.sum()
+    v_low = 1.0 / total
+    weights = mu / total
+    d = sc.deterministic_points().reshape(sc.n_deterministic, -1).T
+    model = d @ weights
+    bell, lb, upper = None, math.nan, 1.0
+    u = prog.u
+    # HiGHS's duals: objective sensitivity to the rhs q - u, so B.(q - u) = 1/v*. Normalise to max |B| = 1.
+    if v_low < 1 - ZERO_TOL and np.abs(y).max() > 0:
+        bell = y / np.abs(y).max()
+        if bell @ (q - u) < 0:  # sign convention guard: we want B.q > B.u
+            bell = -bell
+        lb = local_bound(bell, sc)
+        upper = float((lb - bell @ u) / (bell @ q - bell @ u))
+    res = VisibilityResult(
+        value=float(min(v_low, 1.0)),
+        status=status,
+        message=message,
+        scenario=sc,
+        bell=None if bell is None else bell.reshape(sc.shape),
+        local_bound=lb,
+        lower=float(min(v_low, 1.0)),
+        upper=min(upper, 1.0),
+        local_model=model.reshape(sc.shape),
+        weights=weights,
+    )
+    check = check_visibility(q.reshape(sc.shape), res)
+    return dataclasses.replace(res, certificate_checked=check.ok, exact_violation=check.exact)
+
+
+def check_visibility(p, result: VisibilityResult, atol: float = CHECK_TOL) -> CertificateCheck:
+    """Re-verify a visibility certificate without any solver.
+
+    The local model must reproduce ``v q + (1 - v) u`` at ``v = result.value`` (lower bound); when the
+    value is below 1, the functional's enumerated local bound must give the same v (upper bound), and the
+    rounded functional must violate its exact local bound on q.
+    """
+    sc = result.scenario
+    q = np.asarray(p.numpy() if isinstance(p, Behaviour) else p, dtype=np.float64).reshape(-1)
+    u = Behaviour.uniform(sc).numpy().reshape(-1)
+    v = result.value
+    if not math.isfinite(v) or result.weights is None:
+        return CertificateCheck(False, math.nan, None, f"no certificate (status {result.status})")
+    w = np.asarray(result.weights)
+    model = sc.deterministic_points().reshape(sc.n_deterministic, -1).T @ w
+    err = np.abs(v * q + (1 - v) * u - model).max()
+    if w.min() < 0 or abs(w.sum() - 1) > 1e-12 or err > atol:
+        return CertificateCheck(False, v, None, f"local model misses the mixture by {err:.2e}")
+    if v >= 1 - ZERO_TOL:
+        return CertificateCheck(True, v)
+    if result.bell is None:
+        return CertificateCheck(False, v, None, "visibility < 1 but no Bell functional")
+    bell = np.asarray(result.bell, dtype=np.float64).reshape(-1)
+    lb = local_bound(bell, sc)
+    v_up = float((lb - bell @ u) / (bell @ q - bell @ u))
+    if abs(v_up - v) > atol:
+        return CertificateCheck(False, v_up, None, f"functional gives v <= {v_up:.6g}, not {v:.6g}")
+    exact = exact_violation(bell, q, sc)
+    if exact <= 0:
+        return CertificateCheck(False, v_up, exact, "rounded functional does not violate its exact local bound")
+    return CertificateCheck(True, v_up, exact)
