@@ -46,7 +46,11 @@ def exact_violation(bell: np.ndarray, p: np.ndarray, scenario: Scenario, cap: fl
     b_int = _integer_functional(bell, cap)
     d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).astype(np.int64)
     lb_int = int((d @ b_int).max())
-    dot = sum((Fraction(float(pi)) * int(bi) for pi, bi in zip(np.asarray(p, dtype=np.float64).reshape(-1), b_int) if bi), Fraction(0))
+    # <B, p> exactly: every float is n / 2**e; put all terms over the largest power of two (pure int arithmetic).
+    terms = [float(pi).as_integer_ratio() for pi, bi in zip(np.asarray(p, dtype=np.float64).reshape(-1), b_int) if bi]
+    den = max((t[1] for t in terms), default=1)
+    num = sum(n * (den // dd) * int(bi) for (n, dd), bi in zip(terms, (b for b in b_int if b)))
+    dot = Fraction(num, den)
     return (dot - lb_int) / Fraction(2**BITS)
 
 

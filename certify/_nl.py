@@ -105,43 +105,36 @@ def as_behaviour(p, validate: bool = True) -> Behaviour:
 
 # ------------------------------------------------------------------------------------------ HiGHS
 class _NLProgram:
-    """The NL LP of one scenario, built once; each solve changes only the row bounds (warm start)."""
+    """The NL LP of one scenario, built once; each solve changes only the row bounds (warm start).
+
+    Solved in its L1-regression form, with half the rows of the textbook form above:
+    ``D lambda + r+ - r- = q``, ``sum lambda = 1``, cost ``c (r+ + r-)``; the equality-row duals are B.
+    """
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
         d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).T  # (N, K)
         n, k = d.shape
-        self.n, self.k, self.d = n, k, d
+        self.n, self.k = n, k
         c = scenario.normalisation
         eye = np.eye(n)
-        a = np.block([[d, eye], [d, -eye], [np.ones((1, k)), np.zeros((1, n))]])
-        cost = np.concatenate([np.zeros(k), np.full(n, c)])
-        lp = make_lp(
-            cost,
-            np.zeros(k + n),
-            np.full(k + n, INF),
-            np.concatenate([np.zeros(n), np.full(n, -INF), [1.0]]),
-            np.concatenate([np.full(n, INF), np.zeros(n), [1.0]]),
-            a,
-        )
+        a = np.block([[d, eye, -eye], [np.ones((1, k)), np.zeros((1, 2 * n))]])
+        cost = np.concatenate([np.zeros(k), np.full(2 * n, c)])
+        ones = np.ones(n + 1)
+        lp = make_lp(cost, np.zeros(k + 2 * n), np.full(k + 2 * n, INF), ones, ones, a)
         self.h = new_highs()
         self.h.passModel(lp)
-        self._rows = np.arange(2 * n, dtype=np.int32)
-        self._lower = np.concatenate([np.zeros(n), np.full(n, -INF)])
-        self._upper = np.concatenate([np.full(n, INF), np.zeros(n)])
+        self._rows = np.arange(n, dtype=np.int32)
 
     def solve(self, q: np.ndarray) -> tuple[Status, str, float, np.ndarray, np.ndarray]:
-        n = self.n
-        self._lower[:n] = q
-        self._upper[n:] = q
-        self.h.changeRowsBounds(2 * n, self._rows, self._lower, self._upper)
+        self.h.changeRowsBounds(self.n, self._rows, q, q)
         self.h.run()
         status, message = status_of(self.h)
         sol = self.h.getSolution()
         col = np.asarray(sol.col_value)
         dual = np.asarray(sol.row_dual)
         value = self.h.getInfo().objective_function_value
-        return status, message, value, col[: self.k], dual[:n] + dual[n : 2 * n]
+        return status, message, value, col[: self.k], dual[: self.n]
 
 
 @functools.lru_cache(maxsize=32)

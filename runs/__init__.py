@@ -1,0 +1,6 @@
+"""runs: the product's face — the ``bellscope`` command line, file interchange, and (from the dataset
+work on) one self-describing HDF5 file per run."""
+
+from ._io import load_behaviours
+
+__all__ = ["load_behaviours"]
