@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -18,19 +18,23 @@ def default_tolerance(dtype) -> float:
     return 1e-9 if np.dtype(dtype) == np.float64 else 1e-5
 
 
-class Behaviour(eqx.Module):
+@jax.tree_util.register_pytree_node_class
+class Behaviour:
     """Conditional probabilities ``p[outcomes..., settings...]`` of a scenario, optionally batched.
 
     Attributes:
-        p: array of shape ``(*batch_shape, *scenario.shape)``; a numpy or JAX array (it is a pytree leaf,
-            so a ``Behaviour`` can be passed through ``jax.jit`` / ``jax.grad``).
+        p: array of shape ``(*batch_shape, *scenario.shape)``; a numpy or JAX array. ``Behaviour`` is a JAX
+            pytree whose only leaf is ``p``, so it passes through ``jax.jit`` / ``jax.grad`` / ``jax.vmap``.
         scenario: the ``Scenario`` (static pytree metadata).
 
-    Construction checks the shape only (cheap and trace-safe); call ``validate()`` to check the numbers.
+    Immutable. Construction checks the shape only (cheap and trace-safe); call ``validate()`` to check the
+    numbers. (A plain class rather than an ``equinox.Module``: behaviours are created in the hot loop of
+    every certification, where a Module's attribute machinery cost more than the LP at m = 2.)
     """
 
+    __slots__ = ("p", "scenario")
     p: Any
-    scenario: Scenario = eqx.field(static=True)
+    scenario: Scenario
 
     def __init__(self, p, scenario: Scenario | None = None):
         if not hasattr(p, "shape"):
@@ -43,8 +47,22 @@ class Behaviour(eqx.Module):
                 f"array of shape {tuple(p.shape)} does not fit scenario {scenario}: its trailing axes must be "
                 f"{scenario.shape} (outcomes first, then settings)"
             )
-        self.p = p
-        self.scenario = scenario
+        object.__setattr__(self, "p", p)
+        object.__setattr__(self, "scenario", scenario)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Behaviour is immutable")
+
+    def tree_flatten(self):
+        return (self.p,), self.scenario
+
+    @classmethod
+    def tree_unflatten(cls, scenario, children):
+        # bypass __init__: JAX may rebuild a pytree with placeholder leaves that have no shape
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "p", children[0])
+        object.__setattr__(obj, "scenario", scenario)
+        return obj
 
     # ----------------------------------------------------------------------------------------- shape
     @property
