@@ -15,6 +15,7 @@ Outcome 0 <-> eigenvalue +1 throughout. For the complete Bell-state measurement 
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -144,9 +145,12 @@ def bilocal_werner(v, variant: str = "binary") -> Behaviour:
     """Werner sources ``v|Phi+><Phi+| + (1-v) I/4`` on both links with the BRGP measurements.
 
     I = J = v^2/2. Certified NBL: binary max(0, (sqrt2 v - 1)/4), bsm max(0, (v^2 - 1/2)/4) (SCIENCE.md s.4).
+    A reference behaviour: computed in float64 (a numpy array) whatever JAX's default precision.
     """
-    rho = werner_state(v)
-    return brgp_strategy(rho, rho, variant).behaviour()
+    with jax.enable_x64(True):
+        rho = werner_state(v)
+        beh = brgp_strategy(rho, rho, variant).behaviour()
+        return Behaviour(np.asarray(beh.p, dtype=np.float64), beh.scenario)
 
 
 # ------------------------------------------------------------------------------------------ correlators

@@ -2,12 +2,14 @@
 
 - ``nonlocality``: NL, the trace distance to the local set, with its dual Bell functional.
 - ``visibility``: white-noise visibility, with its Bell functional.
+- ``nonbilocality``: certified interval [lower, upper] for NBL in the bilocal network, with a bilocal model.
 - ``nonlocality_many`` / ``visibility_many``: batches (progress bar, optional processes, order kept).
 - ``check_nonlocality`` / ``check_visibility``: solver-free re-verification.
 """
 
 from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
 from ._certificate import CertificateCheck, exact_violation, local_bound
+from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
 from ._result import Status
 from ._visibility import VisibilityResult, check_visibility, visibility
@@ -17,6 +19,10 @@ __all__ = [
     "NonlocalityResult",
     "nonlocality",
     "check_nonlocality",
+    "NonbilocalityResult",
+    "nonbilocality",
+    "BilocalModel",
+    "check_bilocal_model",
     "VisibilityResult",
     "visibility",
     "check_visibility",

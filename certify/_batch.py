@@ -19,14 +19,9 @@ def _measures() -> dict[str, Callable[..., Any]]:
     from ._nl import nonlocality
     from ._visibility import visibility
 
-    out: dict[str, Callable[..., Any]] = {"nl": nonlocality, "visibility": visibility}
-    try:  # the network quantifier lives in its own module
-        from ._nbl import nonbilocality
+    from ._nbl import nonbilocality
 
-        out["nbl"] = nonbilocality
-    except ImportError:  # pragma: no cover - only while the module is absent
-        pass
-    return out
+    return {"nl": nonlocality, "visibility": visibility, "nbl": nonbilocality}
 
 
 MEASURES = ("nl", "visibility", "nbl")

@@ -90,7 +90,7 @@ def _table(results, measure: str) -> None:
             t.add_column(c)
         for i, r in enumerate(results):
             t.add_row(str(i), _fmt(r.value), str(r.status), _yes(r.is_nonlocal), _fmt(r.local_bound), "checked" if r.certificate_checked else "FAILED")
-    Console().print(t)
+    Console(width=max(120, Console().width)).print(t)
 
 
 def _yes(b: bool) -> str:

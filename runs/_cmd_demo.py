@@ -36,11 +36,27 @@ def _references():
     return rows
 
 
+def _bilocal_references():
+    import bellcore as bc
+
+    s2 = math.sqrt(2)
+    return [
+        (f"Werner v={v}, BRGP ({variant})", bc.bilocal_werner(v, variant), nbl)
+        for v in (0.6, 0.9)
+        for variant, nbl in (("binary", max(0.0, (s2 * v - 1) / 4)), ("bsm", max(0.0, (v * v - 0.5) / 4)))
+    ]
+
+
 @app.command("demo")
 def demo_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable rows on stdout."),
+    tol: float = typer.Option(1e-4, "--tol", help="Gap at which the NBL branch-and-bound stops."),
 ) -> None:
-    """Certify reference behaviours (PR box, Tsirelson, Werner, chained, embeddings) against their closed forms."""
+    """Certify reference behaviours against their closed forms (SCIENCE.md).
+
+    NL and visibility of the PR box, Tsirelson point, isotropic PR, Werner/CHSH, chained and embedded
+    behaviours; NBL intervals of the entanglement-swapping Werner family (binary and BSM variants).
+    """
     import json
 
     import certify
@@ -64,11 +80,25 @@ def demo_cmd(
                 "certified": nl.certificate_checked and vis.certificate_checked,
             }
         )
-    ok = all(r["certified"] for r in rows) and all(
+    nbl_rows = []
+    for name, beh, nbl_exact in _bilocal_references():
+        r = certify.nonbilocality(beh, tol=tol)
+        nbl_rows.append(
+            {
+                "behaviour": name,
+                "scenario": str(beh.scenario),
+                "nbl_lower": r.lower,
+                "nbl_upper": r.upper,
+                "nbl_expected": nbl_exact,
+                "status": str(r.status),
+                "certified": r.certificate_checked and r.lower - 1e-9 <= nbl_exact <= r.upper + 1e-9,
+            }
+        )
+    ok = all(r["certified"] for r in rows + nbl_rows) and all(
         (r["nl"] >= r["nl_expected"] - 1e-9) if r["nl_bound_only"] else abs(r["nl"] - r["nl_expected"]) < 1e-8 for r in rows
     )
     if as_json:
-        for r in rows:
+        for r in rows + nbl_rows:
             typer.echo(json.dumps(r))
     else:
         t = Table(title="bellscope demo: certified NL and visibility of reference behaviours")
@@ -81,7 +111,17 @@ def demo_cmd(
                 r["behaviour"], f"{r['nl']:.8f}", f"{r['nl_expected']:.8f}", diff,
                 f"{r['visibility']:.8f}", vexp, "checked" if r["certified"] else "FAILED",
             )
-        Console(width=max(120, Console().width)).print(t)
+        console = Console(width=max(120, Console().width))
+        console.print(t)
+        t = Table(title=f"certified NBL intervals (tol {tol:g}) of the entanglement-swapping Werner family")
+        for c in ("behaviour", "lower", "upper", "expected", "status", "certificate"):
+            t.add_column(c, no_wrap=True)
+        for r in nbl_rows:
+            t.add_row(
+                r["behaviour"], f"{r['nbl_lower']:.8f}", f"{r['nbl_upper']:.8f}", f"{r['nbl_expected']:.8f}",
+                r["status"], "checked" if r["certified"] else "FAILED",
+            )
+        console.print(t)
     if not ok:
         typer.echo("error: a certified value disagrees with its closed form", err=True)
         raise typer.Exit(1)

@@ -114,3 +114,15 @@ def test_demo_runs_and_agrees_with_closed_forms():
 def test_help_explains():
     res = _run("certify", "--help")
     assert res.exit_code == 0 and "Bell functional" in res.output
+
+
+def test_certify_bilocal_json(tmp_path):
+    path = tmp_path / "swap.npy"
+    np.save(path, np.stack([np.asarray(bc.bilocal_werner(v, "bsm").p) for v in (0.6, 0.9)]))
+    res = _run("certify", path, "--json", "--tol", "1e-4", "--no-progress")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    for r, expected in zip(rows, (0.0, (0.81 - 0.5) / 4)):
+        assert r["lower"] - 1e-9 <= expected <= r["upper"] + 1e-9
+        assert r["status"] == "optimal" and r["model"]["variant"] == "bsm" and r["certificate_checked"]
+    assert _run("certify", path, "--measure", "nl").exit_code == 2

@@ -1,0 +1,111 @@
+"""Benchmark: certified NBL of uniform random tripartite no-signalling behaviours (binary variant).
+
+    .venv/bin/python benchmarks/nbl_speed.py [--n 50] [--tol 1e-4] [--seed 0] [--time-limit 60]
+    .venv/bin/python benchmarks/nbl_speed.py --werner --tol 1e-5     # certified Werner curves instead
+
+Samples ``n`` points uniformly in the tripartite binary NS polytope (hit-and-run in correlator coordinates,
+one independent chain per point; see ``_ns_sampler.py``), certifies each with ``certify._nbl.nonbilocality`` on
+one core (HiGHS single-threaded) and prints a per-point table, then the median / max time per point, the nodes,
+the interval widths and the time of the initial upper bound alone. Saves nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from _ns_sampler import sample_tripartite_ns  # noqa: E402
+
+from bellcore import Behaviour, BilocalScenario  # noqa: E402
+from certify._nbl import nonbilocality  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--quiet", action="store_true", help="summary only")
+    ap.add_argument("--werner", action="store_true", help="certify the Werner curves (both variants) instead")
+    args = ap.parse_args(argv)
+    if args.werner:
+        return werner_curves(args.tol)
+
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    except (AttributeError, OSError):
+        pass
+    pts = sample_tripartite_ns(args.n, seed=args.seed)
+    sc = BilocalScenario("binary")
+    nonbilocality(Behaviour(pts[0], sc), tol=1e-2)  # warm-up (imports, first HiGHS construction)
+    rows = []
+    t_all = time.perf_counter()
+    for i, p in enumerate(pts):
+        r = nonbilocality(Behaviour(p, sc), tol=args.tol, time_limit=args.time_limit, seed=args.seed)
+        rows.append(r)
+        if not args.quiet:
+            print(
+                f"{i:3d}  lower {r.lower:.6f}  upper {r.upper:.6f}  width {r.gap:.2e}  {str(r.status):8s} "
+                f"nodes {r.nodes:6d}  LPs {r.lps:6d}  time {r.seconds:7.3f} s  (upper alone {r.upper_seconds:.3f} s)",
+                flush=True,
+            )
+    total = time.perf_counter() - t_all
+    t = np.array([r.seconds for r in rows])
+    tu = np.array([r.upper_seconds for r in rows])
+    ex = np.array([r.upper_initial - r.upper for r in rows])  # how far the upper bound alone was from the final
+    nodes = np.array([r.nodes for r in rows])
+    lps = np.array([r.lps for r in rows])
+    w = np.array([r.gap for r in rows])
+    lo = np.array([r.lower for r in rows])
+    n_opt = sum(str(r.status) == "optimal" for r in rows)
+    print()
+    print(f"NBL certification, {args.n} uniform tripartite NS points (binary variant), tol {args.tol:g}, one core")
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"{'':28s}{'median':>10s}{'mean':>10s}{'max':>10s}")
+    print(f"{'time per point [s]':28s}{np.median(t):10.3f}{t.mean():10.3f}{t.max():10.3f}")
+    print(f"{'upper bound alone [s]':28s}{np.median(tu):10.3f}{tu.mean():10.3f}{tu.max():10.3f}")
+    print(f"{'upper alone - final upper':28s}{np.median(ex):10.2e}{ex.mean():10.2e}{ex.max():10.2e}")
+    print(f"{'boxes (nodes)':28s}{np.median(nodes):10.0f}{nodes.mean():10.1f}{nodes.max():10.0f}")
+    print(f"{'LPs':28s}{np.median(lps):10.0f}{lps.mean():10.1f}{lps.max():10.0f}")
+    print(f"{'interval width':28s}{np.median(w):10.2e}{w.mean():10.2e}{w.max():10.2e}")
+    print(f"{'NBL lower bound':28s}{np.median(lo):10.4f}{lo.mean():10.4f}{lo.max():10.4f}")
+    print(f"certified to tol: {n_opt}/{len(rows)};  NBL > 0: {sum(r.is_nonbilocal for r in rows)}/{len(rows)};  "
+          f"per LP {1e3 * t.sum() / lps.sum():.3f} ms;  total {total:.1f} s")
+    return 0
+
+
+def werner_curves(tol: float) -> int:
+    """Certified NBL of Werner sources with the BRGP measurements, both variants, against the closed forms
+    binary max(0, (sqrt2 v - 1)/4) and bsm max(0, (v^2 - 1/2)/4) (= the paper's v^2 - 1/2 divided by 4)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from bellcore import bilocal_werner
+
+    print(f"Werner sources + BRGP measurements, tol {tol:g}")
+    print(f"{'variant':8s}{'v':>7s}{'lower':>12s}{'upper':>12s}{'formula':>12s}{'4*upper':>10s}{'v^2-1/2':>10s}"
+          f"{'nodes':>7s}{'time [s]':>10s}")
+    for variant in ("bsm", "binary"):
+        for v in (0.6, 0.7, 0.71, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0):
+            r = nonbilocality(bilocal_werner(v, variant), tol=tol)
+            f = max(0.0, (v * v - 0.5) / 4) if variant == "bsm" else max(0.0, (2**0.5 * v - 1) / 4)
+            ok = r.lower - 1e-9 <= f <= r.upper + 1e-9
+            print(f"{variant:8s}{v:7.2f}{r.lower:12.7f}{r.upper:12.7f}{f:12.7f}{4 * r.upper:10.5f}{max(0, v * v - .5):10.5f}"
+                  f"{r.nodes:7d}{r.seconds:10.2f}  {'contains formula' if ok else 'FORMULA OUTSIDE'}  {r.status}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
