@@ -1,7 +1,7 @@
 """bellcore: the shared language of bellscope.
 
 Scenarios, the ``Behaviour`` data type (``p[outcomes..., settings...]``), relabelling symmetries,
-quantum strategies (Born rule in JAX) and reference behaviours.
+quantum strategies (Born rule in JAX), reference behaviours and samplers with stated measures.
 """
 
 from ._behaviour import Behaviour, default_tolerance
@@ -18,6 +18,20 @@ from ._quantum import (
     werner_state,
 )
 from ._reference import chained, deterministic, embed, from_correlators, isotropic_pr, pr_box, tsirelson, werner_chsh
+from ._sampling import (
+    CHSH_CLASSES,
+    SAMPLERS,
+    SamplerInfo,
+    chsh_class,
+    chsh_max,
+    chsh_values,
+    hit_and_run,
+    ns_affine_basis,
+    ns_vertices,
+    sample,
+    sample_uniform_ns,
+    sampler_params,
+)
 from ._scenario import BellScenario, BilocalScenario, Scenario, infer_scenario, scenario_from_json
 from ._symmetry import random_relabelling, relabel_outcomes, relabel_settings, swap_parties
 
@@ -51,6 +65,18 @@ __all__ = [
     "swap_parties",
     "random_relabelling",
     "progress_bar",
+    "SAMPLERS",
+    "SamplerInfo",
+    "sample",
+    "sample_uniform_ns",
+    "sampler_params",
+    "ns_affine_basis",
+    "hit_and_run",
+    "ns_vertices",
+    "chsh_values",
+    "chsh_max",
+    "chsh_class",
+    "CHSH_CLASSES",
 ]
 
 from ._network import (  # noqa: E402

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/nbl_speed.py --werner --tol 1e-5     # certified Werner curves instead
 
 Samples ``n`` points uniformly in the tripartite binary NS polytope (hit-and-run in correlator coordinates,
-one independent chain per point; see ``_ns_sampler.py``), certifies each with ``certify._nbl.nonbilocality`` on
+one independent chain per point: ``bellcore.sample_uniform_ns``), certifies each with ``certify.nonbilocality`` on
 one core (HiGHS single-threaded) and prints a per-point table, then the median / max time per point, the nodes,
 the interval widths and the time of the initial upper bound alone. Saves nothing.
 """
@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
 import platform
-import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from _ns_sampler import sample_tripartite_ns  # noqa: E402
-
-from bellcore import Behaviour, BilocalScenario  # noqa: E402
-from certify._nbl import nonbilocality  # noqa: E402
+from bellcore import Behaviour, BilocalScenario, sample_uniform_ns  # noqa: E402
+from certify import nonbilocality  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -47,8 +40,9 @@ def main(argv=None) -> int:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     except (AttributeError, OSError):
         pass
-    pts = sample_tripartite_ns(args.n, seed=args.seed)
     sc = BilocalScenario("binary")
+    # the production sampler (hit-and-run, independent chains, documented burn-in): one chain per point
+    pts = sample_uniform_ns(sc, args.n, np.random.default_rng(args.seed), chains=args.n).numpy()
     nonbilocality(Behaviour(pts[0], sc), tol=1e-2)  # warm-up (imports, first HiGHS construction)
     rows = []
     t_all = time.perf_counter()

@@ -143,6 +143,7 @@ class _NLProgram:
         basic[k + np.flatnonzero(positive)] = True
         basic[k + n + np.flatnonzero(~positive)] = True
         self._basis.col_status = [_BASIC if b else _LOWER for b in basic]
+        self.h.clearSolver()  # forget the previous solve entirely: the answer must not depend on history
         self.h.setBasis(self._basis)
 
     def solve(self, q: np.ndarray) -> tuple[Status, str, float, np.ndarray, np.ndarray]:

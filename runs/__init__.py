@@ -1,6 +1,7 @@
 """runs: the product's face — the ``bellscope`` command line, file interchange, and (from the dataset
 work on) one self-describing HDF5 file per run."""
 
+from ._dataset_run import read_dataset, run_dataset
 from ._io import load_behaviours
 
-__all__ = ["load_behaviours"]
+__all__ = ["load_behaviours", "run_dataset", "read_dataset"]

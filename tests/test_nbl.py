@@ -7,8 +7,6 @@ jax.config.update("jax_enable_x64", True)
 import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import pathlib  # noqa: E402
-import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -16,13 +14,11 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from scipy.optimize import linprog  # noqa: E402
 
-from bellcore import Behaviour, BilocalScenario, bilocal_werner, brgp_value, pr_box  # noqa: E402
+from bellcore import Behaviour, BilocalScenario, bilocal_werner, brgp_value, pr_box, sample_uniform_ns  # noqa: E402
 from certify._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality  # noqa: E402
 from certify._nbl_lp import NBLModel, z_of_q  # noqa: E402
 from certify._result import Status  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-from _ns_sampler import sample_tripartite_ns  # noqa: E402
 
 SQ2 = math.sqrt(2)
 
@@ -99,7 +95,7 @@ def test_bilocal_models_give_zero(variant):
 
 
 def _points():
-    return sample_tripartite_ns(3, seed=11)
+    return sample_uniform_ns(BilocalScenario("binary"), 3, np.random.default_rng(11), chains=3).numpy()
 
 
 def test_model_reproduces_upper_and_json():

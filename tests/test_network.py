@@ -26,7 +26,6 @@ from bellcore import (  # noqa: E402
     features_correlators,
     features_ij,
     is_povm,
-    network_correlators,
     noisy_bell_state_measurement,
     pure_two_qubit_state,
     qubit_measurements_xz,

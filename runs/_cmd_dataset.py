@@ -1,0 +1,203 @@
+"""``bellscope dataset``: sample, certify and store a dataset in one HDF5 run file (resumable, parallel)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ._cli import app
+from ._errors import fail
+
+
+class DatasetScenario(str, Enum):
+    bell = "bell"
+    bilocal = "bilocal"
+    chsh = "chsh-correlators"
+
+
+class Variant(str, Enum):
+    binary = "binary"
+    bsm = "bsm"
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            fail(f"--param expects KEY=VALUE (VALUE in JSON, e.g. alpha=0.1 or balance=true); got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value  # a bare string, e.g. b_measurement=bell
+    return out
+
+
+@app.command("dataset")
+def dataset_cmd(
+    scenario: DatasetScenario = typer.Option(..., "--scenario", help="bell (needs --settings), bilocal (--variant) or chsh-correlators."),
+    settings: Optional[int] = typer.Option(None, "--settings", "-m", help="bell: settings per party (m)."),
+    outcomes: int = typer.Option(2, "--outcomes", "-d", help="bell: outcomes per setting (d)."),
+    variant: Variant = typer.Option(Variant.binary, "--variant", help="bilocal: binary (B has 2 settings) or bsm (Bell-state measurement)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform-ns (default), marginal-first, vertex-mixture, quantum, local, features-ij, features-abc, chsh-correlators."),
+    param: list[str] = typer.Option([], "--param", help="Sampler parameter KEY=VALUE (repeatable), e.g. alpha=0.1, chains=128, balance=true."),
+    balance: bool = typer.Option(False, "--balance", help="chsh-correlators: equal class counts (as the paper's test set)."),
+    measures: Optional[str] = typer.Option(None, "--measures", help="Comma-separated labels (default: nl for bell, nbl for bilocal, class for chsh-correlators)."),
+    nbl_tol: float = typer.Option(1e-4, "--nbl-tol", help="Gap tolerance of the NBL branch-and-bound."),
+    nbl_max_nodes: int = typer.Option(2000, "--nbl-max-nodes", help="Node limit of the NBL branch-and-bound per point (status 'limit' beyond; the interval stays valid)."),
+    nbl_time_limit: float = typer.Option(600.0, "--nbl-time-limit", help="Safety time limit per NBL point in seconds (a label stopped by time depends on the machine)."),
+    n: int = typer.Option(..., "--n", help="Number of points."),
+    seed: int = typer.Option(..., "--seed", help="Master seed (every chunk's seed derives from it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 file (never overwritten; see --resume)."),
+    chunk_size: int = typer.Option(500, "--chunk-size", help="Points per chunk: the unit of work, of flushing and of resuming."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Local worker processes."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (e.g. tcp://host:8786): run the chunks there."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out (same arguments)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
+) -> None:
+    """Sample N behaviours with a stated measure, label them with certified answers, store them in OUT.
+
+    The file is written chunk by chunk with a flush after each; a killed run continues with --resume and ends
+    identical to an uninterrupted one. Results do not depend on --workers or --scheduler.
+    """
+    from bellcore import BellScenario, BilocalScenario
+    from surrogates import DatasetSpec
+
+    from ._dataset_run import run_dataset
+
+    if workers < 1:
+        fail(f"--workers must be >= 1; got {workers}")
+    if scheduler is not None and workers != 1:
+        fail("--workers and --scheduler are exclusive: with --scheduler the cluster's workers do the work")
+    params = _parse_params(param)
+    if balance:
+        if scenario != DatasetScenario.chsh:
+            fail("--balance applies to --scenario chsh-correlators only")
+        params["balance"] = True
+    try:
+        if scenario == DatasetScenario.bell:
+            if settings is None:
+                fail("--scenario bell needs --settings M")
+            sc = BellScenario((outcomes, outcomes), (settings, settings))
+        elif scenario == DatasetScenario.bilocal:
+            if settings is not None:
+                fail("--settings applies to --scenario bell only (the bilocal network is fixed by --variant)")
+            sc = BilocalScenario(variant.value)
+        else:
+            if settings not in (None, 2):
+                fail("--scenario chsh-correlators is the m=2 scenario; drop --settings")
+            sc = None
+        ms = tuple(s.strip() for s in measures.split(",") if s.strip()) if measures else None
+        spec = DatasetSpec.create(
+            scenario.value, sc, sampler, n, seed, params, chunk_size, ms, nbl_tol, nbl_max_nodes, nbl_time_limit
+        )
+    except ValueError as e:
+        fail(str(e))
+
+    if resume and not out.exists():
+        typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
+        resume = False
+    t0 = time.perf_counter()
+    start_rows: list[int] = []
+    bar = _Bar(spec.n, enabled=progress)
+    try:
+        with bar:
+            summary = run_dataset(
+                spec,
+                out,
+                workers=workers,
+                scheduler=scheduler,
+                resume=resume,
+                argv=sys.argv,
+                progress=lambda done, total: (start_rows.append(done) if not start_rows else None, bar.update(done)),
+            )
+    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
+        raise typer.Exit(130)
+    wall = time.perf_counter() - t0
+    made = spec.n - (start_rows[0] if start_rows else 0)
+    if as_json:
+        sys.stdout.write(json.dumps({"file": str(out), "wall_s": wall, "points_made": made, **summary}, default=str) + "\n")
+    else:
+        _print_summary(spec, out, summary, wall, made)
+
+
+class _Bar:
+    """Rich progress bar on stderr with points/s and ETA; a no-op when disabled."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled
+        self.task = None
+        self.progress = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]dataset"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("elapsed"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+        self._t0 = None
+        self._r0 = 0
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.__exit__(*exc)
+
+    def update(self, done: int) -> None:
+        if not self.progress:
+            return
+        now = time.perf_counter()
+        if self.task is None:
+            self.task = self.progress.add_task("dataset", total=self.total, completed=done, rate="")
+            self._t0, self._r0 = now, done
+            return
+        rate = (done - self._r0) / max(now - self._t0, 1e-9)
+        self.progress.update(self.task, completed=done, rate=f"{rate:,.1f} pts/s")
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "nan" if not math.isfinite(x) else f"{x:.6g}"
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in x.items())
+    return str(x)
+
+
+def _print_summary(spec, out: Path, summary: dict[str, Any], wall: float, made: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"bellscope dataset: {out}")
+    t.add_column("quantity")
+    t.add_column("value")
+    t.add_row("scenario / sampler", f"{spec.kind}: {spec.scenario}, {spec.sampler} {json.dumps(spec.params)}")
+    t.add_row("points", f"{summary.get('n')} ({made} made now, {wall:.1f} s, {made / max(wall, 1e-9):,.1f} pts/s)")
+    for key in ("fraction_local", "fraction_bilocal", "fraction_nonbilocal", "classes", "nl_status", "nl_certified", "nl_mean", "nl_quantiles",
+                "nbl_status", "nbl_lower_quantiles", "nbl_upper_quantiles", "nbl_max_gap"):
+        if key in summary:
+            t.add_row(key.replace("_", " "), _fmt(summary[key]))
+    Console().print(t)
