@@ -5,7 +5,7 @@ quantum strategies (Born rule in JAX), reference behaviours and samplers with st
 """
 
 from ._behaviour import Behaviour, default_tolerance
-from ._progress import progress_bar
+from ._progress import ProgressBar, progress_bar
 from ._quantum import (
     PAULI,
     QuantumStrategy,
@@ -65,6 +65,7 @@ __all__ = [
     "swap_parties",
     "random_relabelling",
     "progress_bar",
+    "ProgressBar",
     "SAMPLERS",
     "SamplerInfo",
     "sample",

@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "ProgressBar"]
+
+
+class ProgressBar:
+    """Handle yielded by ``progress_bar``: ``advance(k)`` for relative steps, ``update(done)`` for absolute counts.
+
+    The first ``update`` only sets the starting point, so work found already done (a resumed run) does not
+    inflate the displayed rate. A disabled bar ignores both.
+    """
+
+    def __init__(self, bar=None, label: str = "", total: int = 0):
+        self._bar, self._label, self._total, self._task = bar, label, total, None
+
+    def _ensure(self, completed: int = 0) -> bool:
+        if self._bar is None:
+            return False
+        if self._task is None:
+            self._task = self._bar.add_task(self._label, total=self._total, completed=completed)
+            return False
+        return True
+
+    def advance(self, k: int) -> None:
+        self._ensure()
+        if self._bar is not None:
+            self._bar.advance(self._task, k)
+
+    def update(self, done: int) -> None:
+        if self._ensure(done):
+            self._bar.update(self._task, completed=done)
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int, enabled: bool = True, completed: int = 0) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k)``; shows count, rate, elapsed time and ETA on stderr when ``enabled``."""
+def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[ProgressBar]:
+    """A ``ProgressBar`` showing count, rate, elapsed time and ETA on stderr (a no-op when not ``enabled``)."""
     if not enabled:
-        yield lambda k: None
+        yield ProgressBar()
         return
     from rich.console import Console
     from rich.progress import (
@@ -40,5 +68,4 @@ def progress_bar(label: str, total: int, enabled: bool = True, completed: int = 
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as bar:
-        task = bar.add_task(label, total=total, completed=completed)
-        yield lambda k: bar.advance(task, k)
+        yield ProgressBar(bar, label, total)

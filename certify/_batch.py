@@ -76,13 +76,13 @@ def certify_many(
     n = p.shape[0]
     chunks = [p[i : i + chunk_size] for i in range(0, n, chunk_size)]
     results: list[Any] = []
-    with progress_bar(f"certify {measure}", n, progress) as advance:
+    with progress_bar(f"certify {measure}", n, progress) as bar:
         if workers == 1:
             fn = fns[measure]
             for chunk in chunks:
                 for pi in chunk:
                     results.append(fn(Behaviour(pi, sc), validate=False, **kwargs))
-                advance(len(chunk))
+                bar.advance(len(chunk))
         else:
             ctx = mp.get_context("spawn")  # fork is unsafe once JAX / HiGHS threads exist
             with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -91,7 +91,7 @@ def certify_many(
                 index = {f: i for i, f in enumerate(futures)}
                 for f in cf.as_completed(futures):
                     done[index[f]] = f.result()
-                    advance(len(done[index[f]]))
+                    bar.advance(len(done[index[f]]))
                 for i in range(len(futures)):
                     results.extend(done[i])
     return results

@@ -68,7 +68,7 @@ def dataset_cmd(
     The file is written chunk by chunk with a flush after each; a killed run continues with --resume and ends
     identical to an uninterrupted one. Results do not depend on --workers or --scheduler.
     """
-    from bellcore import BellScenario, BilocalScenario
+    from bellcore import BellScenario, BilocalScenario, progress_bar
     from surrogates import DatasetSpec
 
     from ._dataset_run import run_dataset
@@ -107,9 +107,8 @@ def dataset_cmd(
         resume = False
     t0 = time.perf_counter()
     start_rows: list[int] = []
-    bar = _Bar(spec.n, enabled=progress)
     try:
-        with bar:
+        with progress_bar("dataset", spec.n, progress) as bar:
             summary = run_dataset(
                 spec,
                 out,
@@ -130,53 +129,6 @@ def dataset_cmd(
         sys.stdout.write(json.dumps({"file": str(out), "wall_s": wall, "points_made": made, **summary}, default=str) + "\n")
     else:
         _print_summary(spec, out, summary, wall, made)
-
-
-class _Bar:
-    """Rich progress bar on stderr with points/s and ETA; a no-op when disabled."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.task = None
-        self.progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]dataset"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TextColumn("elapsed"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-        self._t0 = None
-        self._r0 = 0
-
-    def __enter__(self):
-        if self.progress:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.__exit__(*exc)
-
-    def update(self, done: int) -> None:
-        if not self.progress:
-            return
-        now = time.perf_counter()
-        if self.task is None:
-            self.task = self.progress.add_task("dataset", total=self.total, completed=done, rate="")
-            self._t0, self._r0 = now, done
-            return
-        rate = (done - self._r0) / max(now - self._t0, 1e-9)
-        self.progress.update(self.task, completed=done, rate=f"{rate:,.1f} pts/s")
 
 
 def _fmt(x: Any) -> str:

@@ -9,6 +9,8 @@ import numpy as np
 
 from bellcore import Behaviour, scenario_from_json
 
+from . import _layout as layout
+
 __all__ = ["load_behaviours"]
 
 
@@ -18,7 +20,8 @@ def load_behaviours(path: str | Path) -> Behaviour:
     - ``.npy``: a bare array; the scenario is inferred from its shape (``bellcore.infer_scenario``).
     - ``.json``: ``{"scenario": {...}, "p": nested lists}`` (``p`` may hold a batch).
     - ``.h5`` / ``.hdf5``: the dataset ``/behaviours`` of a bellscope dataset or run file; the scenario is
-      read from the JSON attribute ``scenario`` of the dataset or of the file root, else inferred.
+      read from the run layout (``/scenario`` attr ``json``), or a JSON attribute ``scenario`` on the dataset
+      or the root (files written by other tools), else inferred from the shape.
     The result is not yet validated.
     """
     path = Path(path)
@@ -47,11 +50,13 @@ def load_behaviours(path: str | Path) -> Behaviour:
         except OSError as e:
             raise ValueError(f"{path}: not a readable HDF5 file ({e})") from None
         with f:
-            if "behaviours" not in f:
-                raise ValueError(f"{path}: no /behaviours dataset")
-            ds = f["behaviours"]
+            if layout.BEHAVIOURS not in f:
+                raise ValueError(f"{path}: no /{layout.BEHAVIOURS} dataset")
+            ds = f[layout.BEHAVIOURS]
             arr = np.asarray(ds[...], dtype=np.float64)
             sc_attr = ds.attrs.get("scenario", f.attrs.get("scenario"))
+            if layout.SCENARIO in f and layout.SCENARIO_JSON in f[layout.SCENARIO].attrs:
+                sc_attr = f[layout.SCENARIO].attrs[layout.SCENARIO_JSON]
             scenario = scenario_from_json(json.loads(sc_attr)) if sc_attr is not None else None
             return Behaviour(arr, scenario)
     raise ValueError(f"{path}: unknown file type {suffix!r}; expected .npy, .json or .h5")

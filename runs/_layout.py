@@ -61,11 +61,12 @@ SCENARIO = "scenario"
 SCENARIO_JSON = "json"
 
 # data
+BEHAVIOURS = "behaviours"
 LABELS = "labels"
 DESCRIPTION = "description"
 CLASS_NAMES = "classes"
 
-_TOP_LEVEL_FIELDS = {"behaviours", "correlators"}
+_TOP_LEVEL_FIELDS = {BEHAVIOURS, "correlators"}
 
 FIELD_DESCRIPTIONS = {
     "behaviours": "p[a, b, ..., x, y, ...] per point (outcomes first, then settings)",

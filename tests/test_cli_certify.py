@@ -126,3 +126,16 @@ def test_certify_bilocal_json(tmp_path):
         assert r["lower"] - 1e-9 <= expected <= r["upper"] + 1e-9
         assert r["status"] == "optimal" and r["model"]["variant"] == "bsm" and r["certificate_checked"]
     assert _run("certify", path, "--measure", "nl").exit_code == 2
+
+
+def test_certify_reads_a_bellscope_dataset(tmp_path):
+    out = tmp_path / "d.h5"
+    res = _run("dataset", "--scenario", "bell", "--settings", "3", "--n", "12", "--seed", "4", "--out", out, "--no-progress")
+    assert res.exit_code == 0, res.output
+    res = _run("certify", out, "--json", "--no-progress")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.strip().splitlines()]
+    with h5py.File(out, "r") as f:
+        stored = f["labels/nl"][...]
+    assert len(rows) == 12 and rows[0]["scenario"]["settings"] == [3, 3]
+    np.testing.assert_array_equal([r["value"] for r in rows], stored)  # deterministic: bit-identical labels
