@@ -132,6 +132,7 @@ class _NLProgram:
         self.h.setOptionValue("simplex_strategy", 4)  # primal simplex: the crash vertex is primal feasible
         self._rows = np.arange(n, dtype=np.int32)
         self._basis = highspy.HighsBasis()
+        self._basis.alien = False  # a complete basis (N + 1 basic columns): skip HiGHS's check-by-factorisation
         self._basis.row_status = [highspy.HighsBasisStatus.kLower] * (n + 1)
 
     def _crash(self, q: np.ndarray) -> None:
