@@ -6,6 +6,8 @@ can re-verify a certificate with numpy alone (and, for the final verdict, exact 
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -38,20 +40,38 @@ def _integer_functional(bell: np.ndarray, cap: float | None) -> np.ndarray:
 def exact_violation(bell: np.ndarray, p: np.ndarray, scenario: Scenario, cap: float | None = None) -> Fraction:
     """Exact value of ``<B, p> - max_L <B, .>`` for ``B`` = ``bell`` rounded to multiples of 2**-BITS.
 
-    ``p`` is taken exactly as the float64 numbers it holds (every float is a rational). The local bound
-    is an integer maximum over the deterministic points (int64 arithmetic, no overflow for |B| <= 1 and
-    fewer than 2**20 entries). A positive result proves that ``p`` lies outside the local set, and is a
-    lower bound on the L1 distance when ``cap`` is the scenario's normalisation.
+    ``p`` is taken exactly as the float64 numbers it holds (every float is a rational). A positive result
+    proves that ``p`` lies outside the local set, and is a lower bound on the L1 distance when ``cap`` is the
+    scenario's normalisation (the rounding then stays inside ``|B| <= cap``).
+
+    Arithmetic, all exact: ``B_int`` are integers; the local bound ``max_k <d_k, B_int>`` is an integer
+    maximum over the deterministic points, taken in float64 while every partial sum stays below 2**53
+    (else in int64); ``<B_int, p>`` is summed in Python integers over ``p_i = M_i 2**(e_i - 53)``.
     """
     b_int = _integer_functional(bell, cap)
-    d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).astype(np.int64)
-    lb_int = int((d @ b_int).max())
-    # <B, p> exactly: every float is n / 2**e; put all terms over the largest power of two (pure int arithmetic).
-    terms = [float(pi).as_integer_ratio() for pi, bi in zip(np.asarray(p, dtype=np.float64).reshape(-1), b_int) if bi]
-    den = max((t[1] for t in terms), default=1)
-    num = sum(n * (den // dd) * int(bi) for (n, dd), bi in zip(terms, (b for b in b_int if b)))
-    dot = Fraction(num, den)
-    return (dot - lb_int) / Fraction(2**BITS)
+    dk = _deterministic_rows(scenario)
+    if dk.shape[1] * (float(np.abs(b_int).max(initial=0)) + 1.0) < 2.0**53:
+        lb_int = int((dk @ b_int.astype(np.float64)).max())
+    else:  # pragma: no cover - only for very large scenarios
+        lb_int = int((dk.astype(np.int64) @ b_int).max())
+    q = np.asarray(p, dtype=np.float64).reshape(-1)
+    nz = np.flatnonzero(b_int * (q != 0))
+    num, shift = 0, 0
+    if nz.size:
+        mant, expo = np.frexp(q[nz])
+        m_int = (mant * 2.0**53).astype(np.int64).tolist()  # exact: |mant| < 1
+        e_min = int(expo.min())
+        num = sum(map(operator.lshift, map(operator.mul, b_int[nz].tolist(), m_int), (expo - e_min).tolist()))
+        shift = e_min - 53  # <B_int, p> = num * 2**shift
+    if shift >= 0:
+        return Fraction((num << shift) - lb_int, 2**BITS)
+    return Fraction(num - (lb_int << -shift), 2 ** (BITS - shift))
+
+
+@functools.lru_cache(maxsize=32)
+def _deterministic_rows(scenario: Scenario) -> np.ndarray:
+    """``scenario.deterministic_points()`` as a C-contiguous (K, N) matrix."""
+    return np.ascontiguousarray(scenario.deterministic_points().reshape(scenario.n_deterministic, -1))
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,19 @@ def test_json_result_fields():
     for key in ("value", "status", "nonlocal", "bell", "local_bound", "certificate_checked"):
         assert key in js
     assert np.asarray(js["bell"]).shape == (2, 2, 2, 2)
+
+
+@pytest.mark.parametrize("beh", [bc.tsirelson(), bc.chained(4), bc.isotropic_pr(0.7), bc.embed(bc.pr_box(), 5, "noise")])
+def test_exact_violation_equals_plain_fraction_arithmetic(beh):
+    """The fast exact path (integer mantissas, float64 integer sums) gives the same rational as Fractions."""
+    from fractions import Fraction
+
+    from certify._certificate import BITS, _integer_functional
+
+    r = certify.nonlocality(beh)
+    sc, q = beh.scenario, beh.numpy().reshape(-1)
+    b_int = _integer_functional(r.bell, sc.normalisation)
+    d = sc.deterministic_points().reshape(sc.n_deterministic, -1).astype(np.int64)
+    slow = (sum(Fraction(float(x)) * int(y) for x, y in zip(q, b_int)) - int((d @ b_int).max())) / 2**BITS
+    assert r.exact_violation == slow
+    assert certify.exact_violation(r.bell, q, sc, cap=sc.normalisation) == slow
