@@ -87,13 +87,6 @@ def speed(ms: list[int], scale: float, outdir: Path, repeats: int) -> None:
 
 
 def _bilocal(outdir: Path, scale: float, repeats: int) -> None:
-    from surrogates._dataset import _nonbilocality
-
-    try:
-        _nonbilocality()
-    except RuntimeError as e:
-        print(f"# bilocal NBL labels: skipped ({e})")
-        return
     print("# bilocal NBL labels (tol 1e-4, max 2000 nodes per point); steady rates in labelled points/s, best of the repeats")
     for variant, sampler in (("binary", "features-ij"), ("bsm", "features-ij"), ("binary", "uniform-ns")):
         n = max(8, int(24 * scale))
