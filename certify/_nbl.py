@@ -35,7 +35,7 @@ from bellcore import Behaviour, BilocalScenario
 
 from ._nbl_bnb import branch_and_bound
 from ._nbl_model import BilocalModel, as_bilocal_behaviour, check_bilocal_model
-from ._result import Status
+from ._result import Status, _num
 
 __all__ = ["NonbilocalityResult", "nonbilocality", "check_bilocal_model", "BilocalModel"]
 
@@ -115,10 +115,6 @@ class NonbilocalityResult:
                 "upper_initial": _num(self.upper_initial),
             },
         }
-
-
-def _num(x) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def nonbilocality(

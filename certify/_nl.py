@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import highspy
@@ -25,7 +25,7 @@ from bellcore._behaviour import default_tolerance
 
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
-from ._result import Status
+from ._result import BellCertificate, Status
 
 __all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "as_behaviour", "ZERO_TOL"]
 
@@ -36,66 +36,25 @@ CHECK_TOL = 1e-8
 
 
 @dataclass(frozen=True, eq=False)
-class NonlocalityResult:
-    """Certified NL of one behaviour.
+class NonlocalityResult(BellCertificate):
+    """Certified NL of one behaviour (fields of ``BellCertificate``).
 
-    Attributes:
-        value: NL, the optimal normalised L1 distance to the local set (NaN unless solved).
-        status: ``Status``; ``message``: the solver's own words.
-        bell: dual Bell functional, same shape as p, ``|bell| <= 1/(2|X||Y|)`` (None unless solved).
-        local_bound: ``max over the local set of <bell, p>``, by enumeration.
-        lower: ``<bell, q> - local_bound`` (dual value: a certified lower bound on NL).
-        upper: distance from q to ``local_model`` (primal value: a certified upper bound on NL).
-        local_model: a closest local behaviour, same shape as p; ``weights`` its convex weights (K,) over
-            ``scenario.deterministic_points()``.
-        certificate_checked: the solver-free check passed (see ``check_nonlocality``).
-        exact_violation: for a nonlocal verdict, the exact rational violation of the rounded functional.
+    ``value`` is NL, the optimal normalised L1 distance to the local set; ``bell`` the dual Bell functional
+    with ``|bell| <= 1/(2|X||Y|)``; ``lower = <bell, q> - local_bound`` (dual value, a certified lower bound);
+    ``upper`` the distance from q to ``local_model``, a closest local behaviour (primal value, a certified
+    upper bound); ``certificate_checked``: ``check_nonlocality`` passed.
     """
 
-    value: float
-    status: Status
-    message: str
-    scenario: Scenario
-    bell: np.ndarray | None = None
-    local_bound: float = math.nan
-    lower: float = math.nan
-    upper: float = math.nan
-    local_model: np.ndarray | None = None
-    weights: np.ndarray | None = field(default=None, repr=False)
-    certificate_checked: bool = False
-    exact_violation: Any = None
     backend: str = "highs"
+    measure = "nl"
 
     @property
     def is_nonlocal(self) -> bool:
         """True when the certified lower bound exceeds ``ZERO_TOL``."""
         return bool(self.status == Status.OPTIMAL and self.lower > ZERO_TOL)
 
-    @property
-    def certified(self) -> bool:
-        return self.certificate_checked
-
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (``bell`` nested like ``p``); NaN becomes ``None``."""
-        return {
-            "measure": "nl",
-            "scenario": self.scenario.to_json(),
-            "value": _num(self.value),
-            "status": str(self.status),
-            "message": self.message,
-            "nonlocal": self.is_nonlocal,
-            "lower": _num(self.lower),
-            "upper": _num(self.upper),
-            "bell": None if self.bell is None else self.bell.tolist(),
-            "local_bound": _num(self.local_bound),
-            "certificate_checked": self.certificate_checked,
-            "exact_violation": None if self.exact_violation is None else str(self.exact_violation),
-            "backend": self.backend,
-        }
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
+        return {**super().to_json(), "backend": self.backend}
 
 
 def as_behaviour(p, validate: bool = True) -> Behaviour:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,64 +23,27 @@ from bellcore import Behaviour, Scenario
 
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
-from ._nl import CHECK_TOL, ZERO_TOL, _num, as_behaviour
-from ._result import Status
+from ._nl import CHECK_TOL, ZERO_TOL, as_behaviour
+from ._result import BellCertificate, Status
 
 __all__ = ["VisibilityResult", "visibility", "check_visibility"]
 
 
 @dataclass(frozen=True, eq=False)
-class VisibilityResult:
-    """Certified white-noise visibility of one behaviour.
+class VisibilityResult(BellCertificate):
+    """Certified white-noise visibility of one behaviour (fields of ``BellCertificate``).
 
-    Attributes:
-        value: the visibility v* in [0, 1] (1 for local behaviours; NaN unless solved).
-        status, message: as for ``NonlocalityResult``.
-        bell: a Bell functional (same shape as p, scaled to max |B| = 1) that the mixture violates for
-            every v > v* (None when v* = 1: nothing to certify).
-        local_bound: its maximum over the local set (enumerated).
-        lower: v of the explicit local model (``weights`` over deterministic points reproduce
-            ``v q + (1-v) u``): a certified lower bound.
-        upper: ``(L - B.u) / (B.q - B.u)`` from the functional: a certified upper bound (1 if no functional).
-        local_model: the local behaviour equal to the mixture at ``lower``.
+    ``value`` is the visibility v* in [0, 1] (1 for local behaviours); ``bell`` a Bell functional (scaled to
+    max |B| = 1) that the mixture violates for every v > v* (None when v* = 1: nothing to certify);
+    ``lower`` the v of the explicit local model (``weights`` reproduce ``v q + (1-v) u``), ``upper`` is
+    ``(L - B.u) / (B.q - B.u)`` from the functional (1 if none).
     """
 
-    value: float
-    status: Status
-    message: str
-    scenario: Scenario
-    bell: np.ndarray | None = None
-    local_bound: float = math.nan
-    lower: float = math.nan
-    upper: float = math.nan
-    local_model: np.ndarray | None = None
-    weights: np.ndarray | None = field(default=None, repr=False)
-    certificate_checked: bool = False
-    exact_violation: Any = None
+    measure = "visibility"
 
     @property
     def is_nonlocal(self) -> bool:
         return bool(self.status == Status.OPTIMAL and self.upper < 1 - ZERO_TOL)
-
-    @property
-    def certified(self) -> bool:
-        return self.certificate_checked
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "measure": "visibility",
-            "scenario": self.scenario.to_json(),
-            "value": _num(self.value),
-            "status": str(self.status),
-            "message": self.message,
-            "nonlocal": self.is_nonlocal,
-            "lower": _num(self.lower),
-            "upper": _num(self.upper),
-            "bell": None if self.bell is None else self.bell.tolist(),
-            "local_bound": _num(self.local_bound),
-            "certificate_checked": self.certificate_checked,
-            "exact_violation": None if self.exact_violation is None else str(self.exact_violation),
-        }
 
 
 class _VisibilityProgram:
