@@ -20,8 +20,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from bellcore import Behaviour, Scenario
-from bellcore._behaviour import default_tolerance
+from bellcore import Behaviour, Scenario, default_tolerance
 
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of

@@ -228,3 +228,19 @@ def test_exact_violation_equals_plain_fraction_arithmetic(beh):
     slow = (sum(Fraction(float(x)) * int(y) for x, y in zip(q, b_int)) - int((d @ b_int).max())) / 2**BITS
     assert r.exact_violation == slow
     assert certify.exact_violation(r.bell, q, sc, cap=sc.normalisation) == slow
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_results_do_not_depend_on_what_was_solved_before(m):
+    """Datasets rely on it (worker-count and resume identity): same q -> bit-identical result."""
+    from certify._nl import _program
+
+    sc = bc.BellScenario.binary(m)
+    batch = list(bc.sample_uniform_ns(sc, 30, np.random.default_rng(m)))
+    first = [certify.nonlocality(b) for b in batch]
+    _program.cache_clear()
+    second = [certify.nonlocality(b) for b in reversed(batch)][::-1]
+    for a, b in zip(first, second):
+        assert a.value == b.value and a.exact_violation == b.exact_violation
+        np.testing.assert_array_equal(a.bell, b.bell)
+        np.testing.assert_array_equal(a.weights, b.weights)
