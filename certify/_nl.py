@@ -1,12 +1,13 @@
 """NL: the trace distance of a bipartite behaviour to the local set, with its dual Bell functional.
 
-Primal LP (K deterministic points d_k, N = |p| entries, c = 1/(2|X||Y|)):
+Primal LP (K deterministic points d_k as the columns of D, N = |p| entries, c = 1/(2|X||Y|)), in its
+L1-regression form:
 
-    min  c * sum_i s_i   over  lambda >= 0 (K), s >= 0 (N)
-    s.t. D lambda + s >= q,   D lambda - s <= q,   sum_k lambda_k = 1.
+    min  c * sum_i (r+_i + r-_i)   over  lambda >= 0 (K), r+, r- >= 0 (N)
+    s.t. D lambda + r+ - r- = q,   sum_k lambda_k = 1.
 
-Its dual is ``max_B  B.q - max_k B.d_k`` with ``|B| <= c``: the optimal B is a Bell functional whose
-violation certifies the value, and ``B = dual(>= rows) + dual(<= rows)``.
+Its dual is ``max_B  B.q - max_k B.d_k`` with ``|B| <= c`` (the bounds come from the r+- columns): the optimal
+B, the duals of the N equality rows, is a Bell functional whose violation certifies the value.
 """
 
 from __future__ import annotations
