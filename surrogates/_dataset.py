@@ -229,8 +229,8 @@ def _label_nl(beh: Behaviour) -> dict[str, np.ndarray]:
     for k in range(n):
         try:
             r = certify.nonlocality(beh[k], validate=False)  # make_chunk validated the chunk
-        except Exception:  # a solver crash is recorded as such, never as a number
-            status[k] = _status_code("error")
+        except (RuntimeError, ValueError, ArithmeticError):  # a solver failure is recorded as such, never as a number
+            status[k] = _status_code("error")  # (anything else is a bug and stops the run)
             continue
         status[k] = _status_code(r.status)
         val[k] = r.value if status[k] in (0, 1) else np.nan
@@ -248,7 +248,7 @@ def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
     for k in range(n):
         try:
             r = certify.nonbilocality(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes, time_limit=spec.nbl_time_limit)
-        except Exception:
+        except (RuntimeError, ValueError, ArithmeticError):
             status[k] = _status_code("error")
             continue
         status[k] = _status_code(r.status)
