@@ -53,32 +53,8 @@ CHSH_CLASSES = ("local", "quantum", "postquantum")
 # ----------------------------------------------------------------------------------------- NS polytope
 @functools.cache
 def _ns_affine(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    shape, n = scenario.shape, scenario.n_parties
-    outcomes, settings = tuple(scenario.outcomes), tuple(scenario.settings)
-    idx = np.arange(scenario.size).reshape(shape)
-    rows = []
-    # normalisation for every setting combination
-    for s in itertools.product(*(range(m) for m in settings)):
-        row = np.zeros(scenario.size)
-        row[idx[(Ellipsis,) + s].ravel()] = 1.0
-        rows.append(row)
-    # no-signalling: summing out party k's outcome, nothing may depend on party k's setting
-    for k in range(n):
-        for s in itertools.product(*(range(m) for m in settings)):
-            if s[k] == 0:
-                continue
-            s0 = list(s)
-            s0[k] = 0
-            for a in itertools.product(*(range(d) for j, d in enumerate(outcomes) if j != k)):
-                row = np.zeros(scenario.size)
-                for ak in range(outcomes[k]):
-                    full = list(a)
-                    full.insert(k, ak)
-                    row[idx[tuple(full) + s]] += 1.0
-                    row[idx[tuple(full) + tuple(s0)]] -= 1.0
-                rows.append(row)
-    A = np.array(rows)
-    basis = scipy.linalg.null_space(A)  # orthonormal columns
+    ns = scenario.no_signalling_constraints()
+    basis = scipy.linalg.null_space(np.vstack([ns.normalisation, ns.signalling]))  # orthonormal columns
     p0 = Behaviour.uniform(scenario).numpy().ravel()
     basis.setflags(write=False)
     p0.setflags(write=False)

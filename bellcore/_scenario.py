@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Scenario", "BellScenario", "BilocalScenario", "scenario_from_json", "infer_scenario"]
+__all__ = ["Scenario", "NSConstraints", "BellScenario", "BilocalScenario", "scenario_from_json", "infer_scenario"]
 
 
 class Scenario:
@@ -65,8 +65,65 @@ class Scenario:
         """The strategy behind each row of ``deterministic_points``: one tuple (outcome per setting) per party."""
         return _deterministic_strategies(self.outcomes, self.settings)
 
+    def no_signalling_constraints(self) -> "NSConstraints":
+        """The linear equalities of the no-signalling polytope's affine hull (cached; arrays read-only)."""
+        return _ns_constraints(self.outcomes, self.settings)
+
     def to_json(self) -> dict[str, Any]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+class NSConstraints(tuple):
+    """``(normalisation, signalling)``: two matrices acting on a flattened behaviour p (C order).
+
+    ``normalisation @ p`` is the sum over outcomes for every setting combination (1 when normalised);
+    ``signalling @ p`` is, for every party k, every setting combination with ``x_k != 0`` and every outcome of the
+    other parties, the change of the others' marginal between that setting of k and setting 0 (0 when
+    no-signalling).
+    """
+
+    __slots__ = ()
+
+    @property
+    def normalisation(self) -> np.ndarray:
+        return self[0]
+
+    @property
+    def signalling(self) -> np.ndarray:
+        return self[1]
+
+
+@functools.cache
+def _ns_constraints(outcomes: tuple[int, ...], settings: tuple[int, ...]) -> NSConstraints:
+    n = len(outcomes)
+    shape = tuple(outcomes) + tuple(settings)
+    size = math.prod(shape)
+    idx = np.arange(size).reshape(shape)
+    norm = []
+    for s in itertools.product(*(range(m) for m in settings)):
+        row = np.zeros(size)
+        row[idx[(Ellipsis,) + s].ravel()] = 1.0
+        norm.append(row)
+    sig = []
+    for k in range(n):
+        for s in itertools.product(*(range(m) for m in settings)):
+            if s[k] == 0:
+                continue
+            s0 = list(s)
+            s0[k] = 0
+            for a in itertools.product(*(range(d) for j, d in enumerate(outcomes) if j != k)):
+                row = np.zeros(size)
+                for ak in range(outcomes[k]):
+                    full = list(a)
+                    full.insert(k, ak)
+                    row[idx[tuple(full) + s]] += 1.0
+                    row[idx[tuple(full) + tuple(s0)]] -= 1.0
+                sig.append(row)
+    norm_m = np.array(norm)
+    sig_m = np.array(sig).reshape(-1, size)
+    norm_m.setflags(write=False)
+    sig_m.setflags(write=False)
+    return NSConstraints((norm_m, sig_m))
 
 
 @functools.cache

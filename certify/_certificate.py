@@ -24,8 +24,7 @@ BITS = 40
 def local_bound(bell: np.ndarray, scenario: Scenario) -> float:
     """``max_{p in L} <bell, p>`` by enumerating the deterministic points (the max of a linear function
     over a polytope is attained at a vertex)."""
-    d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1)
-    return float((d @ np.asarray(bell, dtype=np.float64).reshape(-1)).max())
+    return float((_deterministic_rows(scenario) @ np.asarray(bell, dtype=np.float64).reshape(-1)).max())
 
 
 def _integer_functional(bell: np.ndarray, cap: float | None) -> np.ndarray:

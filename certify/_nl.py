@@ -13,7 +13,6 @@ B, the duals of the N equality rows, is a Bell functional whose violation certif
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +20,9 @@ from typing import Any
 import highspy
 import numpy as np
 
-from bellcore import Behaviour, Scenario, default_tolerance
+from bellcore import Behaviour, Scenario
 
-from ._certificate import CertificateCheck, exact_violation, local_bound
+from ._certificate import CertificateCheck, _deterministic_rows, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
 from ._result import BellCertificate, Status
 
@@ -135,7 +134,7 @@ class _NLProgram:
         if model_status != _OPTIMAL:
             self._fallback(q)
             model_status = h.getModelStatus()
-        status, message = _status(h, model_status)
+        status, message = status_of(h)
         sol = h.getSolution()
         weights = np.array(sol.col_value[: self.k])
         dual = np.array(sol.row_dual[: self.n])
@@ -155,18 +154,6 @@ class _NLProgram:
 
 _BASIC, _LOWER = highspy.HighsBasisStatus.kBasic, highspy.HighsBasisStatus.kLower
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
-_OPTIMAL_STATUS: list = []  # status_of's answer for kOptimal, computed once
-
-
-def _status(h: highspy.Highs, model_status) -> tuple[Status, str]:
-    """``status_of(h)``, without re-asking HiGHS for the words in the common (optimal) case."""
-    if model_status == _OPTIMAL:
-        if not _OPTIMAL_STATUS:
-            _OPTIMAL_STATUS.append(status_of(h))
-        return _OPTIMAL_STATUS[0]
-    return status_of(h)
-
-
 def _complete_basis(n_row: int) -> highspy.HighsBasis:
     basis = highspy.HighsBasis()
     basis.alien = False  # exactly n_row basic columns, all rows nonbasic: no vetting by factorisation
@@ -187,23 +174,12 @@ class _ScenarioData:
     """Per-scenario arrays of the solver-free checks, computed once."""
 
     def __init__(self, sc: Scenario):
-        dk = np.ascontiguousarray(sc.deterministic_points().reshape(sc.n_deterministic, -1))  # (K, N)
+        dk = _deterministic_rows(sc)  # (K, N)
         self.dk = dk
         self.d = np.ascontiguousarray(dk.T)  # (N, K)
         self.scenario = sc
         self.c = sc.normalisation
         self.shape = sc.shape
-        (da, db), (ma, mb) = sc.outcomes, sc.settings
-        p = np.eye(da * db * ma * mb).reshape(da, db, ma, mb, -1)
-        rows = [p.sum(axis=(0, 1)).reshape(ma * mb, -1)]  # normalisation of every (x, y)
-        marg_a, marg_b = p.sum(axis=1), p.sum(axis=0)  # (da, ma, mb, N), (db, ma, mb, N)
-        for i, j in itertools.combinations(range(mb), 2):
-            rows.append((marg_a[:, :, i] - marg_a[:, :, j]).reshape(-1, p.shape[-1]))
-        for i, j in itertools.combinations(range(ma), 2):
-            rows.append((marg_b[:, i] - marg_b[:, j]).reshape(-1, p.shape[-1]))
-        self.v = np.concatenate(rows)
-        self.v_target = np.zeros(len(self.v))
-        self.v_target[: ma * mb] = 1.0
 
 
 @functools.lru_cache(maxsize=32)
@@ -256,15 +232,11 @@ def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str
     Returns:
         A ``NonlocalityResult``; solver failures are reported in ``status``, never raised.
     """
-    beh = as_behaviour(p, validate=False)
+    beh = as_behaviour(p, validate)
     if beh.is_batch:
-        if validate:
-            beh.validate()
         raise ValueError(f"nonlocality takes one behaviour; got a batch {beh.batch_shape} (use nonlocality_many)")
     sc = beh.scenario
     q = beh.numpy().reshape(-1)
-    if validate:
-        _validate_one(beh, q)
     if sc.n_parties != 2:
         raise ValueError(f"NL is defined here for bipartite Bell scenarios; got {sc} (use nonbilocality)")
     if backend == "highs":
@@ -276,23 +248,6 @@ def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str
     if status not in (Status.OPTIMAL, Status.INACCURATE) or weights is None:
         return NonlocalityResult(math.nan, status, message, sc, backend=backend)
     return _finish(q, sc, status, message, value, weights, bell, backend)
-
-
-def _validate_one(beh: Behaviour, q: np.ndarray) -> None:
-    """``beh.validate()`` for one bipartite behaviour, fast path first.
-
-    One matrix-vector product gives every normalisation sum and every pairwise no-signalling difference;
-    when all are within ``atol`` (less a 1e-6 relative margin for summation order) and no entry is below
-    ``-atol``, ``validate()`` would pass too. Anything else (including NaN) goes to ``validate()``, which
-    raises with its usual message or passes.
-    """
-    sc = beh.scenario
-    if sc.n_parties == 2 and np.ndim(beh.p) == 4:
-        atol = default_tolerance(beh.p.dtype)
-        data = _scenario_data(sc)
-        if q.min() >= -atol and np.abs(data.v @ q - data.v_target).max() <= atol * (1 - 1e-6):
-            return
-    beh.validate()
 
 
 def _finish(q, sc, status, message, value, weights, bell, backend) -> NonlocalityResult:

@@ -64,6 +64,7 @@ class _VisibilityProgram:
     def solve(self, q: np.ndarray):
         rhs = q - self.u
         self.h.changeRowsBounds(self.n, self._rows, rhs, rhs)
+        self.h.clearSolver()  # as for NL: the answer must not depend on what was solved before
         self.h.run()
         status, message = status_of(self.h)
         sol = self.h.getSolution()
