@@ -11,12 +11,13 @@ __all__ = ["progress_bar", "ProgressBar"]
 class ProgressBar:
     """Handle yielded by ``progress_bar``: ``advance(k)`` for relative steps, ``update(done)`` for absolute counts.
 
-    The first ``update`` only sets the starting point, so work found already done (a resumed run) does not
-    inflate the displayed rate. A disabled bar ignores both.
+    The first ``update`` only sets the starting point (kept in ``first``), so work found already done (a resumed
+    run) does not inflate the displayed rate. A disabled bar draws nothing but still records ``first``.
     """
 
     def __init__(self, bar=None, label: str = "", total: int = 0):
         self._bar, self._label, self._total, self._task = bar, label, total, None
+        self.first: int | None = None
 
     def _ensure(self, completed: int = 0) -> bool:
         if self._bar is None:
@@ -32,6 +33,8 @@ class ProgressBar:
             self._bar.advance(self._task, k)
 
     def update(self, done: int) -> None:
+        if self.first is None:
+            self.first = done
         if self._ensure(done):
             self._bar.update(self._task, completed=done)
 

@@ -11,6 +11,7 @@ from ._scenario import BellScenario, Scenario
 
 __all__ = [
     "from_correlators",
+    "correlators_to_probabilities",
     "pr_box",
     "isotropic_pr",
     "tsirelson",
@@ -32,14 +33,18 @@ def from_correlators(E, A=None, B=None) -> Behaviour:
     ma, mb = E.shape[-2:]
     A = np.zeros(E.shape[:-1]) if A is None else np.asarray(A, dtype=np.float64)
     B = np.zeros(E.shape[:-2] + (mb,)) if B is None else np.asarray(B, dtype=np.float64)
+    return Behaviour(correlators_to_probabilities(A, B, E), BellScenario((2, 2), (ma, mb)))
+
+
+def correlators_to_probabilities(A: np.ndarray, B: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """The array behind ``from_correlators``: ``(..., mA)``, ``(..., mB)``, ``(..., mA, mB)`` -> ``(..., 2, 2, mA, mB)``."""
     s = np.array([1.0, -1.0])
-    p = (
+    return (
         1
         + s[:, None, None, None] * A[..., None, None, :, None]
         + s[None, :, None, None] * B[..., None, None, None, :]
         + (s[:, None] * s[None, :])[:, :, None, None] * E[..., None, None, :, :]
     ) / 4
-    return Behaviour(p, BellScenario((2, 2), (ma, mb)))
 
 
 def pr_box() -> Behaviour:

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from ._behaviour import Behaviour
+from ._reference import correlators_to_probabilities
 from ._scenario import BellScenario, BilocalScenario, Scenario
 
 __all__ = [
@@ -169,16 +170,6 @@ def _binary_bell(scenario: Scenario, name: str) -> tuple[int, int]:
     return scenario.settings
 
 
-def _from_correlators(A, B, E) -> np.ndarray:
-    s = np.array([1.0, -1.0])
-    return (
-        1
-        + s[:, None, None, None] * A[..., None, None, :, None]
-        + s[None, :, None, None] * B[..., None, None, None, :]
-        + (s[:, None] * s[None, :])[:, :, None, None] * E[..., None, None, :, :]
-    ) / 4
-
-
 def sample_marginal_first(scenario: Scenario, n: int, rng: np.random.Generator) -> Behaviour:
     """Marginals first: A_x, B_y iid uniform in [-1, 1], then each E_xy uniform in its feasible range
     [|A_x + B_y| - 1, 1 - |A_x - B_y|] (binary Bell scenarios only).
@@ -192,7 +183,7 @@ def sample_marginal_first(scenario: Scenario, n: int, rng: np.random.Generator) 
     lo = np.abs(A[:, :, None] + B[:, None, :]) - 1
     hi = 1 - np.abs(A[:, :, None] - B[:, None, :])
     E = lo + (hi - lo) * rng.random((n, ma, mb))
-    return Behaviour(np.clip(_from_correlators(A, B, E), 0.0, None), scenario)
+    return Behaviour(np.clip(correlators_to_probabilities(A, B, E), 0.0, None), scenario)
 
 
 def sample_local(scenario: Scenario, n: int, rng: np.random.Generator, *, alpha: float = 1.0) -> Behaviour:
@@ -247,7 +238,7 @@ def _ns_vertices(ma: int, mb: int) -> np.ndarray:
                     B[restB] = fb
                     E = np.broadcast_to(A[:, None] * B[None, :], (len(signs), ma, mb)).copy()
                     E[np.ix_(range(len(signs)), SA, SB)] = signs
-                    p = _from_correlators(
+                    p = correlators_to_probabilities(
                         np.broadcast_to(A, (len(signs), ma)), np.broadcast_to(B, (len(signs), mb)), E
                     )
                     out.append(p.reshape(len(signs), -1))
@@ -489,7 +480,7 @@ def sample_chsh_correlators(
         E = np.concatenate([np.concatenate(p) if p else np.empty((0, 2, 2)) for p in pools])
         E = E[rng.permutation(n)]
     zeros = np.zeros((n, 2))
-    return Behaviour(_from_correlators(zeros, zeros, E), scenario)
+    return Behaviour(correlators_to_probabilities(zeros, zeros, E), scenario)
 
 
 # -------------------------------------------------------------------------------------------------- registry

@@ -104,17 +104,12 @@ class _Exact:
         """Alternate exact LPs at fixed q1 and at fixed q2, from a starting q1; returns the best value."""
         ok, val, x = self.at_q1(q1)
         best = val if ok else np.inf
-        for _ in range(max_rounds):
+        # each round: re-solve at the other source's distribution from the last solution (part 3: q2, part 2: q1)
+        steps = itertools.islice(itertools.cycle(((self.at_q2, 3), (self.at_q1, 2))), 2 * max_rounds)
+        for solve, part in steps:
             if not ok:
                 break
-            q2 = q_of_z(self.m.parts(x)[3])
-            ok, val, x = self.at_q2(q2)
-            if not ok or val > best - rtol:
-                best = min(best, val) if ok else best
-                break
-            best = val
-            q1 = q_of_z(self.m.parts(x)[2])
-            ok, val, x = self.at_q1(q1)
+            ok, val, x = solve(q_of_z(self.m.parts(x)[part]))
             if not ok or val > best - rtol:
                 best = min(best, val) if ok else best
                 break

@@ -106,7 +106,6 @@ def dataset_cmd(
         typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
         resume = False
     t0 = time.perf_counter()
-    start_rows: list[int] = []
     try:
         with progress_bar("dataset", spec.n, progress) as bar:
             summary = run_dataset(
@@ -116,7 +115,7 @@ def dataset_cmd(
                 scheduler=scheduler,
                 resume=resume,
                 argv=sys.argv,
-                progress=lambda done, total: (start_rows.append(done) if not start_rows else None, bar.update(done)),
+                progress=lambda done, total: bar.update(done),
             )
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
@@ -124,7 +123,7 @@ def dataset_cmd(
         typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
         raise typer.Exit(130)
     wall = time.perf_counter() - t0
-    made = spec.n - (start_rows[0] if start_rows else 0)
+    made = spec.n - (bar.first or 0)  # rows found already done on --resume are not counted
     if as_json:
         sys.stdout.write(json.dumps({"file": str(out), "wall_s": wall, "points_made": made, **summary}, default=str) + "\n")
     else:

@@ -22,6 +22,7 @@ import numpy as np
 
 from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, scenario_from_json
 from bellcore._sampling import CHSH_CLASSES, chsh_class, sample, sampler_params
+from certify import Status
 
 __all__ = [
     "DatasetSpec",
@@ -35,8 +36,8 @@ __all__ = [
     "summarise",
 ]
 
-#: Label status codes stored in the files (index = code). The first five are ``certify.Status`` values.
-STATUS_NAMES = ("optimal", "inaccurate", "limit", "infeasible", "error")
+#: Label status codes stored in the files (index = code): the ``certify.Status`` values, in their order.
+STATUS_NAMES = tuple(s.value for s in Status)
 #: Measures a dataset can be labelled with, and the scenario kinds they apply to.
 MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",)}
 #: Dataset kinds (the CLI's ``--scenario``).
