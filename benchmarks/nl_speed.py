@@ -1,4 +1,4 @@
-"""Benchmark: certify.nonlocality (HiGHS, one warm-started LP per scenario) vs a naive cvxpy loop.
+"""Benchmark: certify.nonlocality (HiGHS, one LP per scenario, re-solved per behaviour) vs a naive cvxpy loop.
 
 For m = 2, 3, 4, 5 it draws the same N uniform no-signalling behaviours (hit-and-run, seed 0) and times
   - bellscope: ``certify.nonlocality(p)`` per behaviour (validation, LP, solver-free certificate check

@@ -225,7 +225,7 @@ def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str
 
     Args:
         p: a ``Behaviour`` (not a batch) or an array ``p[a, b, x, y]`` (scenario inferred from its shape).
-        backend: ``"highs"`` (fast: one LP per scenario, warm-started) or ``"cvxpy"`` (cross-check).
+        backend: ``"highs"`` (fast: one LP per scenario, re-solved from a start built for each q) or ``"cvxpy"`` (cross-check).
         validate: check p first (raises ``ValueError`` when it is not a valid NS behaviour).
         solver: cvxpy solver name for ``backend="cvxpy"`` (default: cvxpy's default).
 
