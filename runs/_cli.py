@@ -13,6 +13,11 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+# New-style registration (command modules never import ``_cli``).
+from ._cmd_runs import runs_app  # noqa: E402
+
+app.add_typer(runs_app, name="runs")
+
 
 def _register() -> None:
     from . import _cmd_certify, _cmd_dataset, _cmd_demo  # noqa: F401  (each adds its commands to ``app``)

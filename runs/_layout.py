@@ -3,9 +3,10 @@
 A run file (one per run, HDF5, created with mode ``"w-"``)::
 
     /                      attrs: kind, schema_version, status (running -> complete | failed), summary (JSON),
-                                  created, updated, rows_complete, chunks_complete
-    /provenance            attrs: git_sha, git_dirty, packages (JSON), jax_backend, python, argv (JSON),
-                                  hostname, resumes (JSON list of {time, argv})
+                                  created, updated, rows_complete, chunks_complete, wall_seconds (time spent
+                                  computing, summed over resumes; set on complete / failed)
+    /provenance            attrs: git_sha, git_dirty, packages (JSON), jax_backend, jax_x64, python, argv (JSON),
+                                  hostname, cpu_count, resumes (JSON list of {time, argv})
     /config                attrs: json (sorted canonical JSON of the run's spec), sha256 (of that JSON)
     /seeds                 attrs: master, derivation (how every other seed follows from the master)
     /scenario              attrs: json
@@ -85,3 +86,64 @@ FIELD_DESCRIPTIONS = {
 def data_path(field: str) -> str:
     """Where a data field of ``surrogates.make_chunk`` lives in the file."""
     return f"/{field}" if field in _TOP_LEVEL_FIELDS else f"/{LABELS}/{field}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# runs browsing, provenance, model/discovery readers, campaigns (browse helper, issue 10)
+# Model and discovery names follow the brief's layout contract; writers (surrogates / discover helpers) and
+# readers (runs ls/show/plot/export, campaigns) share them.
+# ---------------------------------------------------------------------------------------------------------------
+KIND_MODEL = "model"
+KIND_DISCOVERY = "discovery"
+KIND_CAMPAIGN = "campaign"
+KINDS = (KIND_DATASET, KIND_MODEL, KIND_DISCOVERY, KIND_CAMPAIGN)
+
+HEADLINE = "headline"  # key of the root ``summary`` JSON shown by ``runs ls``
+WALL_SECONDS = "wall_seconds"  # root attr set at completion (or failure): seconds from start to the end
+JAX_X64 = "jax_x64"  # provenance attr: "true" / "false", whether jax_enable_x64 was on
+HOSTNAME_CPUS = "cpu_count"  # provenance attr
+
+# model runs
+MODEL = "model"
+MODEL_HYPERPARAMETERS = "hyperparameters"
+MODEL_FEATURE_SET = "feature_set"
+MODEL_TARGET = "target"
+MODEL_SCENARIO = "scenario"
+MODEL_MEMBERS = "members"
+MODEL_BLEND_WEIGHTS = "blend_weights"
+TRAINING = "training"
+TRAIN_STEP = "step"
+TRAIN_LOSS = "train_loss"
+VAL_LOSS = "val_loss"
+VAL_MAE = "val_mae"
+EVALUATION = "evaluation"
+EVAL_Y_TRUE = "y_true"
+EVAL_Y_PRED = "y_pred"
+EVAL_Y_STD = "y_std"
+
+# discovery runs
+TRACES = "traces"
+TRACE_STEP = "step"
+TRACE_TIME = "time"
+TRACE_VALUE = "value"
+TRACE_BEST = "best"
+CANDIDATES = "candidates"
+CAND_BEHAVIOUR = "behaviour"
+CAND_PARAMS = "params"
+CAND_PRED_MEAN = "pred_mean"
+CAND_PRED_STD = "pred_std"
+CAND_BRGP = "brgp"
+CAND_TRIPARTITE_NL = "tripartite_nl"
+CAND_NBL_LOWER = "nbl_lower"
+CAND_NBL_UPPER = "nbl_upper"
+CAND_NBL_STATUS = "nbl_status"
+CAND_DISCOVERY = "discovery"
+CAND_SEARCHER = "searcher"
+CAND_THETA = "theta"
+
+# campaign runs: one record per campaign (the stages it ran, their files and hashes) and its certified best
+CAMPAIGN_STAGES = "stages"  # attr of /config: JSON list of {stage, kind, file, sha256, outcome, wall_seconds}
+CAMPAIGN_TOML = "toml"  # attr of /config: the campaign file's text as given
+CERTIFIED = "certified"  # group: re-certified candidates (same field names as /candidates) + source_file/index
+CERT_SOURCE_INDEX = "source_index"
+CERT_SOURCE_FILE = "source_file"  # attr of /certified

@@ -14,6 +14,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,17 @@ __all__ = [
     "read_config",
 ]
 
-_PACKAGES = ("bellscope", "numpy", "scipy", "h5py", "highspy", "jax", "equinox", "optax", "dask", "distributed", "typer", "rich")
+_PACKAGES = (
+    "bellscope", "numpy", "scipy", "h5py", "highspy", "cvxpy", "jax", "jaxlib", "equinox", "optax", "nevergrad",
+    "dask", "distributed", "typer", "rich", "matplotlib",
+)
 _REPO = Path(__file__).resolve().parent.parent
+
+
+#: Monotonic start time of this process's session on each open run file (keyed by file name): ``set_status``
+#: adds the session's duration to the root attr ``wall_seconds`` when the run completes or fails, so a resumed
+#: run's wall time counts only the time spent computing, not the time it lay interrupted.
+_SESSION_START: dict[str, float] = {}
 
 
 def _now() -> str:
@@ -54,7 +64,7 @@ def _git(*args: str) -> str | None:
 
 
 def provenance(argv: list[str] | None = None) -> dict[str, Any]:
-    """Git sha and dirty flag (read-only git calls), package versions, JAX backend, Python, argv, host."""
+    """Git sha and dirty flag (read-only git calls), package versions, JAX backend and x64 flag, Python, argv, host."""
     sha = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     versions = {}
@@ -67,13 +77,16 @@ def provenance(argv: list[str] | None = None) -> dict[str, Any]:
         import jax
 
         backend = jax.default_backend()
+        x64 = "true" if jax.config.read("jax_enable_x64") else "false"
     except Exception as e:  # pragma: no cover - jax is a dependency
-        backend = f"unavailable: {e}"
+        backend, x64 = f"unavailable: {e}", "unknown"
     return {
         L.GIT_SHA: sha or "unknown",
         L.GIT_DIRTY: "unknown" if status is None else ("true" if status else "false"),
         L.PACKAGES: json.dumps(versions, sort_keys=True),
         L.JAX_BACKEND: backend,
+        L.JAX_X64: x64,
+        L.HOSTNAME_CPUS: os.cpu_count() or 0,
         L.PYTHON: f"{platform.python_implementation()} {platform.python_version()}",
         L.ARGV: json.dumps(list(sys.argv if argv is None else argv)),
         L.HOSTNAME: socket.gethostname(),
@@ -105,6 +118,8 @@ def create_run(
     f.attrs[L.UPDATED] = now
     f.attrs[L.ROWS_COMPLETE] = 0
     f.attrs[L.CHUNKS_COMPLETE] = 0
+    f.attrs[L.WALL_SECONDS] = 0.0
+    _SESSION_START[f.filename] = time.monotonic()
     g = f.create_group(L.PROVENANCE)
     for k, v in provenance(argv).items():
         g.attrs[k] = v
@@ -136,6 +151,7 @@ def open_run(path: str | os.PathLike, kind: str, argv: list[str] | None = None) 
     resumes = json.loads(g.attrs.get(L.RESUMES, "[]"))
     resumes.append({"time": _now(), "argv": list(sys.argv if argv is None else argv)})
     g.attrs[L.RESUMES] = json.dumps(resumes)
+    _SESSION_START[f.filename] = time.monotonic()
     return f
 
 
@@ -219,6 +235,12 @@ def read_data(f: h5py.File, fields) -> dict[str, np.ndarray]:
 
 
 def set_status(f: h5py.File, status: str, summary: dict[str, Any] | None = None) -> None:
+    """Set the root ``status`` (and ``summary``); on complete / failed also add this session's ``wall_seconds``."""
+    if status in (L.STATUS_COMPLETE, L.STATUS_FAILED) and f.filename in _SESSION_START:
+        spent = time.monotonic() - _SESSION_START.pop(f.filename)
+        f.attrs[L.WALL_SECONDS] = float(f.attrs.get(L.WALL_SECONDS, 0.0)) + spent
+    elif status == L.STATUS_RUNNING:
+        _SESSION_START.setdefault(f.filename, time.monotonic())
     f.attrs[L.STATUS] = status
     if summary is not None:
         f.attrs[L.SUMMARY] = json.dumps(summary, sort_keys=True, default=_json_default)

@@ -1,0 +1,169 @@
+"""Export behaviours (dataset rows, discovery candidates, certified candidates) with their labels / certificates.
+
+The JSON form is the interchange ``bellscope certify`` reads (``{"scenario": {...}, "p": [...]}``) plus
+``labels`` (one list per label or certificate field, NaN as null, status enums by name) and ``source`` (file,
+path, kind, config hash). The ``.npy`` form writes ``p`` to the given file and each label next to it as
+``<stem>.<field>.npy`` (enums as unicode names; no pickle). ``p`` is always in ``p[outcomes..., settings...]``
+order with a leading batch axis.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import _layout as L
+from ._browse import enum_names, open_readonly, valid_rows
+
+__all__ = ["Export", "read_export", "write_json", "write_npy", "export_json_obj"]
+
+#: Where the behaviours of each kind live, and the group whose other 1-D data sets are their labels.
+_DEFAULT_SOURCE = {
+    L.KIND_DATASET: (f"/{L.BEHAVIOURS}", f"/{L.LABELS}"),
+    L.KIND_DISCOVERY: (f"/{L.CANDIDATES}/{L.CAND_BEHAVIOUR}", f"/{L.CANDIDATES}"),
+    L.KIND_CAMPAIGN: (f"/{L.CERTIFIED}/{L.CAND_BEHAVIOUR}", f"/{L.CERTIFIED}"),
+}
+
+
+@dataclass(frozen=True)
+class Export:
+    """Behaviours ``p`` (N, *shape) with per-row ``labels`` (field -> (N,) array) read from a run file."""
+
+    p: np.ndarray
+    scenario: dict[str, Any] | None
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def _decode(a: np.ndarray, names: dict[int, str] | None) -> np.ndarray:
+    if names is not None:
+        return np.array([names.get(int(c), str(int(c))) for c in a.ravel()], dtype=str).reshape(a.shape)
+    if a.dtype.kind in "SO":
+        return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a.ravel()], dtype=str).reshape(a.shape)
+    return a
+
+
+def read_export(path: str | os.PathLike, h5path: str | None = None) -> Export:
+    """Read behaviours and labels from a run file; ``h5path`` picks the behaviours data set or its group.
+
+    Raises ``ValueError`` (one line) for a file without behaviours at that place.
+    """
+    with open_readonly(path) as (f, _):
+        kind = f.attrs.get(L.KIND)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if h5path is None:
+            if kind not in _DEFAULT_SOURCE:
+                raise ValueError(
+                    f"{path}: a {kind or 'foreign'} file has no behaviours to export; give a data set PATH "
+                    f"(see `bellscope runs show {path}`)"
+                )
+            bpath, lpath = _DEFAULT_SOURCE[kind]
+        else:
+            if h5path not in f:
+                raise ValueError(f"{path}: no {h5path!r} in the file (see `bellscope runs show {path}`)")
+            obj = f[h5path]
+            if isinstance(obj, h5py.Group):
+                for name in (L.BEHAVIOURS, L.CAND_BEHAVIOUR):
+                    if name in obj:
+                        bpath, lpath = f"{obj.name}/{name}", obj.name
+                        break
+                else:
+                    raise ValueError(f"{path}: group {h5path} holds no '{L.BEHAVIOURS}' or '{L.CAND_BEHAVIOUR}' data set")
+            else:
+                bpath, lpath = obj.name, obj.parent.name
+                if bpath == f"/{L.BEHAVIOURS}":
+                    lpath = f"/{L.LABELS}"
+        if bpath not in f:
+            raise ValueError(f"{path}: no {bpath} (the run may have stopped before writing it)")
+        ds = f[bpath]
+        n = valid_rows(f, ds)
+        p = np.asarray(ds[:n], dtype=np.float64)
+        labels: dict[str, np.ndarray] = {}
+        if lpath in f and isinstance(f[lpath], h5py.Group):
+            for name, obj in f[lpath].items():
+                if isinstance(obj, h5py.Dataset) and obj.name != bpath and obj.shape[:1] == ds.shape[:1] and obj.ndim >= 1:
+                    labels[name] = _decode(np.asarray(obj[:n]), enum_names(obj.dtype))
+        if bpath == f"/{L.BEHAVIOURS}" and "correlators" in f:
+            labels["correlators"] = np.asarray(f["correlators"][:n])
+        scenario = None
+        if L.SCENARIO in f and L.SCENARIO_JSON in f[L.SCENARIO].attrs:
+            raw = f[L.SCENARIO].attrs[L.SCENARIO_JSON]
+            scenario = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        source = {"file": str(path), "path": bpath, "kind": kind}
+        if L.CONFIG in f and L.CONFIG_HASH in f[L.CONFIG].attrs:
+            h = f[L.CONFIG].attrs[L.CONFIG_HASH]
+            source["config_sha256"] = h.decode() if isinstance(h, bytes) else str(h)
+    if scenario is None:
+        try:
+            from bellcore import infer_scenario
+
+            scenario = infer_scenario(p.shape)[0].to_json()
+        except Exception:  # noqa: BLE001 - the scenario stays unknown; certify then infers it itself
+            scenario = None
+    return Export(p, scenario, labels, source)
+
+
+def _jsonable(a: np.ndarray) -> Any:
+    if a.dtype.kind in "fc":
+        obj = a.astype(object)
+        obj[~np.isfinite(a)] = None
+        return obj.tolist()
+    return a.tolist()
+
+
+def export_json_obj(e: Export) -> dict[str, Any]:
+    """The JSON interchange object (NaN as null)."""
+    obj: dict[str, Any] = {}
+    if e.scenario is not None:
+        obj["scenario"] = e.scenario
+    obj["p"] = e.p.tolist()
+    obj["labels"] = {k: _jsonable(v) for k, v in e.labels.items()}
+    obj["source"] = e.source
+    return obj
+
+
+def write_json(e: Export, out: Path | None) -> str:
+    text = json.dumps(export_json_obj(e), allow_nan=False)
+    if out is not None:
+        _refuse_existing(out)
+        out.write_text(text + "\n")
+    return text
+
+
+def label_path(out: Path, name: str) -> Path:
+    """Where ``write_npy`` puts a label next to ``out``: ``<stem>.<name>.npy``."""
+    return out.with_name(f"{out.stem}.{name}.npy")
+
+
+def write_npy(e: Export, out: Path) -> list[Path]:
+    """``p`` to ``out`` and every label to ``label_path(out, name)``; returns the files written."""
+    if out.suffix != ".npy":
+        out = out.with_suffix(out.suffix + ".npy") if out.suffix else out.with_suffix(".npy")
+    paths = [out] + [label_path(out, k) for k in e.labels]
+    for p in paths:
+        _refuse_existing(p)
+    np.save(out, e.p, allow_pickle=False)
+    for k, v in e.labels.items():
+        np.save(label_path(out, k), v, allow_pickle=False)
+    return paths
+
+
+def _refuse_existing(p: Path) -> None:
+    if p.exists():
+        raise FileExistsError(f"{p} exists (bellscope never overwrites; choose another --out)")
+
+
+def nan_equal(a: Any, b: Any) -> bool:
+    """Equality with NaN == None == NaN (for tests of the JSON round trip)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(nan_equal(x, y) for x, y in zip(a, b))
+    na = a is None or (isinstance(a, float) and math.isnan(a))
+    nb = b is None or (isinstance(b, float) and math.isnan(b))
+    return na == nb and (na or a == b)

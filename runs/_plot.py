@@ -1,0 +1,267 @@
+"""``runs plot``: the figure that fits a run's kind, drawn with matplotlib (Agg, no display needed).
+
+- dataset, Bell scenario: histogram of certified NL values and the local fraction;
+- dataset, bilocal: certified NBL intervals [lower, upper] per point (sorted) and the histogram of lower bounds;
+- dataset, CHSH correlators: class counts and the CHSH value per class;
+- model: training curves (train/val loss, val MAE) and predicted vs exact on the validation split;
+- discovery: search traces (best value so far per searcher) and the paper's Fig. 3b picture: the certified NBL
+  lower bound vs the source angle θ, discoveries (nonbilocal while BRGP is not violated) marked, BRGP value
+  √|I| + √|J| on a second axis with its bilocal bound 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import _layout as L
+from ._browse import enum_names, open_readonly, valid_rows
+
+__all__ = ["plot_run", "default_plot_path"]
+
+
+def default_plot_path(run: str | os.PathLike) -> Path:
+    """``RUN.png`` next to the run file."""
+    return Path(run).with_suffix(".png")
+
+
+def _figure(ncols: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(6.0 * ncols, 4.4), constrained_layout=True)
+    return fig, np.atleast_1d(axes)
+
+
+def _rows(f: h5py.File, path: str) -> np.ndarray:
+    ds = f[path]
+    return np.asarray(ds[: valid_rows(f, ds)])
+
+
+def _status_ok(f: h5py.File, path: str) -> np.ndarray:
+    """Rows whose status is optimal (enum or integer code 0)."""
+    ds = f[path]
+    codes = np.asarray(ds[: valid_rows(f, ds)]).astype(np.int64)
+    names = enum_names(ds.dtype)
+    if names:
+        ok = [c for c, n in names.items() if n == "optimal"]
+        return np.isin(codes, ok)
+    return codes == 0
+
+
+def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Draw the plot of ``run`` into ``out`` (default ``RUN.png``); returns the PNG's path.
+
+    Raises ``ValueError`` (one line) for a foreign file, a kind without a plot, or a run without data yet;
+    ``FileExistsError`` if ``out`` exists (never overwritten).
+    """
+    out = Path(out) if out is not None else default_plot_path(run)
+    if out.exists():
+        raise FileExistsError(f"{out} exists (bellscope never overwrites; choose another --out)")
+    with open_readonly(run) as (f, _):
+        kind = f.attrs.get(L.KIND)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        status = f.attrs.get(L.STATUS, "")
+        title = f"{Path(run).stem}  ({kind}, {status})"
+        if kind == L.KIND_DATASET:
+            fig = _plot_dataset(f, title)
+        elif kind == L.KIND_MODEL:
+            fig = _plot_model(f, title)
+        elif kind in (L.KIND_DISCOVERY, L.KIND_CAMPAIGN):
+            fig = _plot_discovery(f, title, kind)
+        else:
+            raise ValueError(f"{run}: no plot for a {kind or 'foreign'} file")
+    fig.savefig(out, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- dataset
+def _plot_dataset(f: h5py.File, title: str):
+    labels = f.get(L.LABELS)
+    if labels is None or f.attrs.get(L.ROWS_COMPLETE, 0) == 0:
+        raise ValueError("the dataset has no complete rows yet: nothing to plot")
+    if "nl" in labels:
+        return _plot_nl(f, title)
+    if "nbl_lower" in labels:
+        return _plot_nbl(f, title)
+    if "class" in labels:
+        return _plot_classes(f, title)
+    raise ValueError(f"dataset labels {sorted(labels)} have no plot")
+
+
+def _plot_nl(f, title):
+    nl = _rows(f, "/labels/nl")
+    ok = _status_ok(f, "/labels/nl_status")
+    nonlocal_ = _rows(f, "/labels/nonlocal").astype(bool)
+    vals = nl[ok & np.isfinite(nl)]
+    frac_local = 1 - nonlocal_[ok].mean() if ok.any() else math.nan
+    fig, (a, b) = _figure(2)
+    pos = vals[vals > 1e-9]
+    a.hist(pos, bins=60, color="tab:blue", alpha=0.85, label=f"nonlocal ({len(pos)})")
+    a.set_xlabel("certified NL (trace distance to the local set)")
+    a.set_ylabel("points")
+    a.set_title(f"NL of the {len(vals)} certified points (local points at NL = 0 not binned)")
+    a.legend()
+    n_local, n_nonlocal, n_unc = int((ok & ~nonlocal_).sum()), int((ok & nonlocal_).sum()), int((~ok).sum())
+    bars = b.bar(["local", "nonlocal", "not certified"], [n_local, n_nonlocal, n_unc], color=["tab:green", "tab:blue", "tab:gray"])
+    b.bar_label(bars)
+    b.set_title(f"local fraction {100 * frac_local:.1f}% (of certified points)")
+    b.set_ylabel("points")
+    fig.suptitle(title)
+    return fig
+
+
+def _plot_nbl(f, title):
+    lo, up = _rows(f, "/labels/nbl_lower"), _rows(f, "/labels/nbl_upper")
+    order = np.argsort(np.where(np.isfinite(up), up, np.inf))
+    lo, up = lo[order], up[order]
+    fig, (a, b) = _figure(2)
+    i = np.arange(len(lo))
+    a.vlines(i, np.nan_to_num(lo, nan=0.0), up, color="tab:blue", lw=1.2)
+    a.plot(i, up, "o", mfc="none", color="tab:blue", ms=5, label="upper bound (explicit bilocal model)")
+    a.plot(i, lo, "_", color="tab:red", ms=9, mew=2, label="lower bound (branch-and-bound)")
+    a.set_xlabel("point (sorted by upper bound)")
+    a.set_ylabel("NBL")
+    a.set_title(f"certified NBL intervals ({len(lo)} points; max gap {np.nanmax(up - lo):.2g})")
+    a.legend(loc="upper left")
+    fin = lo[np.isfinite(lo)]
+    b.hist(fin, bins=40, color="tab:red", alpha=0.8)
+    frac = float((fin > 1e-9).mean()) if len(fin) else math.nan
+    b.set_xlabel("certified NBL lower bound")
+    b.set_ylabel("points")
+    b.set_title(f"certified nonbilocal: {100 * frac:.1f}% of points")
+    fig.suptitle(title)
+    return fig
+
+
+def _plot_classes(f, title):
+    c = _rows(f, "/labels/class").astype(int)
+    names_attr = f["/labels/class"].attrs.get(L.CLASS_NAMES)
+    names = json.loads(names_attr) if names_attr is not None else ["local", "quantum", "postquantum"]
+    fig, (a, b) = _figure(2)
+    counts = [int((c == k).sum()) for k in range(len(names))]
+    colors = ["tab:green", "tab:blue", "tab:red", "tab:gray"]
+    bars = a.bar(names, counts, color=colors[: len(names)])
+    a.bar_label(bars)
+    a.set_ylabel("points")
+    a.set_title(f"class counts ({len(c)} points)")
+    if "correlators" in f:
+        e = _rows(f, "/correlators")
+        signs = np.array([[1, 1, 1, -1], [1, 1, -1, 1], [1, -1, 1, 1], [-1, 1, 1, 1]])
+        chsh = np.abs(e.reshape(len(e), 4) @ signs.T).max(axis=1)
+        for k, name in enumerate(names):
+            b.hist(chsh[c == k], bins=40, alpha=0.6, label=name, color=colors[k % len(colors)])
+        b.axvline(2, color="k", ls="--", lw=1, label="local bound 2")
+        b.axvline(2 * math.sqrt(2), color="k", ls=":", lw=1, label="Tsirelson 2√2")
+        b.set_xlabel("max CHSH value")
+        b.set_ylabel("points")
+        b.legend()
+    else:
+        b.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------ model
+def _plot_model(f, title):
+    if L.TRAINING not in f and L.EVALUATION not in f:
+        raise ValueError("the model run has no training curves or evaluation yet: nothing to plot")
+    fig, (a, b) = _figure(2)
+    colors = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"])
+    for name, g in (f[L.TRAINING].items() if L.TRAINING in f else []):
+        if not isinstance(g, h5py.Group) or L.TRAIN_STEP not in g:
+            continue
+        col = next(colors, "k")
+        step = np.asarray(g[L.TRAIN_STEP])
+        for key, style in ((L.TRAIN_LOSS, "-"), (L.VAL_LOSS, "--"), (L.VAL_MAE, ":")):
+            if key in g:
+                y = np.asarray(g[key], dtype=float)
+                y = y.reshape(len(y), -1)
+                for j in range(y.shape[1]):
+                    a.plot(step, y[:, j], style, color=col, lw=1, alpha=0.8 if y.shape[1] == 1 else 0.5,
+                           label=f"{name} {key}" if j == 0 else None)
+    a.set_yscale("log")
+    a.set_xlabel("step")
+    a.set_ylabel("loss / MAE")
+    a.set_title("training curves (solid train loss, dashed val loss, dotted val MAE)")
+    a.legend(fontsize=7)
+    if L.EVALUATION in f:
+        e = f[L.EVALUATION]
+        yt, yp = np.asarray(e[L.EVAL_Y_TRUE], dtype=float), np.asarray(e[L.EVAL_Y_PRED], dtype=float)
+        ys = np.asarray(e[L.EVAL_Y_STD], dtype=float) if L.EVAL_Y_STD in e else None
+        b.errorbar(yt, yp, yerr=ys, fmt=".", ms=3, alpha=0.6, elinewidth=0.6, color="tab:blue")
+        lo, hi = float(np.nanmin([yt.min(), yp.min()])), float(np.nanmax([yt.max(), yp.max()]))
+        b.plot([lo, hi], [lo, hi], "k--", lw=1, label="exact = predicted")
+        target = f[L.MODEL].attrs.get(L.MODEL_TARGET, "target") if L.MODEL in f else "target"
+        mae = float(np.nanmean(np.abs(yt - yp)))
+        b.set_xlabel(f"exact {target}")
+        b.set_ylabel(f"predicted {target}")
+        b.set_title(f"validation: predicted vs exact ({len(yt)} points, MAE {mae:.3g})")
+        b.legend()
+    else:
+        b.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+# -------------------------------------------------------------------------------------------------- discovery
+def _plot_discovery(f, title, kind):
+    group = L.CANDIDATES if kind == L.KIND_DISCOVERY else L.CERTIFIED
+    if L.TRACES not in f and group not in f:
+        raise ValueError(f"the {kind} run has no traces or candidates yet: nothing to plot")
+    fig, (a, b) = _figure(2)
+    if L.TRACES in f and len(f[L.TRACES]):
+        for k, (name, g) in enumerate(f[L.TRACES].items()):
+            x = np.asarray(g[L.TRACE_STEP])
+            color = f"C{k}"
+            if L.TRACE_VALUE in g:
+                a.plot(x, np.asarray(g[L.TRACE_VALUE]), ".", ms=3, alpha=0.35, color=color)
+            if L.TRACE_BEST in g:
+                a.plot(x, np.asarray(g[L.TRACE_BEST]), "-", lw=1.5, color=color, label=f"{name} (best so far)")
+        a.set_xlabel("step (objective evaluations)")
+        a.set_ylabel("objective")
+        a.set_title("search traces (dots: each value)")
+        a.legend(fontsize=8)
+    else:
+        a.axis("off")
+    if group in f and L.CAND_BEHAVIOUR in f[group]:
+        c = f[group]
+
+        def col(name):
+            return np.asarray(c[name], dtype=float) if name in c else np.full(c[L.CAND_BEHAVIOUR].shape[0], np.nan)
+
+        theta, lo, up, brgp = col(L.CAND_THETA), col(L.CAND_NBL_LOWER), col(L.CAND_NBL_UPPER), col(L.CAND_BRGP)
+        disc = np.asarray(c[L.CAND_DISCOVERY], dtype=bool) if L.CAND_DISCOVERY in c else (lo > 1e-9) & ~(brgp > 1)
+        x = theta if np.isfinite(theta).any() else np.arange(len(lo), dtype=float)
+        xlabel = "source angle θ  (cos θ|00⟩ + sin θ|11⟩)" if np.isfinite(theta).any() else "candidate"
+        cert = np.isfinite(lo)
+        b.errorbar(x[cert], lo[cert], yerr=[np.zeros(cert.sum()), np.nan_to_num(up[cert] - lo[cert])], fmt="o", ms=4,
+                   color="tab:blue", ecolor="tab:blue", alpha=0.7, capsize=2, label="certified NBL [lower, upper]")
+        if disc.any():
+            b.plot(x[disc], lo[disc], "*", ms=13, color="tab:red", label=f"discovery ({int(disc.sum())}): NBL > 0, BRGP ≤ 1")
+        b.axhline(0, color="k", lw=0.6)
+        b.set_xlabel(xlabel)
+        b.set_ylabel("certified NBL lower bound")
+        best = np.nanmax(lo) if cert.any() else math.nan
+        b.set_title(f"certified candidates ({int(cert.sum())} of {len(lo)}); best lower bound {best:.4g}")
+        if np.isfinite(brgp).any():
+            t = b.twinx()
+            t.plot(x, brgp, "s", ms=3, color="tab:green", alpha=0.6, label="BRGP √|I|+√|J|")
+            t.axhline(1, color="tab:green", ls="--", lw=1, label="bilocal bound 1")
+            t.set_ylabel("BRGP value", color="tab:green")
+            t.legend(loc="center right", fontsize=8)
+        b.legend(loc="upper left", fontsize=8)
+    else:
+        b.axis("off")
+    fig.suptitle(title)
+    return fig
