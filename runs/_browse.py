@@ -137,7 +137,8 @@ def scenario_label(f: h5py.File) -> str:
     try:
         from bellcore import scenario_from_json
 
-        return str(scenario_from_json(json.loads(raw)))
+        obj = json.loads(raw)
+        return str(scenario_from_json(obj)) if obj else ""
     except (ValueError, TypeError):
         return raw[:60]
 

@@ -14,8 +14,10 @@ app = typer.Typer(
 )
 
 # New-style registration (command modules never import ``_cli``).
+from ._cmd_campaign import campaign  # noqa: E402
 from ._cmd_runs import runs_app  # noqa: E402
 
+app.command("campaign")(campaign)
 app.add_typer(runs_app, name="runs")
 
 

@@ -1,0 +1,605 @@
+"""Campaigns: a TOML file describing dataset(s) -> train -> discover -> certify, each stage one run file.
+
+Every stage has a canonical config (sorted JSON of what determines its result, including the hashes of the stages
+it reads) and its SHA-256; its run file is ``<results>/<kind>-<name>-<hash12>.h5``. Running a campaign:
+
+- a stage whose file exists and is ``complete`` is **reused** (nothing recomputed);
+- a dataset stage whose file is ``running`` (killed) or ``failed`` is **resumed** from its committed chunks;
+- any other stage whose file is ``failed`` or was left ``running`` by a killed process is moved aside to
+  ``<stem>.failed-<k>.h5`` (never overwritten, never deleted) and **computed** again;
+- a file still held by a live writer stops the campaign with a clear error.
+
+The campaign's own record, ``campaign-<name>-<hash12>.h5`` (kind ``campaign``), holds the stage list (files,
+hashes, reused or computed, wall time), the TOML text, and the certify stage's output: the best candidates of
+every discovery re-certified at a tighter tolerance (``/certified``, same field names as ``/candidates``).
+
+The TOML schema is documented in ``docs/runs.md`` and in ``CAMPAIGN_KEYS`` below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import h5py
+import numpy as np
+
+from . import _layout as L
+from . import _store
+
+__all__ = [
+    "Stage",
+    "Campaign",
+    "StageResult",
+    "CampaignResult",
+    "load_campaign",
+    "parse_campaign",
+    "run_campaign",
+    "CAMPAIGN_KEYS",
+    "DEFAULT_CAMPAIGN",
+]
+
+Progress = Callable[[int, int, Mapping[str, float]], None]
+#: ``on_stage(index, n_stages, stage, state, info)``; state: "start", "reused", "resumed", "computed", "failed".
+OnStage = Callable[[int, int, "Stage", str, Mapping[str, Any]], None]
+
+#: Allowed keys per table, with their meaning (the schema; ``docs/runs.md`` repeats it).
+CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
+    "campaign": {
+        "name": "campaign name (file names of the record)",
+        "seed": "default seed of every stage that sets none",
+        "workers": "local worker processes for stages that fan out (not part of any hash)",
+    },
+    "dataset": {
+        "name": "stage name, referenced by train.dataset",
+        "scenario": "bell | bilocal | chsh-correlators",
+        "settings": "bell: settings per party",
+        "outcomes": "bell: outcomes per setting (default 2)",
+        "variant": "bilocal: binary | bsm",
+        "sampler": "sampler name (bellscope dataset --help)",
+        "params": "sampler parameters (table)",
+        "measures": "labels, e.g. [\"nl\"] / [\"nbl\"] / [\"class\"]",
+        "n": "number of points",
+        "seed": "master seed",
+        "chunk_size": "points per chunk (unit of resuming)",
+        "nbl_tol": "NBL branch-and-bound gap",
+        "nbl_max_nodes": "NBL node limit per point",
+        "nbl_time_limit": "NBL time limit per point (s)",
+    },
+    "train": {
+        "name": "stage name, referenced by discover.model",
+        "dataset": "name of the dataset stage to train on",
+        "target": "label to learn (e.g. nl, nbl_lower)",
+        "preset": "training preset (e.g. quick, paper)",
+        "members": "ensemble members",
+        "seed": "training seed",
+    },
+    "discover": {
+        "name": "stage name",
+        "model": "name of a train stage whose surrogate is the objective (optional)",
+        "quick": "small budgets (bool)",
+        "config": "table passed to runs.run_discover as its config (bellscope discover --help)",
+    },
+    "certify": {
+        "top": "re-certify the best `top` candidates of each discovery (by certified lower bound, then prediction)",
+        "tol": "NBL branch-and-bound gap",
+        "max_nodes": "node limit per candidate",
+        "time_limit": "time limit per candidate (s)",
+    },
+}
+
+STAGE_ORDER = ("dataset", "train", "discover", "certify")
+
+#: The README's first command: a small bilocal (BSM) campaign that fits in minutes on two cores.
+DEFAULT_CAMPAIGN = """\
+# bellscope's default campaign: learn NBL of the entanglement-swapping network (BSM variant) from certified
+# labels, search quantum strategies with the surrogate, certify the best candidates.
+[campaign]
+name = "demo"
+seed = 1
+
+[[dataset]]
+name = "bsm-ij"
+scenario = "bilocal"
+variant = "bsm"
+sampler = "features-ij"
+n = 400
+chunk_size = 50
+nbl_max_nodes = 400
+
+[[train]]
+name = "bsm-ij"
+dataset = "bsm-ij"
+target = "nbl_lower"
+preset = "quick"
+members = 3
+
+[[discover]]
+name = "theta"
+model = "bsm-ij"
+quick = true
+config = {}
+
+[certify]
+top = 5
+tol = 1e-5
+"""
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``kind`` in STAGE_ORDER, its ``name``, the TOML ``options``, the names it ``needs``."""
+
+    kind: str
+    name: str
+    options: Mapping[str, Any]
+    needs: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A parsed campaign: its name, default seed, workers, stages in execution order, and the TOML text."""
+
+    name: str
+    seed: int
+    workers: int
+    stages: tuple[Stage, ...]
+    toml: str = ""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one stage did: ``outcome`` is "reused", "resumed" or "computed"; ``headline`` from its summary."""
+
+    kind: str
+    name: str
+    file: Path
+    sha256: str
+    outcome: str
+    wall_seconds: float
+    headline: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.kind, "name": self.name, "file": self.file.name, "sha256": self.sha256,
+            "outcome": self.outcome, "wall_seconds": self.wall_seconds, "headline": self.headline,
+        }
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """The record file, every stage's result, and the best certified candidate (None without discovery)."""
+
+    record: Path
+    stages: tuple[StageResult, ...]
+    best: Mapping[str, Any] | None = None
+    record_outcome: str = "computed"
+
+    @property
+    def recomputed(self) -> list[StageResult]:
+        return [s for s in self.stages if s.outcome != "reused"]
+
+
+# ------------------------------------------------------------------------------------------------------ parsing
+def load_campaign(path: str | os.PathLike) -> Campaign:
+    """Read and validate a campaign TOML file; raises ``ValueError`` with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no such campaign file: {path}")
+    text = path.read_text()
+    return parse_campaign(text)
+
+
+def parse_campaign(text: str) -> Campaign:
+    """Validate a campaign given as TOML text (see ``CAMPAIGN_KEYS``)."""
+    try:
+        obj = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"invalid TOML: {e}") from None
+    unknown = set(obj) - set(CAMPAIGN_KEYS)
+    if unknown:
+        raise ValueError(f"unknown table(s) {sorted(unknown)}; a campaign has {', '.join(CAMPAIGN_KEYS)}")
+    head = obj.get("campaign", {})
+    _check_keys("campaign", head)
+    name = str(head.get("name", "campaign"))
+    seed = head.get("seed", 0)
+    workers = head.get("workers", 1)
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"[campaign] seed must be a non-negative integer; got {seed!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"[campaign] workers must be an integer >= 1; got {workers!r}")
+    stages: list[Stage] = []
+    names: dict[str, set[str]] = {k: set() for k in STAGE_ORDER}
+    for kind in ("dataset", "train", "discover"):
+        entries = obj.get(kind, [])
+        if isinstance(entries, dict):
+            entries = [entries]
+        for i, e in enumerate(entries):
+            where = f"[[{kind}]] #{i + 1}"
+            if not isinstance(e, dict):
+                raise ValueError(f"{where} must be a table")
+            _check_keys(kind, e, where)
+            sname = str(e.get("name", kind if len(entries) == 1 else f"{kind}{i + 1}"))
+            if sname in names[kind]:
+                raise ValueError(f"{where}: a {kind} stage named {sname!r} exists already; names must be unique")
+            names[kind].add(sname)
+            opts = {k: v for k, v in e.items() if k != "name"}
+            if kind in ("dataset", "train"):
+                opts.setdefault("seed", seed)
+            needs: tuple[str, ...] = ()
+            if kind == "train":
+                ds = e.get("dataset")
+                if ds is None and len(names["dataset"]) == 1:
+                    ds = next(iter(names["dataset"]))
+                if ds not in names["dataset"]:
+                    raise ValueError(f"{where}: dataset = {ds!r} names no [[dataset]] stage ({sorted(names['dataset'])})")
+                opts["dataset"] = ds
+                needs = (f"dataset:{ds}",)
+            if kind == "discover":
+                m = e.get("model")
+                if m is not None:
+                    if m not in names["train"]:
+                        raise ValueError(f"{where}: model = {m!r} names no [[train]] stage ({sorted(names['train'])})")
+                    needs = (f"train:{m}",)
+                if not isinstance(e.get("config", {}), dict):
+                    raise ValueError(f"{where}: config must be a table")
+            stages.append(Stage(kind, sname, opts, needs))
+    if "certify" in obj:
+        c = obj["certify"]
+        if not isinstance(c, dict):
+            raise ValueError("[certify] must be a single table")
+        _check_keys("certify", c, "[certify]")
+        if not names["discover"]:
+            raise ValueError("[certify] re-certifies discovery candidates: add a [[discover]] stage")
+        top = c.get("top", 5)
+        if not isinstance(top, int) or top < 1:
+            raise ValueError(f"[certify] top must be an integer >= 1; got {top!r}")
+        stages.append(Stage("certify", name, dict(c), tuple(f"discover:{d}" for d in sorted(names["discover"]))))
+    if not stages:
+        raise ValueError("the campaign has no stages: add [[dataset]], [[train]], [[discover]] or [certify] tables")
+    return Campaign(name, seed, workers, tuple(stages), text)
+
+
+def _check_keys(kind: str, table: Mapping[str, Any], where: str | None = None) -> None:
+    bad = set(table) - set(CAMPAIGN_KEYS[kind])
+    if bad:
+        raise ValueError(f"{where or '[' + kind + ']'}: unknown key(s) {sorted(bad)}; allowed: {', '.join(CAMPAIGN_KEYS[kind])}")
+
+
+# ------------------------------------------------------------------------------------------------------ hashing
+def _dataset_spec(stage: Stage):
+    from bellcore import BellScenario, BilocalScenario
+    from surrogates import DatasetSpec
+
+    o = dict(stage.options)
+    kind = o.get("scenario")
+    if kind == "bell":
+        if "settings" not in o:
+            raise ValueError(f"dataset {stage.name!r}: scenario 'bell' needs settings")
+        d = int(o.get("outcomes", 2))
+        sc = BellScenario((d, d), (int(o["settings"]),) * 2)
+    elif kind == "bilocal":
+        sc = BilocalScenario(str(o.get("variant", "binary")))
+    elif kind == "chsh-correlators":
+        sc = None
+    else:
+        raise ValueError(f"dataset {stage.name!r}: scenario must be bell, bilocal or chsh-correlators; got {kind!r}")
+    if "n" not in o:
+        raise ValueError(f"dataset {stage.name!r}: n (number of points) is required")
+    kw = {k: o[k] for k in ("chunk_size", "nbl_tol", "nbl_max_nodes", "nbl_time_limit") if k in o}
+    return DatasetSpec.create(
+        kind, sc, o.get("sampler"), int(o["n"]), int(o.get("seed", 0)), dict(o.get("params", {})),
+        measures=o.get("measures"), **kw,
+    )
+
+
+def stage_hashes(campaign: Campaign) -> dict[str, str]:
+    """``{stage key: sha256}``; a stage's hash covers its options and the hashes of the stages it reads."""
+    out: dict[str, str] = {}
+    for s in campaign.stages:
+        if s.kind == "dataset":
+            out[s.key] = _dataset_spec(s).config_hash()  # the dataset's own config hash (bellscope dataset's)
+            continue
+        opts = dict(s.options)
+        opts.pop("dataset", None)
+        opts.pop("model", None)
+        out[s.key] = _sha({"stage": s.kind, "options": opts, "inputs": {n: out[n] for n in s.needs}})
+    return out
+
+
+def stage_file(runs_dir: Path, stage: Stage, sha: str, campaign: Campaign) -> Path:
+    kind = "campaign" if stage.kind == "certify" else stage.kind
+    return runs_dir / f"{kind}-{_slug(stage.name if stage.kind != 'certify' else campaign.name)}-{sha[:12]}.h5"
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in s) or "x"
+
+
+# ------------------------------------------------------------------------------------------------------ running
+def _file_state(path: Path) -> tuple[str, bool]:
+    """(status, held by a live writer) of an existing run file; ("corrupt", False) if unreadable."""
+    from ._browse import inspect_run
+
+    info = inspect_run(path)
+    return info.status, "open by a writer" in info.note
+
+
+def _move_aside(path: Path) -> Path:
+    k = 1
+    while True:
+        dest = path.with_name(f"{path.stem}.failed-{k}{path.suffix}")
+        if not dest.exists():
+            path.rename(dest)
+            return dest
+        k += 1
+
+
+def _headline(path: Path) -> str:
+    from ._browse import inspect_run
+
+    return inspect_run(path).headline
+
+
+def _wall(path: Path) -> float:
+    try:
+        with h5py.File(path, "r") as f:
+            return float(f.attrs.get(L.WALL_SECONDS, math.nan))
+    except OSError:
+        return math.nan
+
+
+def run_campaign(
+    campaign: Campaign,
+    runs_dir: str | os.PathLike,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    argv: list[str] | None = None,
+    on_stage: OnStage | None = None,
+    progress: Progress | None = None,
+) -> CampaignResult:
+    """Run (or continue) every stage of ``campaign`` into ``runs_dir``; returns what each stage did.
+
+    ``progress(done, total, info)`` reports the current stage's steps (points, training steps, evaluations);
+    ``on_stage`` reports each stage's start and outcome. Raises ``ValueError`` (bad stage config, missing train /
+    discover support, a stage file held by a live writer) and lets a stage's own errors through (its file is
+    then ``failed`` and the next run recomputes it).
+    """
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    hashes = stage_hashes(campaign)
+    workers = workers or campaign.workers
+    files: dict[str, Path] = {}
+    results: list[StageResult] = []
+    n = len(campaign.stages)
+    best = None
+    for i, s in enumerate(campaign.stages):
+        sha = hashes[s.key]
+        out = stage_file(runs_dir, s, sha, campaign)
+        files[s.key] = out
+        outcome = "computed"
+        if out.exists():
+            status, live = _file_state(out)
+            if live:
+                raise ValueError(f"{out} is being written by another process (stage {s.key}); wait for it or stop it")
+            if status == L.STATUS_COMPLETE:
+                outcome = "reused"
+            elif s.kind == "dataset" and status in (L.STATUS_RUNNING, L.STATUS_FAILED):
+                outcome = "resumed"
+            else:
+                _move_aside(out)
+        if on_stage:
+            on_stage(i, n, s, "start" if outcome != "reused" else "reused", {"file": str(out), "outcome": outcome})
+        if outcome != "reused":
+            t0 = time.perf_counter()
+            try:
+                _run_stage(s, out, campaign, files, hashes, resume=outcome == "resumed", scheduler=scheduler,
+                           workers=workers, argv=argv, progress=progress)
+            except BaseException:
+                if on_stage:
+                    on_stage(i, n, s, "failed", {"file": str(out)})
+                raise
+            wall = time.perf_counter() - t0
+            if on_stage:
+                on_stage(i, n, s, outcome, {"file": str(out), "wall_seconds": wall})
+        else:
+            wall = _wall(out)
+        results.append(StageResult(s.kind, s.name, out, sha, outcome, wall, _headline(out)))
+        if s.kind == "certify":
+            best = _best_certified(out)
+    record = None
+    record_outcome = "computed"
+    if campaign.stages[-1].kind == "certify":
+        record = files[campaign.stages[-1].key]
+        record_outcome = results[-1].outcome
+    else:
+        # no certify stage: a small record of the stages alone (same reuse rule)
+        sha = _sha({"stage": "campaign", "inputs": hashes})
+        record = runs_dir / f"campaign-{_slug(campaign.name)}-{sha[:12]}.h5"
+        if record.exists() and _file_state(record)[0] == L.STATUS_COMPLETE:
+            record_outcome = "reused"
+        else:
+            if record.exists():
+                _move_aside(record)
+            f = _create_record(record, campaign, sha, argv)
+            with f:
+                _finish_record(f, campaign, results, None)
+    return CampaignResult(record, tuple(results), best, record_outcome)
+
+
+def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume, scheduler, workers, argv, progress):
+    import runs
+
+    def step(done, total, info=None):
+        if progress:
+            progress(int(done), int(total), dict(info or {}))
+
+    if s.kind == "dataset":
+        from ._dataset_run import run_dataset
+
+        spec = _dataset_spec(s)
+        run_dataset(spec, out, workers=1 if scheduler else workers, scheduler=scheduler, resume=resume, argv=argv,
+                    progress=step)
+    elif s.kind == "train":
+        fn = getattr(runs, "run_train", None)
+        if fn is None:
+            raise ValueError("this build has no training (runs.run_train is missing): drop the [[train]] stages")
+        o = s.options
+        kw = {k: o[k] for k in ("target", "preset", "members", "seed") if k in o}
+        fn(files[s.needs[0]], out, progress=step, **kw)
+    elif s.kind == "discover":
+        fn = getattr(runs, "run_discover", None)
+        if fn is None:
+            raise ValueError("this build has no discovery (runs.run_discover is missing): drop the [[discover]] stages")
+        o = s.options
+        model = files[s.needs[0]] if s.needs else None
+        fn(dict(o.get("config", {})), out, quick=bool(o.get("quick", False)), model=model, progress=step)
+    elif s.kind == "certify":
+        _certify_stage(s, out, campaign, files, hashes, workers=workers, argv=argv, progress=step)
+    else:  # pragma: no cover - parse_campaign admits no other kind
+        raise ValueError(f"unknown stage kind {s.kind!r}")
+
+
+# ------------------------------------------------------------------------------------------------------ certify
+def _create_record(path: Path, campaign: Campaign, sha: str, argv) -> h5py.File:
+    cfg = {"campaign": campaign.name, "seed": campaign.seed,
+           "stages": [{"kind": s.kind, "name": s.name, "options": dict(s.options)} for s in campaign.stages]}
+    f = _store.create_run(path, L.KIND_CAMPAIGN, _canonical(cfg), sha, campaign.seed,
+                          "every stage carries its own seed (default: the campaign seed)", "{}", argv)
+    f[L.CONFIG].attrs[L.CAMPAIGN_TOML] = campaign.toml
+    return f
+
+
+def _finish_record(f: h5py.File, campaign: Campaign, results: list[StageResult], best) -> None:
+    f[L.CONFIG].attrs[L.CAMPAIGN_STAGES] = json.dumps([r.to_json() for r in results])
+    if best is not None:
+        head = (f"best certified NBL >= {best['nbl_lower']:.4g} (upper {best['nbl_upper']:.4g}, "
+                f"BRGP {best['brgp']:.3f}, θ={best['theta']:.4g})")
+    else:
+        head = f"{len(results)} stages: " + ", ".join(f"{r.kind} {r.name}" for r in results)
+    _store.set_status(f, L.STATUS_COMPLETE, {L.HEADLINE: head, "best": best, "stages": [r.to_json() for r in results]})
+
+
+def _project_ns(p: np.ndarray, scenario) -> np.ndarray:
+    """Nearest point (least squares) of p on the affine hull of the no-signalling polytope, clipped at 0.
+
+    Candidates computed in float32 miss the normalisation / no-signalling equalities by ~1e-7, more than the
+    validator's tolerance; this moves them by that much, and the stored behaviour is the one certified.
+    """
+    norm, sig = scenario.no_signalling_constraints()
+    A = np.vstack([np.asarray(norm, float), np.asarray(sig, float)])
+    b = np.concatenate([np.ones(A.shape[0] - np.asarray(sig).shape[0]), np.zeros(np.asarray(sig).shape[0])])
+    x = p.reshape(-1).astype(np.float64)
+    x = x - A.T @ np.linalg.lstsq(A @ A.T, A @ x - b, rcond=None)[0]
+    return np.clip(x, 0.0, None).reshape(p.shape)
+
+
+def _select(f: h5py.File, top: int) -> np.ndarray:
+    c = f[L.CANDIDATES]
+    n = c[L.CAND_BEHAVIOUR].shape[0]
+    lo = np.asarray(c[L.CAND_NBL_LOWER], float) if L.CAND_NBL_LOWER in c else np.full(n, np.nan)
+    pred = np.asarray(c[L.CAND_PRED_MEAN], float) if L.CAND_PRED_MEAN in c else np.zeros(n)
+    # best certified lower bound first, then the surrogate's prediction (uncertified candidates last)
+    order = np.lexsort((-np.nan_to_num(pred, nan=-np.inf), -np.nan_to_num(lo, nan=-np.inf)))
+    return order[:top]
+
+
+def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, workers, argv, progress):
+    import certify
+    from bellcore import Behaviour, scenario_from_json
+
+    o = s.options
+    top = int(o.get("top", 5))
+    kw = {"tol": float(o.get("tol", 1e-5)), "max_nodes": int(o.get("max_nodes", 20000)),
+          "time_limit": float(o.get("time_limit", 120.0))}
+    picked = []  # (source file, index, behaviour, extra fields)
+    for key in s.needs:
+        with h5py.File(files[key], "r") as src:
+            if L.CANDIDATES not in src:
+                continue
+            scenario = scenario_from_json(json.loads(src[L.SCENARIO].attrs[L.SCENARIO_JSON]))
+            c = src[L.CANDIDATES]
+            for j in _select(src, top):
+                extra = {k: float(c[k][j]) for k in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD,
+                                                     L.CAND_TRIPARTITE_NL) if k in c}
+                picked.append((files[key].name, int(j), np.asarray(c[L.CAND_BEHAVIOUR][j], np.float64), extra, scenario))
+    f = _create_record(out, campaign, hashes[s.key], argv)
+    try:
+        if picked:
+            f[L.SCENARIO].attrs[L.SCENARIO_JSON] = json.dumps(picked[0][4].to_json())
+        rows = []
+        for k, (src, j, p, extra, scenario) in enumerate(picked):
+            try:
+                beh = Behaviour(p, scenario).validate()
+            except ValueError:
+                p = _project_ns(p, scenario)
+                beh = Behaviour(p, scenario).validate()
+            r = certify.nonbilocality(beh, **kw)
+            rows.append((src, j, p, extra, r))
+            if progress:
+                progress(k + 1, len(picked), {"nbl_lower": r.lower})
+        _write_certified(f, rows)
+        best = None
+        if rows:
+            lo = np.array([r.lower for *_, r in rows])
+            b = int(np.nanargmax(lo)) if np.isfinite(lo).any() else 0
+            src, j, p, extra, r = rows[b]
+            best = {"source_file": src, "source_index": j, "nbl_lower": r.lower, "nbl_upper": r.upper,
+                    "status": str(r.status.value), "theta": extra.get(L.CAND_THETA, math.nan),
+                    "brgp": extra.get(L.CAND_BRGP, math.nan), "nonbilocal": bool(r.is_nonbilocal)}
+        results = []  # the record lists the stages before it; filled by the caller's next run if needed
+        _finish_record(f, campaign, results, best)
+    except BaseException:
+        _store.set_status(f, L.STATUS_FAILED)
+        raise
+    finally:
+        f.close()
+
+
+def _write_certified(f: h5py.File, rows) -> None:
+    from surrogates import STATUS_NAMES
+
+    g = f.create_group(L.CERTIFIED)
+    n = len(rows)
+    if not n:
+        return
+    g.create_dataset(L.CAND_BEHAVIOUR, data=np.stack([p for _, _, p, _, _ in rows]))
+    g.create_dataset(L.CAND_NBL_LOWER, data=np.array([r.lower for *_, r in rows], float))
+    g.create_dataset(L.CAND_NBL_UPPER, data=np.array([r.upper for *_, r in rows], float))
+    enum = h5py.enum_dtype({s: i for i, s in enumerate(STATUS_NAMES)}, basetype="u1")
+    g.create_dataset(L.CAND_NBL_STATUS, data=np.array([STATUS_NAMES.index(r.status.value) for *_, r in rows], np.uint8), dtype=enum)
+    for key in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD, L.CAND_TRIPARTITE_NL):
+        g.create_dataset(key, data=np.array([e.get(key, math.nan) for _, _, _, e, _ in rows], float))
+    brgp = g[L.CAND_BRGP][()]
+    lo = g[L.CAND_NBL_LOWER][()]
+    from certify._nl import ZERO_TOL  # the same threshold as NonbilocalityResult.is_nonbilocal
+
+    g.create_dataset(L.CAND_DISCOVERY, data=(lo > ZERO_TOL) & ~(brgp > 1.0))
+    g.create_dataset(L.CERT_SOURCE_INDEX, data=np.array([j for _, j, *_ in rows], np.int64))
+    g.create_dataset(L.CERT_SOURCE_FILE, data=np.array([s for s, *_ in rows], dtype=h5py.string_dtype()))
+    f.flush()
+
+
+def _best_certified(path: Path) -> dict[str, Any] | None:
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs.get(L.SUMMARY, "{}")).get("best")

@@ -1,0 +1,141 @@
+"""``bellscope campaign``: run a campaign TOML (dataset(s) -> train -> discover -> certify), reusing finished stages."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._errors import fail
+
+#: Results folder of the default campaign (relative to the working directory; git-ignored).
+DEFAULT_RUNS_DIR = Path("bellscope-results")
+
+
+def campaign(
+    config: Optional[Path] = typer.Argument(None, help="Campaign TOML file (default: the built-in small campaign; print it with --print-default)."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", "-d", help="Results folder: one run file per stage (created if missing)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786): dataset stages run their chunks there."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes for dataset stages (default: [campaign] workers, else 1)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress display on stderr (stage, step, ETA)."),
+    print_default: bool = typer.Option(False, "--print-default", help="Print the built-in campaign TOML and exit."),
+) -> None:
+    """Run every stage of a campaign; a stage whose complete run file (same config hash) exists is reused.
+
+    Each stage writes `<kind>-<name>-<hash>.h5` under the results folder; re-running the same command continues
+    an interrupted campaign (a killed dataset resumes from its last chunk; a failed stage is computed again, its
+    old file kept as `*.failed-<k>.h5`). Ends by printing the best certified discovery, where the files are, and
+    how to browse them. TOML schema: `docs/runs.md`.
+    """
+    from ._campaign import DEFAULT_CAMPAIGN, load_campaign, parse_campaign, run_campaign
+
+    if print_default:
+        sys.stdout.write(DEFAULT_CAMPAIGN)
+        return
+    try:
+        camp = parse_campaign(DEFAULT_CAMPAIGN) if config is None else load_campaign(config)
+    except ValueError as e:
+        fail(f"{config or 'default campaign'}: {e}")
+    if scheduler is not None and workers not in (None, 1):
+        fail("--workers and --scheduler are exclusive: with --scheduler the cluster's workers do the work")
+    if runs_dir.exists() and not runs_dir.is_dir():
+        fail(f"--runs-dir {runs_dir} is a file, not a folder")
+
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    display = _Display(err, progress)
+    try:
+        with display:
+            result = run_campaign(camp, runs_dir, scheduler=scheduler, workers=workers, argv=sys.argv,
+                                  on_stage=display.on_stage, progress=display.progress)
+    except ValueError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
+        raise typer.Exit(130)
+    _report(result, runs_dir, camp)
+
+
+class _Display:
+    """One rich progress display: a line per stage (stage i/n, kind, name, steps, elapsed, ETA)."""
+
+    def __init__(self, console, enabled: bool):
+        self.console, self.enabled = console, enabled
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                console=self.console, transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def _say(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False)
+        else:
+            self.console.print(text, highlight=False)
+
+    def on_stage(self, i, n, stage, state, info) -> None:
+        label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
+        name = Path(info.get("file", "")).name
+        if state == "reused":
+            self._say(f"{label}: reused {name} (complete, same config hash; nothing recomputed)")
+        elif state == "start":
+            verb = "resuming" if info.get("outcome") == "resumed" else "computing"
+            self._say(f"{label}: {verb} -> {name}")
+            if self._progress is not None:
+                self._task = self._progress.add_task(label, total=None, info="")
+        elif state in ("computed", "resumed"):
+            if self._progress is not None and self._task is not None:
+                t = self._progress.tasks[-1]
+                self._progress.update(self._task, total=t.total or 1, completed=t.total or 1)
+            self._say(f"{label}: {state} in {info.get('wall_seconds', math.nan):.1f} s")
+        elif state == "failed":
+            self._say(f"{label}: [red]failed[/] ({name} is marked failed; the next run recomputes it)")
+
+    def progress(self, done: int, total: int, info) -> None:
+        if self._progress is not None and self._task is not None:
+            extra = "  ".join(f"{k} {v:.3g}" for k, v in info.items() if isinstance(v, (int, float)))
+            self._progress.update(self._task, completed=done, total=total, info=extra)
+
+
+def _report(result, runs_dir: Path, camp) -> None:
+    reused = sum(s.outcome == "reused" for s in result.stages)
+    lines = []
+    if len(result.stages) and reused == len(result.stages):
+        lines.append(f"all {reused} stages reused: nothing recomputed")
+    b = result.best
+    if b is not None:
+        verdict = "nonbilocal" if b.get("nonbilocal") else "not certified nonbilocal"
+        brgp = b.get("brgp", math.nan)
+        brgp_txt = "" if not _finite(brgp) else (f", BRGP {brgp:.3f} ({'not violated' if brgp <= 1 else 'violated'})")
+        theta = b.get("theta", math.nan)
+        theta_txt = "" if not _finite(theta) else f" at θ = {theta:.4f}"
+        lines.append(
+            f"best certified discovery: NBL in [{b['nbl_lower']:.5f}, {b['nbl_upper']:.5f}] ({verdict}, {b['status']})"
+            f"{theta_txt}{brgp_txt}; {b['source_file']} candidate {b['source_index']}"
+        )
+    elif any(s.kind == "discover" for s in result.stages):
+        lines.append("no candidates were certified")
+    lines.append(f"files: {runs_dir}/ ({len(result.stages)} stage files; record {result.record.name})")
+    lines.append(f"browse: bellscope runs ls {runs_dir}   (then: bellscope runs show|plot {runs_dir}/<file>.h5)")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
