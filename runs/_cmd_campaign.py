@@ -110,7 +110,7 @@ class _Display:
 
     def progress(self, done: int, total: int, info) -> None:
         if self._progress is not None and self._task is not None:
-            extra = "  ".join(f"{k} {v:.3g}" for k, v in info.items() if isinstance(v, (int, float)))
+            extra = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
             self._progress.update(self._task, completed=done, total=total, info=extra)
 
 

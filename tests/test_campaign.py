@@ -15,14 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 import runs
-from runs import _cli
 from runs import _layout as L
 from runs._campaign import DEFAULT_CAMPAIGN, parse_campaign, run_campaign, stage_hashes
 from runs._cli import app
 
 from ._runfiles import make_discovery, make_model
 
-getattr(_cli, "_register", lambda: None)()
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 import bellcore as bc
 from runs import _layout as L
 from runs._browse import inspect_run, list_runs
-from runs import _cli
 from runs._cli import app
 from runs._dataset_run import run_dataset
 from runs._export import export_json_obj, nan_equal, read_export
@@ -23,7 +22,6 @@ from surrogates import DatasetSpec
 from ._runfiles import make_discovery, make_model
 
 runner = CliRunner()
-getattr(_cli, "_register", lambda: None)()  # old-style command registration (until the CLI restructure lands)
 
 
 @pytest.fixture(scope="module")
