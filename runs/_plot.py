@@ -46,14 +46,14 @@ def _rows(f: h5py.File, path: str) -> np.ndarray:
 
 
 def _status_ok(f: h5py.File, path: str) -> np.ndarray:
-    """Rows whose status is optimal (enum or integer code 0)."""
+    """Rows whose status is in ``certify.SOLVED`` (a usable value), read from the HDF5 enum's names."""
+    import certify
+
     ds = f[path]
     codes = np.asarray(ds[: valid_rows(f, ds)]).astype(np.int64)
-    names = enum_names(ds.dtype)
-    if names:
-        ok = [c for c, n in names.items() if n == "optimal"]
-        return np.isin(codes, ok)
-    return codes == 0
+    names = enum_names(ds.dtype) or {i: s.value for i, s in enumerate(certify.Status)}
+    solved = {s.value for s in certify.SOLVED}
+    return np.isin(codes, [c for c, n in names.items() if n in solved])
 
 
 def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -110,12 +110,12 @@ def _plot_nl(f, title):
     a.hist(pos, bins=60, color="tab:blue", alpha=0.85, label=f"nonlocal ({len(pos)})")
     a.set_xlabel("certified NL (trace distance to the local set)")
     a.set_ylabel("points")
-    a.set_title(f"NL of the {len(vals)} certified points (local points at NL = 0 not binned)")
+    a.set_title(f"NL of the {len(vals)} solved points (local points at NL = 0 not binned)")
     a.legend()
     n_local, n_nonlocal, n_unc = int((ok & ~nonlocal_).sum()), int((ok & nonlocal_).sum()), int((~ok).sum())
-    bars = b.bar(["local", "nonlocal", "not certified"], [n_local, n_nonlocal, n_unc], color=["tab:green", "tab:blue", "tab:gray"])
+    bars = b.bar(["local", "nonlocal", "not solved"], [n_local, n_nonlocal, n_unc], color=["tab:green", "tab:blue", "tab:gray"])
     b.bar_label(bars)
-    b.set_title(f"local fraction {100 * frac_local:.1f}% (of certified points)")
+    b.set_title(f"local fraction {100 * frac_local:.1f}% (of solved points)")
     b.set_ylabel("points")
     fig.suptitle(title)
     return fig
