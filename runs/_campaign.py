@@ -76,10 +76,13 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
     "train": {
         "name": "stage name, referenced by discover.model",
         "dataset": "name of the dataset stage to train on",
-        "target": "label to learn (e.g. nl, nbl_lower)",
-        "preset": "training preset (e.g. quick, paper)",
-        "members": "ensemble members",
+        "target": "label to learn: nl | nbl | class (default: the dataset's measure)",
+        "preset": "training preset: quick | paper",
+        "members": "ensemble members in total",
         "seed": "training seed",
+        "feature_set": "surrogates.FEATURE_SETS name (default: full; ij / abc for feature-sampled bilocal data)",
+        "max_rows": "train on the first max_rows rows only",
+        "overrides": "table of TrainConfig fields to change",
     },
     "discover": {
         "name": "stage name",
@@ -117,7 +120,8 @@ nbl_max_nodes = 400
 [[train]]
 name = "bsm-ij"
 dataset = "bsm-ij"
-target = "nbl_lower"
+target = "nbl"
+feature_set = "ij"
 preset = "quick"
 members = 3
 
@@ -465,19 +469,30 @@ def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume
         if fn is None:
             raise ValueError("this build has no training (runs.run_train is missing): drop the [[train]] stages")
         o = s.options
-        kw = {k: o[k] for k in ("target", "preset", "members", "seed") if k in o}
-        fn(files[s.needs[0]], out, progress=step, **kw)
+        kw = {k: o[k] for k in ("target", "preset", "members", "seed", "feature_set", "max_rows", "overrides") if k in o}
+        fn(files[s.needs[0]], out, progress=step, **kw, **_argv_kw(fn, argv))
     elif s.kind == "discover":
         fn = getattr(runs, "run_discover", None)
         if fn is None:
             raise ValueError("this build has no discovery (runs.run_discover is missing): drop the [[discover]] stages")
         o = s.options
         model = files[s.needs[0]] if s.needs else None
-        fn(dict(o.get("config", {})), out, quick=bool(o.get("quick", False)), model=model, progress=step)
+        fn(dict(o.get("config", {})), out, quick=bool(o.get("quick", False)), model=model, progress=step,
+           **_argv_kw(fn, argv))
     elif s.kind == "certify":
         _certify_stage(s, out, campaign, files, hashes, workers=workers, argv=argv, progress=step)
     else:  # pragma: no cover - parse_campaign admits no other kind
         raise ValueError(f"unknown stage kind {s.kind!r}")
+
+
+def _argv_kw(fn, argv) -> dict[str, Any]:
+    """``{"argv": argv}`` when the stage runner records argv in its provenance, else nothing."""
+    import inspect
+
+    try:
+        return {"argv": argv} if "argv" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 # ------------------------------------------------------------------------------------------------------ certify

@@ -199,10 +199,14 @@ def _plot_model(f, title):
         e = f[L.EVALUATION]
         yt, yp = np.asarray(e[L.EVAL_Y_TRUE], dtype=float), np.asarray(e[L.EVAL_Y_PRED], dtype=float)
         ys = np.asarray(e[L.EVAL_Y_STD], dtype=float) if L.EVAL_Y_STD in e else None
+        target = f[L.MODEL].attrs.get(L.MODEL_TARGET, "target") if L.MODEL in f else "target"
+        if target == "class":
+            _confusion(b, yt.astype(int), yp.astype(int))
+            fig.suptitle(title)
+            return fig
         b.errorbar(yt, yp, yerr=ys, fmt=".", ms=3, alpha=0.6, elinewidth=0.6, color="tab:blue")
         lo, hi = float(np.nanmin([yt.min(), yp.min()])), float(np.nanmax([yt.max(), yp.max()]))
         b.plot([lo, hi], [lo, hi], "k--", lw=1, label="exact = predicted")
-        target = f[L.MODEL].attrs.get(L.MODEL_TARGET, "target") if L.MODEL in f else "target"
         mae = float(np.nanmean(np.abs(yt - yp)))
         b.set_xlabel(f"exact {target}")
         b.set_ylabel(f"predicted {target}")
@@ -212,6 +216,23 @@ def _plot_model(f, title):
         b.axis("off")
     fig.suptitle(title)
     return fig
+
+
+def _confusion(ax, yt: np.ndarray, yp: np.ndarray) -> None:
+    names = ["local", "quantum", "postquantum"]
+    k = max(3, int(max(yt.max(initial=0), yp.max(initial=0))) + 1)
+    m = np.zeros((k, k), int)
+    np.add.at(m, (yt, yp), 1)
+    ax.imshow(m, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="w" if m[i, j] > m.max() / 2 else "k")
+    labels = (names + [str(i) for i in range(3, k)])[:k]
+    ax.set_xticks(range(k), labels)
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("exact class")
+    ax.set_title(f"validation confusion matrix: accuracy {100 * np.trace(m) / max(m.sum(), 1):.2f}% ({m.sum()} points)")
 
 
 # -------------------------------------------------------------------------------------------------- discovery

@@ -23,14 +23,14 @@ def _create(path: Path, kind: str, config: dict, scenario) -> h5py.File:
     )
 
 
-def make_model(path: Path, groups=("mlp",), members: int = 3, steps: int = 20, n_val: int = 40) -> Path:
+def make_model(path: Path, groups=("mlp",), members: int = 3, steps: int = 20, n_val: int = 40, target: str = "nbl") -> Path:
     rng = np.random.default_rng(0)
-    f = _create(path, L.KIND_MODEL, {"target": "nbl_lower", "members": members}, bc.BilocalScenario("bsm"))
+    f = _create(path, L.KIND_MODEL, {"target": target, "members": members}, bc.BilocalScenario("bsm"))
     with f:
         g = f.create_group(L.MODEL)
         g.attrs[L.MODEL_HYPERPARAMETERS] = json.dumps({"width": 32, "depth": 2})
         g.attrs[L.MODEL_FEATURE_SET] = "ij"
-        g.attrs[L.MODEL_TARGET] = "nbl_lower"
+        g.attrs[L.MODEL_TARGET] = target
         g.attrs[L.MODEL_SCENARIO] = json.dumps(bc.BilocalScenario("bsm").to_json())
         m = g.create_group(L.MODEL_MEMBERS)
         for name in groups:
@@ -46,9 +46,14 @@ def make_model(path: Path, groups=("mlp",), members: int = 3, steps: int = 20, n
             tg.create_dataset(L.VAL_LOSS, data=0.012 * decay)
             tg.create_dataset(L.VAL_MAE, data=0.05 * decay)
         e = f.create_group(L.EVALUATION)
-        yt = rng.random(n_val) * 0.05
+        if target == "class":
+            yt = rng.integers(0, 3, n_val)
+            yp = np.where(rng.random(n_val) < 0.9, yt, (yt + 1) % 3)
+        else:
+            yt = rng.random(n_val) * 0.05
+            yp = yt + 0.002 * rng.standard_normal(n_val)
         e.create_dataset(L.EVAL_Y_TRUE, data=yt)
-        e.create_dataset(L.EVAL_Y_PRED, data=yt + 0.002 * rng.standard_normal(n_val))
+        e.create_dataset(L.EVAL_Y_PRED, data=yp)
         e.create_dataset(L.EVAL_Y_STD, data=np.full(n_val, 0.002))
         _store.set_status(f, L.STATUS_COMPLETE, {L.HEADLINE: "val MAE 1.6e-3 (3 members)"})
     return path

@@ -189,7 +189,7 @@ def fake_engines(monkeypatch):
     """runs.run_train / runs.run_discover stand-ins writing small files of the contract's layout."""
     calls = {"train": 0, "discover": 0, "fail_train": 1}
 
-    def run_train(dataset, out, *, target, preset, members, seed, progress=None):
+    def run_train(dataset, out, *, target, preset, members, seed, progress=None, **kw):
         calls["train"] += 1
         assert Path(dataset).exists() and target == "nl" and members == 2 and seed == 3
         if calls["fail_train"]:
@@ -204,7 +204,7 @@ def fake_engines(monkeypatch):
             progress(5, 5, {"loss": 0.1})
         return make_model(Path(out))
 
-    def run_discover(config, out, *, quick=False, model=None, progress=None):
+    def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
         calls["discover"] += 1
         assert config == {"family": "theta"} and quick and Path(model).exists()
         return make_discovery(Path(out), n=8)

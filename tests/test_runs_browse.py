@@ -34,6 +34,7 @@ def rundir(tmp_path_factory) -> Path:
         d / "swap.h5",
     )
     make_model(d / "model.h5")
+    make_model(d / "classifier.h5", target="class")
     make_discovery(d / "disc.h5")
     make_discovery(d / "crashed.h5", status=L.STATUS_FAILED)
     make_discovery(d / "killed.h5", status=L.STATUS_RUNNING)
@@ -106,7 +107,7 @@ def test_show_tree_and_dataset_preview(rundir):
     assert r.exit_code == 2 and "not an HDF5 file" in r.output
 
 
-@pytest.mark.parametrize("name", ["bell", "chsh", "swap", "model", "disc"])
+@pytest.mark.parametrize("name", ["bell", "chsh", "swap", "model", "classifier", "disc"])
 def test_plot_every_kind(rundir, tmp_path, name):
     out = tmp_path / f"{name}.png"
     r = runner.invoke(app, ["runs", "plot", str(rundir / f"{name}.h5"), "--out", str(out)])
