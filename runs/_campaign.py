@@ -418,7 +418,7 @@ def run_campaign(
             t0 = time.perf_counter()
             try:
                 _run_stage(s, out, campaign, files, hashes, resume=outcome == "resumed", scheduler=scheduler,
-                           workers=workers, argv=argv, progress=progress)
+                           workers=workers, argv=argv, progress=progress, done=results)
             except BaseException:
                 if on_stage:
                     on_stage(i, n, s, "failed", {"file": str(out)})
@@ -451,7 +451,7 @@ def run_campaign(
     return CampaignResult(record, tuple(results), best, record_outcome)
 
 
-def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume, scheduler, workers, argv, progress):
+def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume, scheduler, workers, argv, progress, done):
     import runs
 
     def step(done, total, info=None):
@@ -480,7 +480,8 @@ def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume
         fn(dict(o.get("config", {})), out, quick=bool(o.get("quick", False)), model=model, progress=step,
            **_argv_kw(fn, argv))
     elif s.kind == "certify":
-        _certify_stage(s, out, campaign, files, hashes, workers=workers, argv=argv, progress=step)
+        _certify_stage(s, out, campaign, files, hashes, argv=argv, progress=step, done=done, workers=workers,
+                       scheduler=scheduler)
     else:  # pragma: no cover - parse_campaign admits no other kind
         raise ValueError(f"unknown stage kind {s.kind!r}")
 
@@ -539,8 +540,60 @@ def _select(f: h5py.File, top: int) -> np.ndarray:
     return order[:top]
 
 
-def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, workers, argv, progress):
+def _certify_one(p: np.ndarray, scenario_json: dict, kw: dict):
+    """One certified NBL interval (a top-level function, so Dask workers can import it)."""
     import certify
+    from bellcore import Behaviour, scenario_from_json
+
+    return certify.nonbilocality(Behaviour(p, scenario_from_json(scenario_json)), **kw)
+
+
+def _certify_all(behs, kw, *, workers: int, scheduler: str | None, progress) -> list:
+    """Certified NBL of every behaviour, in order: local processes (``workers``) or a Dask cluster."""
+    import certify
+
+    if not behs:
+        return []
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as e:  # pragma: no cover - a dependency
+            raise RuntimeError(f"--scheduler needs dask.distributed: {e}") from None
+        try:
+            client = Client(scheduler, timeout="10s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ValueError(f"cannot connect to the Dask scheduler at {scheduler!r}: {e}") from None
+        try:
+            futs = [client.submit(_certify_one, b.numpy(), b.scenario.to_json(), kw, pure=False) for b in behs]
+            res = []
+            for fu in futs:  # in order; all run concurrently on the cluster meanwhile
+                res.append(fu.result())
+                if progress:
+                    progress(len(res), len(behs), {})
+            return res
+        finally:
+            client.close()
+    out: list = [None] * len(behs)
+    groups: dict[str, list[int]] = {}
+    for i, b in enumerate(behs):
+        groups.setdefault(json.dumps(b.scenario.to_json(), sort_keys=True), []).append(i)
+    done = 0
+    for idx in groups.values():
+        base = done
+
+        def step(d, t, info, base=base):
+            if progress:
+                progress(base + d, len(behs), info)
+
+        res = certify.certify_many([behs[i] for i in idx], measure="nbl", workers=min(workers, len(idx)),
+                                   chunk_size=1, progress=step, **kw)
+        for i, r in zip(idx, res):
+            out[i] = r
+        done += len(idx)
+    return out
+
+
+def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, argv, progress, done, workers, scheduler):
     from bellcore import Behaviour, scenario_from_json
 
     o = s.options
@@ -562,17 +615,16 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, wo
     try:
         if picked:
             f[L.SCENARIO].attrs[L.SCENARIO_JSON] = json.dumps(picked[0][4].to_json())
-        rows = []
-        for k, (src, j, p, extra, scenario) in enumerate(picked):
+        behs = []
+        for src, j, p, extra, scenario in picked:
             try:
-                beh = Behaviour(p, scenario).validate()
+                Behaviour(p, scenario).validate()
             except ValueError:
                 p = _project_ns(p, scenario)
-                beh = Behaviour(p, scenario).validate()
-            r = certify.nonbilocality(beh, **kw)
-            rows.append((src, j, p, extra, r))
-            if progress:
-                progress(k + 1, len(picked), {"nbl_lower": r.lower})
+                Behaviour(p, scenario).validate()
+            behs.append(Behaviour(p, scenario))
+        res = _certify_all(behs, kw, workers=workers, scheduler=scheduler, progress=progress)
+        rows = [(src, j, b.numpy(), extra, r) for (src, j, _, extra, _), b, r in zip(picked, behs, res)]
         _write_certified(f, rows)
         best = None
         if rows:
@@ -582,8 +634,7 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, wo
             best = {"source_file": src, "source_index": j, "nbl_lower": r.lower, "nbl_upper": r.upper,
                     "status": str(r.status.value), "theta": extra.get(L.CAND_THETA, math.nan),
                     "brgp": extra.get(L.CAND_BRGP, math.nan), "nonbilocal": bool(r.is_nonbilocal)}
-        results = []  # the record lists the stages before it; filled by the caller's next run if needed
-        _finish_record(f, campaign, results, best)
+        _finish_record(f, campaign, list(done), best)  # the record lists the stages before it
     except BaseException:
         _store.set_status(f, L.STATUS_FAILED)
         raise

@@ -145,5 +145,5 @@ CAND_THETA = "theta"
 CAMPAIGN_STAGES = "stages"  # attr of /config: JSON list of {stage, kind, file, sha256, outcome, wall_seconds}
 CAMPAIGN_TOML = "toml"  # attr of /config: the campaign file's text as given
 CERTIFIED = "certified"  # group: re-certified candidates (same field names as /candidates) + source_file/index
-CERT_SOURCE_INDEX = "source_index"
-CERT_SOURCE_FILE = "source_file"  # attr of /certified
+CERT_SOURCE_INDEX = "source_index"  # (N,) row of the candidate in its discovery file's /candidates
+CERT_SOURCE_FILE = "source_file"  # (N,) string: that discovery file's name

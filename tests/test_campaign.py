@@ -235,6 +235,9 @@ def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engine
         assert set(c.keys()) >= {L.CAND_NBL_LOWER, L.CAND_NBL_UPPER, L.CAND_NBL_STATUS, L.CAND_DISCOVERY,
                                  L.CERT_SOURCE_INDEX, L.CERT_SOURCE_FILE, L.CAND_THETA, L.CAND_BRGP}
         assert json.loads(f.attrs[L.SUMMARY])["headline"].startswith("best certified NBL")
+        stages = json.loads(f[L.CONFIG].attrs[L.CAMPAIGN_STAGES])
+        assert [(s["stage"], s["outcome"]) for s in stages] == [
+            ("dataset", "reused"), ("dataset", "reused"), ("train", "computed"), ("discover", "computed")]
     res2 = run_campaign(camp, d)
     assert not res2.recomputed and fake_engines["train"] == 2 and fake_engines["discover"] == 1
     # the campaign record browses, plots and exports like a discovery
@@ -265,3 +268,18 @@ def test_cli_errors(tmp_path):
     assert r.exit_code == 0 and parse_campaign(r.stdout).name == "demo"
     r = runner.invoke(app, ["campaign", "--help"])
     assert r.exit_code == 0 and "--runs-dir" in r.output
+
+
+@pytest.mark.timeout(120)
+def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
+    distributed = pytest.importorskip("distributed")
+    fake_engines["fail_train"] = 0
+    camp = parse_campaign(FULL)
+    local = run_campaign(camp, tmp_path / "local")
+    # processes, one thread each: certify caches HiGHS models per scenario, not shared safely across threads
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        dask = run_campaign(camp, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    with h5py.File(local.record) as a, h5py.File(dask.record) as b:
+        for k in (L.CAND_NBL_LOWER, L.CAND_NBL_UPPER, L.CAND_BEHAVIOUR, L.CERT_SOURCE_INDEX):
+            np.testing.assert_array_equal(a[L.CERTIFIED][k][()], b[L.CERTIFIED][k][()])
