@@ -107,6 +107,7 @@ DEFAULT_CAMPAIGN = """\
 [campaign]
 name = "demo"
 seed = 1
+workers = 2
 
 [[dataset]]
 name = "bsm-ij"

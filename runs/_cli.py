@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ._cmd_campaign import campaign
+from ._cmd_campaign import campaign, reproduce
 from ._cmd_certify import certify_cmd
 from ._cmd_dataset import dataset_cmd
 from ._cmd_demo import demo_cmd
@@ -27,6 +27,7 @@ app.command("certify")(certify_cmd)
 app.command("dataset")(dataset_cmd)
 app.command("demo")(demo_cmd)
 app.command("campaign")(campaign)
+app.command("reproduce")(reproduce)
 app.add_typer(runs_app, name="runs")
 
 

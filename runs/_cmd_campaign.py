@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -139,3 +140,47 @@ def _report(result, runs_dir: Path, camp) -> None:
 
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+class Target(str, Enum):
+    table1 = "table1"
+    table2 = "table2"
+    fig3 = "fig3"
+
+
+class Preset(str, Enum):
+    quick = "quick"
+    paper = "paper"
+
+
+def reproduce(
+    target: Target = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig3 (certified discoveries vs θ)."),
+    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours)."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", "-d", help="Results folder (run files, Markdown table, figure)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for the fan-out stages."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes for dataset and certify stages."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress display on stderr."),
+) -> None:
+    """Reproduce one of the paper's results as a campaign; write a Markdown table and a figure beside its run files.
+
+    Stages already computed (same config hash) are reused, so a second call only redraws; an interrupted one
+    continues. Test sets are separate datasets that training never sees.
+    """
+    from rich.console import Console
+
+    from ._reproduce import reproduce as run
+
+    if scheduler is not None and workers not in (None, 1):
+        fail("--workers and --scheduler are exclusive")
+    display = _Display(Console(stderr=True), progress)
+    try:
+        with display:
+            res = run(target.value, preset.value, runs_dir, workers=workers, scheduler=scheduler, argv=sys.argv,
+                      on_stage=display.on_stage, progress=display.progress)
+    except ValueError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
+        raise typer.Exit(130)
+    sys.stdout.write(res.markdown.read_text())
+    sys.stdout.write(f"\ntable: {res.markdown}\nfigure: {res.figure}\n")

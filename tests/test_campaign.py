@@ -283,3 +283,20 @@ def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
     with h5py.File(local.record) as a, h5py.File(dask.record) as b:
         for k in (L.CAND_NBL_LOWER, L.CAND_NBL_UPPER, L.CAND_BEHAVIOUR, L.CERT_SOURCE_INDEX):
             np.testing.assert_array_equal(a[L.CERTIFIED][k][()], b[L.CERTIFIED][k][()])
+
+
+@pytest.mark.parametrize("target", ["table1", "table2", "fig3"])
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_reproduction_campaigns_are_valid(target, preset):
+    from runs._reproduce import campaign_text
+
+    camp = parse_campaign(campaign_text(target, preset))
+    hashes = stage_hashes(camp)
+    assert len(set(hashes.values())) == len(hashes)  # every stage its own file
+
+
+def test_reproduce_help_and_errors():
+    r = runner.invoke(app, ["reproduce", "--help"])
+    assert r.exit_code == 0 and "table1" in r.output
+    r = runner.invoke(app, ["reproduce", "table9"])
+    assert r.exit_code == 2
