@@ -3,6 +3,17 @@ work on) one self-describing HDF5 file per run."""
 
 from ._dataset_run import read_dataset, run_dataset
 from ._io import load_behaviours
+from ._model_run import ModelFile, load_model, read_model, run_train, save_model
 from ._progress import rich_progress
 
-__all__ = ["load_behaviours", "run_dataset", "read_dataset", "rich_progress"]
+__all__ = [
+    "load_behaviours",
+    "run_dataset",
+    "read_dataset",
+    "rich_progress",
+    "run_train",
+    "save_model",
+    "load_model",
+    "read_model",
+    "ModelFile",
+]

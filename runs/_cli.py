@@ -13,6 +13,7 @@ from ._cmd_certify import certify_cmd
 from ._cmd_dataset import dataset_cmd
 from ._cmd_demo import demo_cmd
 from ._cmd_runs import runs_app
+from ._cmd_train import evaluate_cmd, predict_cmd, train_cmd
 
 app = typer.Typer(
     name="bellscope",
@@ -29,6 +30,9 @@ app.command("demo")(demo_cmd)
 app.command("campaign")(campaign)
 app.command("reproduce")(reproduce)
 app.add_typer(runs_app, name="runs")
+app.command("train")(train_cmd)
+app.command("predict")(predict_cmd)
+app.command("evaluate")(evaluate_cmd)
 
 
 def main() -> None:

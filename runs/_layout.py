@@ -88,38 +88,55 @@ def data_path(field: str) -> str:
     return f"/{field}" if field in _TOP_LEVEL_FIELDS else f"/{LABELS}/{field}"
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# runs browsing, provenance, model/discovery readers, campaigns (browse helper, issue 10)
-# Model and discovery names follow the brief's layout contract; writers (surrogates / discover helpers) and
-# readers (runs ls/show/plot/export, campaigns) share them.
-# ---------------------------------------------------------------------------------------------------------------
+# ================================================================================================================
+# Model runs (surrogates helper). A model file (root attr kind = "model")::
+#
+#     /model                 attrs: hyperparameters (JSON: training config, groups, task, dims, dtype, blend choice,
+#                                   trivial predictor), feature_set, target, scenario (JSON), dataset_hash
+#     /model/members/<group> (bytes,) uint8: eqx.tree_serialise_leaves of the group's pytree (member axis first)
+#     /model/blend_weights   (K,) blend weights, one per member (groups in order)
+#     /model/x_mean, x_std   (d,) feature standardisation; /model/y_scale () target scale
+#     /training/<group>/step (T,); train_loss, val_loss, val_mae (T, members); best_epoch (members,)
+#     /evaluation/y_true, y_pred, y_std   the validation split: labels, blended prediction, member spread
+#                                         (classification: y_pred = predicted class, y_std = spread of the
+#                                         predicted class's probability)
+# ================================================================================================================
 KIND_MODEL = "model"
-KIND_DISCOVERY = "discovery"
-KIND_CAMPAIGN = "campaign"
-KINDS = (KIND_DATASET, KIND_MODEL, KIND_DISCOVERY, KIND_CAMPAIGN)
-
-HEADLINE = "headline"  # key of the root ``summary`` JSON shown by ``runs ls``
-WALL_SECONDS = "wall_seconds"  # root attr set at completion (or failure): seconds from start to the end
-JAX_X64 = "jax_x64"  # provenance attr: "true" / "false", whether jax_enable_x64 was on
-HOSTNAME_CPUS = "cpu_count"  # provenance attr
-
-# model runs
 MODEL = "model"
 MODEL_HYPERPARAMETERS = "hyperparameters"
 MODEL_FEATURE_SET = "feature_set"
 MODEL_TARGET = "target"
 MODEL_SCENARIO = "scenario"
+MODEL_DATASET_HASH = "dataset_hash"
 MODEL_MEMBERS = "members"
 MODEL_BLEND_WEIGHTS = "blend_weights"
+MODEL_X_MEAN = "x_mean"
+MODEL_X_STD = "x_std"
+MODEL_Y_SCALE = "y_scale"
 TRAINING = "training"
-TRAIN_STEP = "step"
-TRAIN_LOSS = "train_loss"
-VAL_LOSS = "val_loss"
-VAL_MAE = "val_mae"
+TRAINING_FIELDS = ("step", "train_loss", "val_loss", "val_mae")
+TRAINING_BEST_EPOCH = "best_epoch"
 EVALUATION = "evaluation"
-EVAL_Y_TRUE = "y_true"
-EVAL_Y_PRED = "y_pred"
-EVAL_Y_STD = "y_std"
+EVALUATION_FIELDS = ("y_true", "y_pred", "y_std")
+HEADLINE = "headline"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# runs browsing, provenance, discovery readers, campaigns (browse helper, issue 10)
+# Discovery names follow the brief's layout contract; writers (discover helper) and readers (runs ls/show/plot/
+# export, campaigns) share them.
+# ---------------------------------------------------------------------------------------------------------------
+KIND_DISCOVERY = "discovery"
+KIND_CAMPAIGN = "campaign"
+KINDS = (KIND_DATASET, KIND_MODEL, KIND_DISCOVERY, KIND_CAMPAIGN)
+
+WALL_SECONDS = "wall_seconds"  # root attr set at completion (or failure): seconds spent computing
+JAX_X64 = "jax_x64"  # provenance attr: "true" / "false", whether jax_enable_x64 was on
+HOSTNAME_CPUS = "cpu_count"  # provenance attr
+
+# model runs, one name per field for the readers (the same strings as the writer's tuples above)
+TRAIN_STEP, TRAIN_LOSS, VAL_LOSS, VAL_MAE = TRAINING_FIELDS
+EVAL_Y_TRUE, EVAL_Y_PRED, EVAL_Y_STD = EVALUATION_FIELDS
 
 # discovery runs
 TRACES = "traces"
