@@ -53,7 +53,7 @@ OnStage = Callable[[int, int, "Stage", str, Mapping[str, Any]], None]
 #: Allowed keys per table, with their meaning (the schema; ``docs/runs.md`` repeats it).
 CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
     "campaign": {
-        "name": "campaign name (file names of the record)",
+        "name": "campaign name (file name of the record; default: the TOML file name)",
         "seed": "default seed of every stage that sets none",
         "workers": "local worker processes for stages that fan out (not part of any hash)",
     },
@@ -114,9 +114,9 @@ name = "bsm-ij"
 scenario = "bilocal"
 variant = "bsm"
 sampler = "features-ij"
-n = 400
-chunk_size = 50
-nbl_max_nodes = 400
+n = 240
+chunk_size = 30
+nbl_max_nodes = 300
 
 [[train]]
 name = "bsm-ij"
@@ -211,11 +211,11 @@ def load_campaign(path: str | os.PathLike) -> Campaign:
     if not path.exists():
         raise ValueError(f"no such campaign file: {path}")
     text = path.read_text()
-    return parse_campaign(text)
+    return parse_campaign(text, default_name=path.stem)
 
 
-def parse_campaign(text: str) -> Campaign:
-    """Validate a campaign given as TOML text (see ``CAMPAIGN_KEYS``)."""
+def parse_campaign(text: str, default_name: str = "campaign") -> Campaign:
+    """Validate a campaign given as TOML text (see ``CAMPAIGN_KEYS``); unnamed campaigns take ``default_name``."""
     try:
         obj = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -225,7 +225,7 @@ def parse_campaign(text: str) -> Campaign:
         raise ValueError(f"unknown table(s) {sorted(unknown)}; a campaign has {', '.join(CAMPAIGN_KEYS)}")
     head = obj.get("campaign", {})
     _check_keys("campaign", head)
-    name = str(head.get("name", "campaign"))
+    name = str(head.get("name", default_name))
     seed = head.get("seed", 0)
     workers = head.get("workers", 1)
     if not isinstance(seed, int) or seed < 0:
