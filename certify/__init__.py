@@ -4,6 +4,8 @@
 - ``visibility``: white-noise visibility, with its Bell functional.
 - ``nonbilocality``: certified interval [lower, upper] for NBL in the bilocal network, with a bilocal model.
 - ``nonlocality_many`` / ``visibility_many``: batches (progress bar, optional processes, order kept).
+- ``tripartite_nonlocality``: NL of a bilocal-network behaviour read as a 3-party Bell scenario (no source
+  independence), with its tripartite Bell functional.
 - ``check_nonlocality`` / ``check_visibility``: solver-free re-verification.
 """
 
@@ -11,6 +13,7 @@ from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
+from ._nl3 import tripartite_nonlocality
 from ._result import Status
 from ._visibility import VisibilityResult, check_visibility, visibility
 
@@ -19,6 +22,7 @@ __all__ = [
     "NonlocalityResult",
     "nonlocality",
     "check_nonlocality",
+    "tripartite_nonlocality",
     "NonbilocalityResult",
     "nonbilocality",
     "BilocalModel",
