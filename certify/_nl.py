@@ -20,7 +20,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from bellcore import Behaviour, Scenario
+from bellcore import Behaviour, Scenario, default_tolerance
 
 from ._certificate import CertificateCheck, _deterministic_rows, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
@@ -57,10 +57,14 @@ class NonlocalityResult(BellCertificate):
 
 
 def as_behaviour(p, validate: bool = True) -> Behaviour:
-    """Accept a ``Behaviour`` or an array (scenario inferred from its shape); validate unless told not to."""
+    """Accept a ``Behaviour`` or an array (scenario inferred from its shape); validate unless told not to.
+
+    Float32 input (JAX's default precision, e.g. a search's Born rule) is validated at the float32 tolerance
+    before it is converted to float64: its normalisation is only good to ~1e-7."""
+    dtype = np.asarray(p.p if isinstance(p, Behaviour) else p).dtype
     beh = p if isinstance(p, Behaviour) else Behaviour(np.asarray(p, dtype=np.float64))
     if validate:
-        beh.validate()
+        beh.validate(atol=default_tolerance(dtype) if dtype == np.float32 else None)
     return beh
 
 

@@ -56,3 +56,15 @@ def test_rejects_bad_input():
         certify.tripartite_nonlocality(np.zeros((2, 2, 2, 2)))
     with pytest.raises(ValueError):
         certify.tripartite_nonlocality(bilocal_werner(1.0), backend="nope")
+
+
+def test_float32_arrays_are_accepted_at_their_precision():
+    """A float32 Born rule is normalised to ~1e-7 only: certify validates it at the float32 tolerance."""
+    p32 = (np.asarray(bilocal_werner(0.9).p) * (1 + 3e-7)).astype(np.float32)  # off by more than 1e-7
+    assert certify.tripartite_nonlocality(p32).status == certify.Status.OPTIMAL
+    r = certify.nonbilocality(p32, tol=1e-3)
+    assert r.is_nonbilocal and r.model_checked
+    from bellcore import tsirelson
+
+    q32 = (np.asarray(tsirelson().p) * (1 + 3e-7)).astype(np.float32)
+    assert certify.nonlocality(q32).is_nonlocal
