@@ -4,8 +4,8 @@ Scenarios, the ``Behaviour`` data type (``p[outcomes..., settings...]``), relabe
 quantum strategies (Born rule in JAX), reference behaviours and samplers with stated measures.
 """
 
-from ._behaviour import Behaviour, default_tolerance
-from ._progress import ProgressBar, progress_bar
+from ._behaviour import Behaviour, as_behaviour, default_tolerance
+from ._progress import Progress
 from ._quantum import (
     PAULI,
     QuantumStrategy,
@@ -38,6 +38,7 @@ from ._symmetry import random_relabelling, relabel_outcomes, relabel_settings, s
 __all__ = [
     "Behaviour",
     "default_tolerance",
+    "as_behaviour",
     "Scenario",
     "BellScenario",
     "BilocalScenario",
@@ -64,8 +65,7 @@ __all__ = [
     "relabel_outcomes",
     "swap_parties",
     "random_relabelling",
-    "progress_bar",
-    "ProgressBar",
+    "Progress",
     "SAMPLERS",
     "SamplerInfo",
     "sample",

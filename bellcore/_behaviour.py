@@ -10,12 +10,57 @@ import numpy as np
 
 from ._scenario import Scenario, infer_scenario, scenario_from_json
 
-__all__ = ["Behaviour", "default_tolerance"]
+__all__ = ["Behaviour", "default_tolerance", "as_behaviour"]
 
 
 def default_tolerance(dtype) -> float:
-    """Validation tolerance suited to a dtype: 1e-9 for float64, 1e-5 for float32 (JAX's default)."""
-    return 1e-9 if np.dtype(dtype) == np.float64 else 1e-5
+    """Validation tolerance suited to the precision of a dtype.
+
+    1e-9 for float64 and exact types (integers, booleans: a 0/1 deterministic point); 1e-5 for float32 (JAX's
+    default: a Born-rule behaviour in float32 is off by ~1e-7 per entry, sums over 16-64 entries by more);
+    ``100 * eps`` for narrower floats (float16: ~0.1, so such data are better cast before they arrive).
+    """
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        dt = np.empty(0, dt).real.dtype
+    if dt.kind != "f" or dt.itemsize >= 8:
+        return 1e-9
+    return 1e-5 if dt.itemsize == 4 else float(100 * np.finfo(dt).eps)
+
+
+def as_behaviour(p, scenario: Scenario | None = None, *, validate: bool = True, batch: bool = True) -> "Behaviour":
+    """A float64 numpy ``Behaviour`` from what users hand over, validated at the precision it came in.
+
+    Args:
+        p: a ``Behaviour``, a numpy or JAX array (float64, float32, integer), or nested lists of numbers.
+        scenario: the scenario; default: the ``Behaviour``'s own, else inferred from the array's shape.
+        validate: run ``Behaviour.validate`` with ``default_tolerance`` of the *input* dtype (float32 from a JAX
+            search validates at 1e-5, float64 at 1e-9), before the cast to float64.
+        batch: allow leading batch axes (``False``: exactly one behaviour).
+    Raises:
+        ValueError: not numeric, complex with a non-zero imaginary part, wrong shape, or invalid.
+    """
+    if isinstance(p, Behaviour):
+        scenario = p.scenario if scenario is None else scenario
+        p = p.p
+    try:
+        arr = np.asarray(p)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"not an array of numbers: {e}") from None
+    if arr.dtype.kind == "c":
+        imag = float(np.abs(arr.imag).max(initial=0.0))
+        if imag != 0.0:
+            raise ValueError(f"complex probabilities: imaginary part up to {imag:.3g} (probabilities are real)")
+        arr = arr.real
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"not an array of numbers: dtype {arr.dtype}")
+    atol = default_tolerance(arr.dtype)
+    beh = Behaviour(np.asarray(arr, dtype=np.float64), scenario)
+    if not batch and beh.is_batch:
+        raise ValueError(f"expected one behaviour; got a batch of shape {beh.batch_shape}")
+    if validate:
+        beh.validate(atol=atol)
+    return beh
 
 
 @jax.tree_util.register_pytree_node_class
@@ -120,7 +165,7 @@ class Behaviour:
         if p.size and p.min() < -atol:
             idx = np.unravel_index(np.argmin(p), p.shape)
             idx = tuple(int(i) for i in idx)
-            raise ValueError(f"negative probability: entry {idx[nb:]} is {p[idx]:.3g}{where(idx)}")
+            raise ValueError(f"negative probability: entry {idx[nb:]} is {p[idx]:.3g} (tolerance {atol:.3g}){where(idx)}")
         out_axes = tuple(range(nb, nb + n))
         sums = p.sum(axis=out_axes)  # (*batch, *settings)
         err = np.abs(sums - 1.0)
@@ -128,7 +173,8 @@ class Behaviour:
             idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
             names = ",".join(f"{s}={v}" for s, v in zip(_setting_names(n), idx[nb:]))
             raise ValueError(
-                f"not normalised: sum over outcomes for {names} is {sums[idx]:.6g}{where(idx)}"
+                f"not normalised: sum over outcomes for {names} is {sums[idx]:.12g}, off by {err[idx]:.3g} "
+                f"(tolerance {atol:.3g}){where(idx)}"
             )
         for k in range(n):
             marg = p.sum(axis=nb + k)  # drop party k's outcome; its setting axis is nb + n - 1 + k now
@@ -138,7 +184,7 @@ class Behaviour:
                 idx = tuple(int(i) for i in np.unravel_index(np.argmax(dev), dev.shape))
                 raise ValueError(
                     f"signalling: the marginal of the other parties changes with party {_party_name(k)}'s "
-                    f"setting by up to {dev.max():.3g}{where(idx)}"
+                    f"setting by up to {dev.max():.3g} (tolerance {atol:.3g}){where(idx)}"
                 )
         return self
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import bellcore as bc
-from bellcore._sampling import sample
+from bellcore import sample
 from runs._dataset_run import _single_threaded, read_dataset, run_dataset
 from surrogates import DatasetSpec, chunk_rng
 
@@ -39,7 +39,7 @@ def _timed_run(spec: DatasetSpec, path: Path, workers: int) -> tuple[float, floa
     """(end-to-end rate, steady rate, cores used on average = CPU seconds of this process and its workers / wall)."""
     marks: list[tuple[float, int]] = []
     c0, t0 = _cpu(), time.perf_counter()
-    run_dataset(spec, path, workers=workers, progress=lambda d, t: marks.append((time.perf_counter(), d)))
+    run_dataset(spec, path, workers=workers, progress=lambda d, t, info: marks.append((time.perf_counter(), d)))
     wall = time.perf_counter() - t0
     cores = (_cpu() - c0) / wall  # pool workers are reaped when the run ends, so RUSAGE_CHILDREN holds them
     marks = [m for m in marks if m[1] > 0]

@@ -39,7 +39,7 @@ def main() -> None:
 
     import bellcore as bc
     import certify
-    from bellcore._sampling import sample_uniform_ns
+    from bellcore import sample_uniform_ns
 
     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
     print(f"{'m':>2} {'N':>4} {'bellscope ms':>13} {'cvxpy ms':>9} {'speed-up':>9} {'max |diff|':>11} "

@@ -3,10 +3,16 @@
 - ``nonlocality``: NL, the trace distance to the local set, with its dual Bell functional.
 - ``visibility``: white-noise visibility, with its Bell functional.
 - ``nonbilocality``: certified interval [lower, upper] for NBL in the bilocal network, with a bilocal model.
-- ``nonlocality_many`` / ``visibility_many``: batches (progress bar, optional processes, order kept).
+- ``nonlocality_many`` / ``visibility_many`` / ``certify_many``: batches (progress callback, optional processes,
+  order kept).
 - ``tripartite_nonlocality``: NL of a bilocal-network behaviour read as a 3-party Bell scenario (no source
   independence), with its tripartite Bell functional.
-- ``check_nonlocality`` / ``check_visibility``: solver-free re-verification.
+- ``check_nonlocality`` / ``check_visibility`` / ``check_bilocal_model``: solver-free re-verification.
+
+Every result has a ``status`` (``Status``); branch on the groups ``SOLVED`` (a usable value: optimal or
+inaccurate), ``LIMITED`` (a limit stopped the solver; bounds stay valid) and ``FAILED``, never on ad-hoc tuples.
+``message`` and ``solver_status`` keep the solver's own words and native status. Every entry point takes
+``throw=True`` to raise ``CertificationError`` (carrying the result) instead of returning an unsolved status.
 """
 
 from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
@@ -14,11 +20,15 @@ from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
 from ._nl3 import tripartite_nonlocality
-from ._result import Status
+from ._result import FAILED, LIMITED, SOLVED, CertificationError, Status
 from ._visibility import VisibilityResult, check_visibility, visibility
 
 __all__ = [
     "Status",
+    "SOLVED",
+    "LIMITED",
+    "FAILED",
+    "CertificationError",
     "NonlocalityResult",
     "nonlocality",
     "check_nonlocality",

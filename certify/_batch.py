@@ -1,4 +1,4 @@
-"""Certify many behaviours: progress bar, optional process parallelism, order preserved."""
+"""Certify many behaviours: progress callback, optional process parallelism, order preserved."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from typing import Any
 
 import numpy as np
 
-from bellcore import Behaviour, scenario_from_json
-from bellcore._progress import progress_bar
+from bellcore import Behaviour, Progress, as_behaviour, scenario_from_json
+
+from ._result import raise_unless_solved
 
 __all__ = ["certify_many", "nonlocality_many", "visibility_many", "MEASURES"]
 
-
 def _measures() -> dict[str, Callable[..., Any]]:
+    from ._nbl import nonbilocality
     from ._nl import nonlocality
     from ._visibility import visibility
-
-    from ._nbl import nonbilocality
 
     return {"nl": nonlocality, "visibility": visibility, "nbl": nonbilocality}
 
 
+#: The measures ``certify_many`` computes (names of its ``measure`` argument).
 MEASURES = ("nl", "visibility", "nbl")
 
 
@@ -34,75 +34,114 @@ def _solve_chunk(measure: str, scenario_json: dict, p: np.ndarray, kwargs: dict)
     return [fn(Behaviour(pi, sc), validate=False, **kwargs) for pi in p]
 
 
+def _as_batch(behaviours) -> Behaviour:
+    """A flat batched ``Behaviour`` from what the single-point calls accept, one or many of them.
+
+    Accepts a (batched) ``Behaviour``, an array ``(N, *shape)`` (scenario inferred from the shape, as the
+    single calls do), or a sequence of ``Behaviour`` objects or arrays sharing one scenario.
+    """
+    if isinstance(behaviours, Behaviour):
+        return behaviours.flatten_batch() if behaviours.is_batch else behaviours[None]
+    if isinstance(behaviours, (list, tuple)):
+        if not behaviours:
+            raise ValueError("empty batch: nothing to certify")
+        items = [as_behaviour(b, validate=False) for b in behaviours]
+        sc = items[0].scenario
+        if any(b.scenario != sc for b in items):
+            raise ValueError("all behaviours of a batch must share one scenario")
+        if any(b.is_batch for b in items):
+            raise ValueError("a sequence of behaviours must hold single behaviours, not batches")
+        return Behaviour(np.stack([b.numpy() for b in items]), sc)
+    beh = as_behaviour(behaviours, validate=False)
+    return beh.flatten_batch() if beh.is_batch else beh[None]
+
+
+def _input_tolerance(behaviours) -> float:
+    """Validation tolerance of the batch's input precision (the loosest of its parts)."""
+    from bellcore import default_tolerance
+
+    parts = behaviours if isinstance(behaviours, (list, tuple)) else [behaviours]
+    dtypes = [np.asarray(b.p if isinstance(b, Behaviour) else b).dtype for b in parts]
+    return max(default_tolerance(d) for d in dtypes)
+
+
 def certify_many(
-    behaviours: Behaviour | Sequence[Behaviour],
+    behaviours: Behaviour | np.ndarray | Sequence[Behaviour | np.ndarray],
     *,
     measure: str = "nl",
     workers: int = 1,
-    progress: bool = False,
+    progress: Progress | None = None,
     chunk_size: int = 64,
+    throw: bool = False,
     **kwargs,
 ) -> list[Any]:
     """Certify every behaviour of a batch; results come back in input order.
 
     Args:
-        behaviours: a batched ``Behaviour`` (any batch shape, flattened in C order) or a sequence of
-            single behaviours of one scenario.
-        measure: ``"nl"``, ``"visibility"`` or ``"nbl"``.
+        behaviours: a batched ``Behaviour`` (any batch shape, flattened in C order), an array ``(N, *shape)``,
+            or a sequence of single behaviours (``Behaviour`` or arrays) of one scenario.
+        measure: ``"nl"``, ``"visibility"`` or ``"nbl"`` (``MEASURES``).
         workers: 1 solves in this process; K > 1 uses K spawned worker processes, each building its LP
             once and solving chunks of ``chunk_size`` behaviours.
-        progress: show a rich progress bar on stderr.
+        progress: ``progress(done, total, info)`` after each chunk (e.g. ``runs.rich_progress``'s callback).
+        chunk_size: behaviours per unit of work (>= 1).
+        throw: raise ``CertificationError`` for the first result (in input order) whose status is not in
+            ``SOLVED``, once all are solved.
         kwargs: passed to the single-behaviour function (e.g. ``tol`` for nbl).
 
     All behaviours are validated up front, so a bad one raises ``ValueError`` before any solve.
     """
     fns = _measures()
     if measure not in fns:
-        raise ValueError(f"unknown measure {measure!r}; expected one of {sorted(fns)}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if isinstance(behaviours, Behaviour):
-        batch = behaviours.flatten_batch()
-    else:
-        behaviours = list(behaviours)
-        if not behaviours:
-            return []
-        sc = behaviours[0].scenario
-        if any(b.scenario != sc for b in behaviours):
-            raise ValueError("all behaviours of a batch must share one scenario")
-        batch = Behaviour(np.stack([b.numpy() for b in behaviours]), sc)
-    batch.validate()
+        raise ValueError(f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(
+            f"progress must be a callback progress(done, total, info) or None; got {progress!r} "
+            "(for a bar on stderr: `with runs.rich_progress('certify', n) as cb: certify_many(..., progress=cb)`)"
+        )
+    batch = _as_batch(behaviours)
+    batch.validate(atol=_input_tolerance(behaviours))
     p, sc = batch.numpy(), batch.scenario
     n = p.shape[0]
     chunks = [p[i : i + chunk_size] for i in range(0, n, chunk_size)]
     results: list[Any] = []
-    with progress_bar(f"certify {measure}", n, progress) as bar:
-        if workers == 1:
-            fn = fns[measure]
-            for chunk in chunks:
-                for pi in chunk:
-                    results.append(fn(Behaviour(pi, sc), validate=False, **kwargs))
-                bar.advance(len(chunk))
-        else:
-            ctx = mp.get_context("spawn")  # fork is unsafe once JAX / HiGHS threads exist
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_solve_chunk, measure, sc.to_json(), c, kwargs) for c in chunks]
-                done: dict[int, list[Any]] = {}
-                index = {f: i for i, f in enumerate(futures)}
-                for f in cf.as_completed(futures):
-                    done[index[f]] = f.result()
-                    bar.advance(len(done[index[f]]))
-                for i in range(len(futures)):
-                    results.extend(done[i])
+    if progress:
+        progress(0, n, {})
+    if workers == 1:
+        fn = fns[measure]
+        for chunk in chunks:
+            for pi in chunk:
+                results.append(fn(Behaviour(pi, sc), validate=False, **kwargs))
+            if progress:
+                progress(len(results), n, {})
+    else:
+        ctx = mp.get_context("spawn")  # fork is unsafe once JAX / HiGHS threads exist
+        with cf.ProcessPoolExecutor(max_workers=int(workers), mp_context=ctx) as pool:
+            futures = [pool.submit(_solve_chunk, measure, sc.to_json(), c, kwargs) for c in chunks]
+            done: dict[int, list[Any]] = {}
+            index = {f: i for i, f in enumerate(futures)}
+            finished = 0
+            for f in cf.as_completed(futures):
+                done[index[f]] = f.result()
+                finished += len(done[index[f]])
+                if progress:
+                    progress(finished, n, {})
+            for i in range(len(futures)):
+                results.extend(done[i])
+    for r in results:
+        raise_unless_solved(r, throw)
     return results
 
 
-def nonlocality_many(behaviours, *, workers: int = 1, progress: bool = False, **kwargs) -> list[Any]:
-    """``certify_many(..., measure="nl")``."""
+def nonlocality_many(behaviours, *, workers: int = 1, progress: Progress | None = None, **kwargs) -> list[Any]:
+    """``certify_many(..., measure="nl")``: accepts what ``nonlocality`` accepts, one or many of them."""
     return certify_many(behaviours, measure="nl", workers=workers, progress=progress, **kwargs)
 
 
-def visibility_many(behaviours, *, workers: int = 1, progress: bool = False, **kwargs) -> list[Any]:
-    """``certify_many(..., measure="visibility")``."""
+def visibility_many(behaviours, *, workers: int = 1, progress: Progress | None = None, **kwargs) -> list[Any]:
+    """``certify_many(..., measure="visibility")``: accepts what ``visibility`` accepts, one or many of them."""
     return certify_many(behaviours, measure="visibility", workers=workers, progress=progress, **kwargs)
-

@@ -56,10 +56,15 @@ _STATUS = {
 }
 
 
-def status_of(h: highspy.Highs) -> tuple[Status, str]:
-    """Map HiGHS's model status to ``Status``; the message is HiGHS's own text."""
+def status_of(h: highspy.Highs) -> tuple[Status, str, str]:
+    """``(Status, message, native)``: HiGHS's model status mapped to ``Status``, its own text, its enum name."""
     ms = h.getModelStatus()
-    return _STATUS.get(ms, Status.ERROR), h.modelStatusToString(ms)
+    return _STATUS.get(ms, Status.ERROR), h.modelStatusToString(ms), native_name(ms)
+
+
+def native_name(ms: highspy.HighsModelStatus) -> str:
+    """The ``HighsModelStatus`` member name, e.g. ``"kOptimal"``: the solver's native status, kept in results."""
+    return getattr(ms, "name", str(ms)).split(".")[-1]
 
 
 def colwise(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from bellcore import Behaviour, BilocalScenario
 
 from ._nbl_bnb import branch_and_bound
 from ._nbl_model import BilocalModel, as_bilocal_behaviour, check_bilocal_model
-from ._result import Status, _num
+from ._result import SOLVED, Status, _num, raise_unless_solved
 
 __all__ = ["NonbilocalityResult", "nonbilocality", "check_bilocal_model", "BilocalModel"]
 
@@ -49,11 +49,16 @@ class NonbilocalityResult:
 
     Attributes:
         lower, upper: certified bounds, ``lower <= NBL <= upper``.
-        value: ``upper`` when the gap closed to ``tol`` (status optimal), else NaN.
-        status: ``Status.OPTIMAL`` (gap <= tol), ``LIMIT`` (node or time limit; interval still valid) or ``ERROR``.
-        message: what stopped the search, in words.
+        value: ``upper`` when the status is in ``SOLVED``, else NaN.
+        status: ``Status.OPTIMAL`` (gap <= tol), ``INACCURATE`` (the search closed its gap but the rebuilt model or
+            failed box LPs reopened it; interval valid), ``LIMIT`` (node or time limit; interval still valid) or
+            ``ERROR``.
+        message: what stopped the search, in words, and how many LPs failed.
+        solver_status: HiGHS's native statuses of the search's LPs: ``"kOptimal"`` when all solved, else the
+            native status of each failure with its count (e.g. ``"kInfeasible x2"``).
         model: the ``BilocalModel`` whose distance to p is ``upper``.
-        model_checked: the solver-free recomputation of ``upper`` from ``model`` agreed (it defines ``upper``).
+        certificate_checked: the solver-free recomputation of ``upper`` from ``model`` agreed (it defines
+            ``upper``).
         nodes: boxes solved; lps: LPs solved in all; seconds: wall time; upper_seconds / upper_lps /
             upper_initial: time, LPs and value of the initial multi-start upper bound alone (before the search).
     """
@@ -70,17 +75,15 @@ class NonbilocalityResult:
     seconds: float = 0.0
     upper_seconds: float = 0.0
     upper_lps: int = 0
-    model_checked: bool = False
+    certificate_checked: bool = False
     upper_initial: float = math.nan
+    solver_status: str = ""
+
+    measure = "nbl"
 
     @property
     def value(self) -> float:
-        return self.upper if self.status == Status.OPTIMAL else math.nan
-
-    @property
-    def certificate_checked(self) -> bool:
-        """Same as ``model_checked`` (the name every certify result shares)."""
-        return self.model_checked
+        return self.upper if self.status in SOLVED else math.nan
 
     @property
     def gap(self) -> float:
@@ -101,11 +104,11 @@ class NonbilocalityResult:
             "value": _num(self.value),
             "status": str(self.status),
             "message": self.message,
+            "solver_status": self.solver_status,
             "nonbilocal": self.is_nonbilocal,
             "tol": self.tol,
             "model": None if self.model is None else self.model.to_json(),
-            "model_checked": self.model_checked,
-            "certificate_checked": self.model_checked,
+            "certificate_checked": self.certificate_checked,
             "stats": {
                 "nodes": self.nodes,
                 "lps": self.lps,
@@ -126,6 +129,7 @@ def nonbilocality(
     seed: int = 0,
     starts: int = 2,
     validate: bool = True,
+    throw: bool = False,
 ) -> NonbilocalityResult:
     """Certified NBL interval of a bilocal-network behaviour.
 
@@ -137,6 +141,7 @@ def nonbilocality(
         seed: random starts of the upper-bound search (results are deterministic for a given seed).
         starts: number of alternating-LP starts of the initial upper bound.
         validate: check p first (skip only for behaviours validated already, as the batch API does).
+        throw: raise ``CertificationError`` (carrying the result) when the status is not in ``SOLVED``.
     Raises:
         ValueError: malformed input or arguments.
     """
@@ -158,10 +163,10 @@ def nonbilocality(
     )
     inc = s.incumbent
     if inc.t is None:
-        return NonbilocalityResult(
+        return raise_unless_solved(NonbilocalityResult(
             s.lower if math.isfinite(s.lower) else 0.0, math.nan, Status.ERROR, s.message or "no bilocal model found",
-            None, sc, float(tol), s.nodes, s.lps, s.seconds, s.upper_seconds, s.upper_lps,
-        )
+            None, sc, float(tol), s.nodes, s.lps, s.seconds, s.upper_seconds, s.upper_lps, solver_status=s.solver_status,
+        ), throw)
     model = BilocalModel.from_weights(inc.q1, inc.q2, inc.t, sc.variant)
     upper = check_bilocal_model(beh, model, validate=False)  # the rebuilt model defines the upper bound
     # (beh was validated above, at float32 tolerance for float32 input: do not re-validate its float64 copy)
@@ -180,7 +185,9 @@ def nonbilocality(
         )
     else:
         status, message = Status.ERROR, s.message or "search failed"
-    return NonbilocalityResult(
+    if s.failures and s.message not in message:
+        message = f"{message}; {s.message}"
+    return raise_unless_solved(NonbilocalityResult(
         lower, upper, status, message, model, sc, float(tol), s.nodes, s.lps, s.seconds, s.upper_seconds,
-        s.upper_lps, checked, s.upper_initial,
-    )
+        s.upper_lps, checked, s.upper_initial, s.solver_status,
+    ), throw)

@@ -1,6 +1,6 @@
 """Upper bounds (alternating LPs) and global branch-and-bound (lower bounds) for NBL.
 
-Two ``NBLModel`` instances per behaviour, each keeping its own warm start: one for exact LPs at a fixed source
+Two ``NBLProgram`` instances per behaviour, each keeping its own warm start: one for exact LPs at a fixed source
 distribution (upper bounds: each solution is an explicit bilocal model), one for McCormick relaxations over boxes
 of the source coordinates (z1, z2) (lower bounds; see ``_nbl_lp`` for the coordinates and why they matter).
 
@@ -15,13 +15,13 @@ The search (``branch_and_bound``):
    coordinates) times its width, split at the relaxed value kept 10 % inside the interval (measured on 12 uniform
    NS points + 3 Werner points: plain bisection of the widest side needs 3-6x more boxes, width^2 weighting ~the
    same).
-   Every 4th box that survives its LP proposes its relaxed q1 to the exact LP (a new bilocal model, often a better
+   Every 4th box (``heuristic_every``) that survives its LP proposes its relaxed q1 to the exact LP (a new bilocal model, often a better
    upper bound, so pruning starts early; without it the search stalls on the initial upper bound, and proposing
    from every box costs LPs without reducing the nodes: measured on 12 points, 3924 LPs at every box vs 3100 at
    every 4th for the same ~2350 boxes).
 4. Stop when upper - min(open bounds, discarded bounds) <= tol, or at the node / time limit.
 
-Lower bounds are never HiGHS's objective values: each box's bound is ``NBLModel.safe_bound`` of its row duals,
+Lower bounds are never HiGHS's objective values: each box's bound is ``NBLProgram.safe_bound`` of its row duals,
 a Lagrangian (weak-duality) bound computed in numpy on a mirror of the LP, valid for any multipliers, so LP
 tolerances can only weaken a bound, never make it wrong. Upper bounds are distances of explicit models
 (recomputed from the model in ``_nbl``).
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._nbl_lp import NBLModel, q_of_z, z_of_q
+from ._nbl_lp import NBLProgram, q_of_z, z_of_q
 
 __all__ = ["Search", "Incumbent", "branch_and_bound", "upper_search"]
 
@@ -67,6 +67,18 @@ class Search:
     stopped: str  # "gap", "nodes", "time", "error"
     message: str = ""
     upper_initial: float = np.inf  # the multi-start alternating upper bound alone
+    failures: dict[str, int] | None = None  # native HiGHS status -> count, of the LPs (boxes or exact) that failed
+
+    @property
+    def solver_status(self) -> str:
+        return native_summary(self.failures)
+
+
+def native_summary(failures: dict[str, int] | None) -> str:
+    """HiGHS's native statuses of a search: ``"kOptimal"`` when every LP solved, else e.g. ``"kInfeasible x2"``."""
+    if not failures:
+        return "kOptimal"
+    return ", ".join(f"{k} x{v}" for k, v in sorted(failures.items()))
 
 
 def _simplex(v):
@@ -78,7 +90,7 @@ def _simplex(v):
 class _Exact:
     """Exact LPs at a fixed source distribution (the other one free); keeps the incumbent."""
 
-    def __init__(self, model: NBLModel, q: np.ndarray):
+    def __init__(self, model: NBLProgram, q: np.ndarray):
         self.m, self.q = model, q
         self.inc = Incumbent()
         self.lps = 0
@@ -175,18 +187,20 @@ def branch_and_bound(
 
     Best-first branch-and-bound over boxes of the source coordinates (z1, z2); each box's bound is its McCormick
     LP (solved lazily: a child inherits its parent's bound and is solved when it reaches the top of the heap);
-    each solved box proposes its relaxed q1 to the exact LP (a new bilocal model, maybe a better upper bound).
+    every ``heuristic_every``-th solved box that survives proposes its relaxed q1 to the exact LP (a new bilocal
+    model, maybe a better upper bound). LPs that fail are counted by HiGHS's native status in ``failures``.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     q = np.asarray(q_flat, dtype=np.float64)
-    ex = _Exact(NBLModel(q, nb, mb, normalisation), q)
-    relax = NBLModel(q, nb, mb, normalisation)
+    ex = _Exact(NBLProgram(q, nb, mb, normalisation), q)
+    relax = NBLProgram(q, nb, mb, normalisation)
     # root relaxation (the tripartite-local LP with the valid equalities): its q1 is a good start
     ok, root_val, root_x = relax.solve(safe=True)
     if not ok:
         return Search(np.nan, np.inf, ex.inc, 0, relax.n_solves, 0, time.perf_counter() - t0, 0.0, "error",
-                      "root relaxation: " + relax.h.modelStatusToString(relax.h.getModelStatus()))
+                      "root relaxation: " + relax.h.modelStatusToString(relax.h.getModelStatus()),
+                      failures=dict(relax.failures))
     upper_search(ex, q, nb, mb, starts, rng, extra=(q_of_z(relax.parts(root_x)[2]),))
     t_up = time.perf_counter() - t0
     up_lps = ex.lps
@@ -269,5 +283,9 @@ def branch_and_bound(
                 L2, U2 = tt
             heapq.heappush(heap, (bound, next(counter), _Node(L1, U1, L2, U2, nd.basis)))
     lower = min(heap[0][0] if heap else np.inf, pruned, ex.inc.value)
+    failures = dict(relax.failures)
+    for k, v in ex.m.failures.items():
+        failures[k] = failures.get(k, 0) + v
+    message = f"{sum(failures.values())} LP(s) did not solve ({native_summary(failures)})" if failures else ""
     return Search(lower, ex.inc.value, ex.inc, nodes, relax.n_solves + ex.lps, up_lps,
-                  time.perf_counter() - t0, t_up, stopped, "", up_initial)
+                  time.perf_counter() - t0, t_up, stopped, message, up_initial, failures)

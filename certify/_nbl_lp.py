@@ -32,9 +32,9 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from ._highs import INF, make_lp, new_highs
+from ._highs import INF, make_lp, native_name, new_highs
 
-__all__ = ["NBLModel", "network_indices", "Q_FROM_Z", "z_of_q", "q_of_z"]
+__all__ = ["NBLProgram", "network_indices", "Q_FROM_Z", "z_of_q", "q_of_z"]
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
 
@@ -71,7 +71,7 @@ def network_indices(nb: int, mb: int):
     return D
 
 
-class NBLModel:
+class NBLProgram:
     """Relaxation / exact LP of the NBL problem for one behaviour ``q`` (flat, 64 entries)."""
 
     def __init__(self, q_flat: np.ndarray, nb: int, mb: int, normalisation: float):
@@ -152,8 +152,7 @@ class NBLModel:
         cost = np.zeros(ncol)
         cost[c_sp : c_sp + 2 * ne] = normalisation
         clo = np.zeros(ncol)
-        chi = np.full(ncol, INF)
-        chi[:] = 1.0  # every variable is a probability or a difference of two (bounded columns: safe bounds)
+        chi = np.ones(ncol)  # every variable is a probability or a difference of two (bounded columns: safe bounds)
         self.h = new_highs()
         self.h.setOptionValue("presolve", "off")  # warm-started re-solves of a small LP: presolve only costs
         self.h.passModel(make_lp(cost, clo, chi, lo, hi, A))
@@ -163,6 +162,8 @@ class NBLModel:
         self._mc_rows = np.arange(r_mc, r_mc + 36, dtype=np.int32)
         self._z_cols = np.arange(c_z1, c_z1 + 6, dtype=np.int32)
         self.n_solves = 0
+        #: native HiGHS status name -> count, for every solve that did not end optimal (kept for the result)
+        self.failures: dict[str, int] = {}
 
     @staticmethod
     def _mc_data(L1, U1, L2, U2):
@@ -208,7 +209,10 @@ class NBLModel:
         h = self.h
         h.run()
         self.n_solves += 1
-        if h.getModelStatus() != _OPTIMAL:
+        ms = h.getModelStatus()
+        if ms != _OPTIMAL:
+            name = native_name(ms)
+            self.failures[name] = self.failures.get(name, 0) + 1
             return False, np.nan, None
         sol = h.getSolution()
         x = np.asarray(sol.col_value)

@@ -20,13 +20,13 @@ from typing import Any
 import highspy
 import numpy as np
 
-from bellcore import Behaviour, Scenario, default_tolerance
+from bellcore import Behaviour, Scenario, as_behaviour
 
 from ._certificate import CertificateCheck, _deterministic_rows, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
-from ._result import BellCertificate, Status
+from ._result import SOLVED, BellCertificate, Status, _num, raise_unless_solved
 
-__all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "as_behaviour", "ZERO_TOL"]
+__all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "ZERO_TOL"]
 
 #: Values at or below this are reported as local (LP round-off is ~1e-15; see SCIENCE.md section 3).
 ZERO_TOL = 1e-9
@@ -41,31 +41,24 @@ class NonlocalityResult(BellCertificate):
     ``value`` is NL, the optimal normalised L1 distance to the local set; ``bell`` the dual Bell functional
     with ``|bell| <= 1/(2|X||Y|)``; ``lower = <bell, q> - local_bound`` (dual value, a certified lower bound);
     ``upper`` the distance from q to ``local_model``, a closest local behaviour (primal value, a certified
-    upper bound); ``certificate_checked``: ``check_nonlocality`` passed.
+    upper bound); ``certificate_checked``: ``check_nonlocality`` passed. ``value`` and ``lower`` are clamped
+    at 0 (NL is a distance; LP round-off near the local set gives values like -5e-13); ``lp_value`` keeps the
+    LP's own objective value.
     """
 
     backend: str = "highs"
+    lp_value: float = math.nan
     measure = "nl"
 
     @property
     def is_nonlocal(self) -> bool:
-        """True when the certified lower bound exceeds ``ZERO_TOL``."""
-        return bool(self.status == Status.OPTIMAL and self.lower > ZERO_TOL)
+        """True when the status is in ``SOLVED`` and the certified lower bound exceeds ``ZERO_TOL``."""
+        return bool(self.status in SOLVED and self.lower > ZERO_TOL)
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "backend": self.backend}
+        return {**super().to_json(), "backend": self.backend, "lp_value": _num(self.lp_value)}
 
 
-def as_behaviour(p, validate: bool = True) -> Behaviour:
-    """Accept a ``Behaviour`` or an array (scenario inferred from its shape); validate unless told not to.
-
-    Float32 input (JAX's default precision, e.g. a search's Born rule) is validated at the float32 tolerance
-    before it is converted to float64: its normalisation is only good to ~1e-7."""
-    dtype = np.asarray(p.p if isinstance(p, Behaviour) else p).dtype
-    beh = p if isinstance(p, Behaviour) else Behaviour(np.asarray(p, dtype=np.float64))
-    if validate:
-        beh.validate(atol=default_tolerance(dtype) if dtype == np.float32 else None)
-    return beh
 
 
 # ------------------------------------------------------------------------------------------ HiGHS
@@ -129,7 +122,7 @@ class _NLProgram:
         self.h.clearSolver()  # forget the previous solve entirely: the answer must not depend on history
         self.h.setBasis(self._basis)
 
-    def solve(self, q: np.ndarray) -> tuple[Status, str, float, np.ndarray, np.ndarray]:
+    def solve(self, q: np.ndarray) -> tuple[Status, str, str, float, np.ndarray, np.ndarray]:
         h = self.h
         h.changeRowsBounds(self.n, self._rows, q, q)
         self._crash(q)
@@ -138,11 +131,11 @@ class _NLProgram:
         if model_status != _OPTIMAL:
             self._fallback(q)
             model_status = h.getModelStatus()
-        status, message = status_of(h)
+        status, message, native = status_of(h)
         sol = h.getSolution()
         weights = np.array(sol.col_value[: self.k])
         dual = np.array(sol.row_dual[: self.n])
-        return status, message, h.getObjectiveValue(), weights, dual
+        return status, message, native, h.getObjectiveValue(), weights, dual
 
     def _fallback(self, q: np.ndarray) -> None:
         """Re-solve from the same crash with HiGHS's default cost perturbation and no iteration cap."""
@@ -170,7 +163,7 @@ def _program(scenario: Scenario) -> _NLProgram:
     return _NLProgram(scenario)
 
 
-def _solve_highs(q: np.ndarray, scenario: Scenario) -> tuple[Status, str, float, np.ndarray, np.ndarray]:
+def _solve_highs(q: np.ndarray, scenario: Scenario) -> tuple[Status, str, str, float, np.ndarray, np.ndarray]:
     return _program(scenario).solve(q)
 
 
@@ -209,7 +202,7 @@ def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
     try:
         prob.solve(solver=solver)
     except cp.error.SolverError as e:
-        return Status.ERROR, str(e), math.nan, None, None
+        return Status.ERROR, str(e), "SolverError", math.nan, None, None
     status = {
         cp.OPTIMAL: Status.OPTIMAL,
         cp.OPTIMAL_INACCURATE: Status.INACCURATE,
@@ -217,14 +210,16 @@ def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
         cp.USER_LIMIT: Status.LIMIT,
     }.get(prob.status, Status.ERROR)
     if lam.value is None:
-        return status, prob.status, math.nan, None, None
+        return status, f"cvxpy: {prob.status}", prob.status, math.nan, None, None
     # cvxpy reports duals of ">=" constraints as non-negative multipliers: B = u - v.
     bell = np.asarray(ge.dual_value) - np.asarray(le.dual_value)
-    return status, prob.status, float(prob.value), np.asarray(lam.value), bell
+    return status, f"cvxpy: {prob.status}", prob.status, float(prob.value), np.asarray(lam.value), bell
 
 
 # ------------------------------------------------------------------------------------------ API
-def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str | None = None) -> NonlocalityResult:
+def nonlocality(
+    p, *, backend: str = "highs", validate: bool = True, solver: str | None = None, throw: bool = False
+) -> NonlocalityResult:
     """Certified NL of one bipartite behaviour.
 
     Args:
@@ -232,11 +227,12 @@ def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str
         backend: ``"highs"`` (fast: one LP per scenario, re-solved from a start built for each q) or ``"cvxpy"`` (cross-check).
         validate: check p first (raises ``ValueError`` when it is not a valid NS behaviour).
         solver: cvxpy solver name for ``backend="cvxpy"`` (default: cvxpy's default).
+        throw: raise ``CertificationError`` (carrying the result) when the status is not in ``SOLVED``.
 
     Returns:
-        A ``NonlocalityResult``; solver failures are reported in ``status``, never raised.
+        A ``NonlocalityResult``; unless ``throw``, solver failures are reported in ``status``, never raised.
     """
-    beh = as_behaviour(p, validate)
+    beh = as_behaviour(p, validate=validate)
     if beh.is_batch:
         raise ValueError(f"nonlocality takes one behaviour; got a batch {beh.batch_shape} (use nonlocality_many)")
     sc = beh.scenario
@@ -244,17 +240,20 @@ def nonlocality(p, *, backend: str = "highs", validate: bool = True, solver: str
     if sc.n_parties != 2:
         raise ValueError(f"NL is defined here for bipartite Bell scenarios; got {sc} (use nonbilocality)")
     if backend == "highs":
-        status, message, value, weights, bell = _solve_highs(q, sc)
+        status, message, native, value, weights, bell = _solve_highs(q, sc)
     elif backend == "cvxpy":
-        status, message, value, weights, bell = _solve_cvxpy(q, sc, solver)
+        status, message, native, value, weights, bell = _solve_cvxpy(q, sc, solver)
     else:
         raise ValueError(f"unknown backend {backend!r}; expected 'highs' or 'cvxpy'")
-    if status not in (Status.OPTIMAL, Status.INACCURATE) or weights is None:
-        return NonlocalityResult(math.nan, status, message, sc, backend=backend)
-    return _finish(q, sc, status, message, value, weights, bell, backend)
+    if status not in SOLVED or weights is None:
+        status = status if status not in SOLVED else Status.ERROR  # "solved" without a solution: a solver fault
+        res = NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native)
+    else:
+        res = _finish(q, sc, status, message, native, value, weights, bell, backend)
+    return raise_unless_solved(res, throw)
 
 
-def _finish(q, sc, status, message, value, weights, bell, backend) -> NonlocalityResult:
+def _finish(q, sc, status, message, native, value, weights, bell, backend) -> NonlocalityResult:
     data = _scenario_data(sc)
     c = data.c
     bell = np.minimum(np.maximum(bell, -c), c)  # |B| <= c up to round-off; clipping keeps the certificate valid
@@ -268,19 +267,21 @@ def _finish(q, sc, status, message, value, weights, bell, backend) -> Nonlocalit
     check = _check(q, bell, float(value), weights, data, lb, model)
     shape = data.shape
     return NonlocalityResult(
-        value=float(value),
+        value=max(0.0, float(value)),
+        lp_value=float(value),
         status=status,
         message=message,
         scenario=sc,
         bell=bell.reshape(shape),
         local_bound=lb,
-        lower=lower,
+        lower=max(0.0, lower),
         upper=upper,
         local_model=model.reshape(shape),
         weights=weights,
         backend=backend,
         certificate_checked=check.ok,
         exact_violation=check.exact,
+        solver_status=native,
     )
 
 

@@ -19,12 +19,14 @@ from bellcore import BilocalScenario
 
 from ._nbl_model import as_bilocal_behaviour
 from ._nl import NonlocalityResult, _finish, _solve_cvxpy, _solve_highs
-from ._result import Status
+from ._result import SOLVED, Status, raise_unless_solved
 
 __all__ = ["tripartite_nonlocality"]
 
 
-def tripartite_nonlocality(p, *, backend: str = "highs", validate: bool = True) -> NonlocalityResult:
+def tripartite_nonlocality(
+    p, *, backend: str = "highs", validate: bool = True, throw: bool = False
+) -> NonlocalityResult:
     """Certified tripartite NL of one bilocal-network behaviour.
 
     Args:
@@ -32,6 +34,7 @@ def tripartite_nonlocality(p, *, backend: str = "highs", validate: bool = True) 
             float32 input is converted to float64 (and validated at the float32 tolerance).
         backend: ``"highs"`` (fast) or ``"cvxpy"`` (independent cross-check of the same LP).
         validate: check p first.
+        throw: raise ``CertificationError`` (carrying the result) when the status is not in ``SOLVED``.
     Returns:
         ``NonlocalityResult`` (``value`` NL, ``lower`` the dual bound, ``bell`` the tripartite Bell functional,
         ``is_nonlocal`` the exact-arithmetic verdict); solver failures are reported in ``status``.
@@ -40,11 +43,14 @@ def tripartite_nonlocality(p, *, backend: str = "highs", validate: bool = True) 
     sc: BilocalScenario = beh.scenario
     q = beh.numpy().reshape(-1)
     if backend == "highs":
-        status, message, value, weights, bell = _solve_highs(q, sc)
+        status, message, native, value, weights, bell = _solve_highs(q, sc)
     elif backend == "cvxpy":
-        status, message, value, weights, bell = _solve_cvxpy(q, sc)
+        status, message, native, value, weights, bell = _solve_cvxpy(q, sc)
     else:
         raise ValueError(f"unknown backend {backend!r}; expected 'highs' or 'cvxpy'")
-    if status not in (Status.OPTIMAL, Status.INACCURATE) or weights is None:
-        return NonlocalityResult(math.nan, status, message, sc, backend=backend)
-    return _finish(q, sc, status, message, value, weights, bell, backend)
+    if status not in SOLVED or weights is None:
+        status = status if status not in SOLVED else Status.ERROR  # "solved" without a solution: a solver fault
+        res = NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native)
+    else:
+        res = _finish(q, sc, status, message, native, value, weights, bell, backend)
+    return raise_unless_solved(res, throw)

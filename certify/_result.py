@@ -15,7 +15,7 @@ import numpy as np
 
 from bellcore import Scenario
 
-__all__ = ["Status", "BellCertificate"]
+__all__ = ["Status", "SOLVED", "LIMITED", "FAILED", "CertificationError", "BellCertificate"]
 
 
 class Status(str, enum.Enum):
@@ -38,6 +38,41 @@ class Status(str, enum.Enum):
         return self.value
 
 
+#: Statuses with a usable value. ``inaccurate`` is in it for every measure (NL, visibility, NBL): the value is
+#: kept and its certificate is re-checked without the solver, so ``certificate_checked`` -- not the solver's own
+#: confidence -- says whether to trust it.
+SOLVED: frozenset[Status] = frozenset({Status.OPTIMAL, Status.INACCURATE})
+#: Stopped by a node, iteration or time limit: no value, but bounds found so far (NBL's interval) stay valid.
+LIMITED: frozenset[Status] = frozenset({Status.LIMIT})
+#: No usable answer: the problem was infeasible (a bug for a validated behaviour) or the solver failed.
+FAILED: frozenset[Status] = frozenset({Status.INFEASIBLE, Status.ERROR})
+assert SOLVED | LIMITED | FAILED == frozenset(Status) and not (SOLVED & LIMITED or SOLVED & FAILED or LIMITED & FAILED)
+
+
+class CertificationError(RuntimeError):
+    """Raised by a certify entry point called with ``throw=True`` when its status is not in ``SOLVED``.
+
+    ``result`` is the result that would have been returned (status, the solver's native status and message,
+    and any bounds found).
+    """
+
+    def __init__(self, result: Any):
+        self.result = result
+        native = getattr(result, "solver_status", "")
+        super().__init__(
+            f"{getattr(result, 'measure', 'certification')}: status {result.status}"
+            + (f" (solver: {native})" if native else "")
+            + f": {result.message}"
+        )
+
+
+def raise_unless_solved(result: Any, throw: bool) -> Any:
+    """``result``, or ``CertificationError(result)`` raised when ``throw`` and its status is not in ``SOLVED``."""
+    if throw and result.status not in SOLVED:
+        raise CertificationError(result)
+    return result
+
+
 def _num(x) -> float | None:
     """A JSON number; NaN and None become ``None``."""
     return None if x is None or not math.isfinite(x) else float(x)
@@ -49,7 +84,8 @@ class BellCertificate:
 
     Attributes:
         value: the certified quantity (NaN unless solved).
-        status: ``Status``; ``message``: the solver's own words.
+        status: ``Status`` (branch on ``SOLVED`` / ``LIMITED`` / ``FAILED``); ``message``: the solver's own words;
+            ``solver_status``: the solver's native status name (HiGHS ``HighsModelStatus`` name, or cvxpy's status).
         scenario: the behaviour's scenario.
         bell: the Bell functional, same shape as p (None when there is nothing to certify or no solution).
         local_bound: its maximum over the local set, by enumerating deterministic points.
@@ -72,16 +108,13 @@ class BellCertificate:
     weights: np.ndarray | None = field(default=None, repr=False)
     certificate_checked: bool = False
     exact_violation: Any = None
+    solver_status: str = ""
 
     measure = "?"  # class attribute, set by subclasses
 
     @property
     def is_nonlocal(self) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    @property
-    def certified(self) -> bool:
-        return self.certificate_checked
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``bell`` nested like ``p``); NaN becomes ``None``."""
@@ -91,6 +124,7 @@ class BellCertificate:
             "value": _num(self.value),
             "status": str(self.status),
             "message": self.message,
+            "solver_status": self.solver_status,
             "nonlocal": self.is_nonlocal,
             "lower": _num(self.lower),
             "upper": _num(self.upper),

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bellcore import Behaviour, Scenario
+from bellcore import Behaviour, Scenario, as_behaviour
 
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
-from ._nl import CHECK_TOL, ZERO_TOL, as_behaviour
-from ._result import BellCertificate, Status
+from ._nl import CHECK_TOL, ZERO_TOL
+from ._result import SOLVED, BellCertificate, raise_unless_solved
 
 __all__ = ["VisibilityResult", "visibility", "check_visibility"]
 
@@ -43,7 +43,7 @@ class VisibilityResult(BellCertificate):
 
     @property
     def is_nonlocal(self) -> bool:
-        return bool(self.status == Status.OPTIMAL and self.upper < 1 - ZERO_TOL)
+        return bool(self.status in SOLVED and self.upper < 1 - ZERO_TOL)
 
 
 class _VisibilityProgram:
@@ -66,9 +66,9 @@ class _VisibilityProgram:
         self.h.changeRowsBounds(self.n, self._rows, rhs, rhs)
         self.h.clearSolver()  # as for NL: the answer must not depend on what was solved before
         self.h.run()
-        status, message = status_of(self.h)
+        status, message, native = status_of(self.h)
         sol = self.h.getSolution()
-        return status, message, np.asarray(sol.col_value), np.asarray(sol.row_dual)[: self.n]
+        return status, message, native, np.asarray(sol.col_value), np.asarray(sol.row_dual)[: self.n]
 
 
 @functools.lru_cache(maxsize=32)
@@ -76,9 +76,14 @@ def _program(scenario: Scenario) -> _VisibilityProgram:
     return _VisibilityProgram(scenario)
 
 
-def visibility(p, *, validate: bool = True) -> VisibilityResult:
-    """Certified white-noise visibility of one behaviour (Bell scenarios; HiGHS)."""
-    beh = as_behaviour(p, validate)
+def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityResult:
+    """Certified white-noise visibility of one behaviour (Bell scenarios; HiGHS).
+
+    As ``nonlocality``: a ``Behaviour`` or an array; statuses in ``SOLVED`` (``inaccurate`` included) give a
+    value whose certificate is re-checked without the solver; ``throw=True`` raises ``CertificationError``
+    for any other status.
+    """
+    beh = as_behaviour(p, validate=validate)
     if beh.is_batch:
         raise ValueError(f"visibility takes one behaviour; got a batch {beh.batch_shape}")
     sc = beh.scenario
@@ -86,9 +91,9 @@ def visibility(p, *, validate: bool = True) -> VisibilityResult:
         raise ValueError(f"visibility is defined here for bipartite Bell scenarios; got {sc}")
     prog = _program(sc)
     q = beh.numpy().reshape(-1)
-    status, message, mu, y = prog.solve(q)
-    if status != Status.OPTIMAL:
-        return VisibilityResult(math.nan, status, message, sc)
+    status, message, native, mu, y = prog.solve(q)
+    if status not in SOLVED:
+        return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
     mu = np.clip(mu, 0.0, None)
     total = mu.sum()
     v_low = 1.0 / total
@@ -115,9 +120,10 @@ def visibility(p, *, validate: bool = True) -> VisibilityResult:
         upper=min(upper, 1.0),
         local_model=model.reshape(sc.shape),
         weights=weights,
+        solver_status=native,
     )
     check = check_visibility(q.reshape(sc.shape), res)
-    return dataclasses.replace(res, certificate_checked=check.ok, exact_violation=check.exact)
+    return raise_unless_solved(dataclasses.replace(res, certificate_checked=check.ok, exact_violation=check.exact), throw)
 
 
 def check_visibility(p, result: VisibilityResult, atol: float = CHECK_TOL) -> CertificateCheck:

@@ -36,7 +36,7 @@ __all__ = ["Constraints", "Candidates", "certify_candidates", "signature", "chec
 
 #: Certified values at or below this are zero (LP round-off is ~1e-15; certify reports local at 1e-9 too).
 ZERO_TOL = 1e-9
-_SOLVED = (certify.Status.OPTIMAL, certify.Status.INACCURATE)
+_SOLVED = certify.SOLVED
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def _certify_one(beh, strat, value, name, flat, cons, predict, tol, time_limit, 
         r = certify.nonbilocality(beh, tol=tol, time_limit=time_limit, max_nodes=max_nodes, seed=seed)
         row["nbl_status"] = str(r.status)
         row["nbl_lower"], row["nbl_upper"] = r.lower, r.upper
-        ok = r.is_nonbilocal and r.model_checked and ok_bounds
+        ok = r.is_nonbilocal and r.certificate_checked and ok_bounds
         if cons.brgp_max is not None:
             ok = ok and row["brgp"] <= cons.brgp_max
         if cons.tripartite_local:

@@ -3,5 +3,6 @@ work on) one self-describing HDF5 file per run."""
 
 from ._dataset_run import read_dataset, run_dataset
 from ._io import load_behaviours
+from ._progress import rich_progress
 
-__all__ = ["load_behaviours", "run_dataset", "read_dataset"]
+__all__ = ["load_behaviours", "run_dataset", "read_dataset", "rich_progress"]

@@ -1,8 +1,16 @@
-"""The ``bellscope`` command line (typer). Each command lives in its own ``_cmd_*.py`` module."""
+"""The ``bellscope`` command line (typer).
+
+``app`` is created here and every command is registered here, from plain functions (or ``typer.Typer`` sub-apps)
+defined in the ``_cmd_*.py`` modules; those modules never import this one.
+"""
 
 from __future__ import annotations
 
 import typer
+
+from ._cmd_certify import certify_cmd
+from ._cmd_dataset import dataset_cmd
+from ._cmd_demo import demo_cmd
 
 app = typer.Typer(
     name="bellscope",
@@ -13,11 +21,10 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-
-def _register() -> None:
-    from . import _cmd_certify, _cmd_dataset, _cmd_demo  # noqa: F401  (each adds its commands to ``app``)
+app.command("certify")(certify_cmd)
+app.command("dataset")(dataset_cmd)
+app.command("demo")(demo_cmd)
 
 
 def main() -> None:
-    _register()
     app()

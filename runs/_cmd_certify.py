@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from ._cli import app
 from ._errors import fail
 
 
@@ -21,7 +20,6 @@ class Measure(str, Enum):
     nbl = "nbl"
 
 
-@app.command("certify")
 def certify_cmd(
     file: Path = typer.Argument(..., help="Behaviour(s) to certify: .npy (shape (2,2,m,m) or (N,2,2,m,m), or a bilocal shape), .json or .h5."),
     measure: Measure = typer.Option(Measure.auto, "--measure", "-m", help="nl: trace distance to the local set; visibility: white-noise visibility; nbl: nonbilocality interval. auto: nl for Bell scenarios, nbl for the bilocal network."),
@@ -40,6 +38,7 @@ def certify_cmd(
     from bellcore import BilocalScenario
 
     from ._io import load_behaviours
+    from ._progress import rich_progress
 
     try:
         beh = load_behaviours(file)
@@ -56,7 +55,8 @@ def certify_cmd(
     kwargs = {"tol": tol} if m == "nbl" else {}
     batch = beh.flatten_batch()
     try:
-        results = certify.certify_many(batch, measure=m, workers=workers, progress=progress and len(batch) > 1, **kwargs)
+        with rich_progress(f"certify {m}", len(batch), enabled=progress and len(batch) > 1) as bar:
+            results = certify.certify_many(batch, measure=m, workers=workers, progress=bar, **kwargs)
     except ValueError as e:
         fail(str(e))
     checked = [bool(r.certificate_checked) for r in results]

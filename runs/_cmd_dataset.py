@@ -12,7 +12,6 @@ from typing import Any, Optional
 
 import typer
 
-from ._cli import app
 from ._errors import fail
 
 
@@ -40,7 +39,6 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
-@app.command("dataset")
 def dataset_cmd(
     scenario: DatasetScenario = typer.Option(..., "--scenario", help="bell (needs --settings), bilocal (--variant) or chsh-correlators."),
     settings: Optional[int] = typer.Option(None, "--settings", "-m", help="bell: settings per party (m)."),
@@ -68,10 +66,11 @@ def dataset_cmd(
     The file is written chunk by chunk with a flush after each; a killed run continues with --resume and ends
     identical to an uninterrupted one. Results do not depend on --workers or --scheduler.
     """
-    from bellcore import BellScenario, BilocalScenario, progress_bar
+    from bellcore import BellScenario, BilocalScenario
     from surrogates import DatasetSpec
 
     from ._dataset_run import run_dataset
+    from ._progress import rich_progress
 
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
@@ -106,16 +105,18 @@ def dataset_cmd(
         typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
         resume = False
     t0 = time.perf_counter()
+    first_done: list[int] = []  # rows found already done (on --resume): not counted as made now
+
     try:
-        with progress_bar("dataset", spec.n, progress) as bar:
+        with rich_progress("dataset", spec.n, enabled=progress) as bar:
+
+            def report(done: int, total: int, info) -> None:
+                if not first_done:
+                    first_done.append(done)
+                bar(done, total, info)
+
             summary = run_dataset(
-                spec,
-                out,
-                workers=workers,
-                scheduler=scheduler,
-                resume=resume,
-                argv=sys.argv,
-                progress=lambda done, total: bar.update(done),
+                spec, out, workers=workers, scheduler=scheduler, resume=resume, argv=sys.argv, progress=report
             )
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as e:
         fail(str(e))
@@ -123,7 +124,7 @@ def dataset_cmd(
         typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
         raise typer.Exit(130)
     wall = time.perf_counter() - t0
-    made = spec.n - (bar.first or 0)  # rows found already done on --resume are not counted
+    made = spec.n - (first_done[0] if first_done else 0)
     if as_json:
         sys.stdout.write(json.dumps({"file": str(out), "wall_s": wall, "points_made": made, **summary}, default=str) + "\n")
     else:

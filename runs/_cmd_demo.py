@@ -11,7 +11,6 @@ import math
 
 import typer
 
-from ._cli import app
 
 
 def _references():
@@ -46,7 +45,6 @@ def _bilocal_references():
     ]
 
 
-@app.command("demo")
 def demo_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable rows on stdout."),
     tol: float = typer.Option(1e-4, "--tol", help="Gap at which the NBL branch-and-bound stops."),

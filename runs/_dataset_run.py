@@ -18,12 +18,12 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
+from bellcore import CHSH_CLASSES, Progress
 from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json, summarise
-from bellcore._sampling import CHSH_CLASSES
 
 from . import _layout as L
 from . import _store
@@ -37,7 +37,6 @@ SEED_DERIVATION = (
 #: How long to wait for a Dask scheduler before giving up with a clear error.
 CONNECT_TIMEOUT = "10s"
 
-Progress = Callable[[int, int], None]  # (points done, points total)
 
 
 #: Every worker computes on one core: BLAS thread pools in K worker processes on K cores would oversubscribe them
@@ -163,7 +162,7 @@ def run_dataset(
         if rows != (spec.chunk_bounds(done_chunks - 1)[1] if done_chunks else 0):
             raise ValueError(f"{out}: {rows} complete rows do not match {done_chunks} complete chunks")
         if progress:
-            progress(rows, spec.n)
+            progress(rows, spec.n, {})
         if f.attrs[L.STATUS] == L.STATUS_COMPLETE and done_chunks == spec.n_chunks:
             return json.loads(f.attrs[L.SUMMARY])
         _store.set_status(f, L.STATUS_RUNNING)
@@ -172,7 +171,7 @@ def run_dataset(
         for i, arrays in results:
             rows = _store.append_rows(f, {k: arrays[k] for k in fields}, i + 1)
             if progress:
-                progress(rows, spec.n)
+                progress(rows, spec.n, {"chunk": f"{i + 1}/{spec.n_chunks}"})
         summary = summarise(_store.read_data(f, fields))
         _store.set_status(f, L.STATUS_COMPLETE, summary)
         return summary

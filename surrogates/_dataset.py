@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, scenario_from_json
-from bellcore._sampling import CHSH_CLASSES, chsh_class, sample, sampler_params
-from certify import Status
+from bellcore import CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, Scenario, chsh_class, sample, sampler_params
+from bellcore import scenario_from_json
+from certify import SOLVED, Status, nonbilocality, nonlocality
 
 __all__ = [
     "DatasetSpec",
@@ -36,8 +36,11 @@ __all__ = [
     "summarise",
 ]
 
-#: Label status codes stored in the files (index = code): the ``certify.Status`` values, in their order.
+#: Label status codes written to new files (index = code; the file's HDF5 enum type names each code, and readers go
+#: through those names, so a reordered ``certify.Status`` cannot mislabel old files).
 STATUS_NAMES = tuple(s.value for s in Status)
+#: Codes (in ``STATUS_NAMES``) whose label holds a usable value: ``certify.SOLVED``.
+SOLVED_CODES = tuple(STATUS_NAMES.index(s.value) for s in SOLVED)
 #: Measures a dataset can be labelled with, and the scenario kinds they apply to.
 MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",)}
 #: Dataset kinds (the CLI's ``--scenario``).
@@ -45,9 +48,8 @@ DATASET_KINDS = ("bell", "bilocal", "chsh-correlators")
 _DEFAULT_MEASURES = {"bell": ("nl",), "bilocal": ("nbl",), "chsh-correlators": ("class",)}
 
 
-def _status_code(status: Any) -> int:
-    s = str(getattr(status, "value", status))
-    return STATUS_NAMES.index(s) if s in STATUS_NAMES else STATUS_NAMES.index("error")
+def _status_code(status: Status) -> int:
+    return STATUS_NAMES.index(Status(status).value)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class DatasetSpec:
     Attributes:
         kind: ``"bell"``, ``"bilocal"`` or ``"chsh-correlators"`` (m=2 behaviours with unbiased marginals).
         scenario: the ``Scenario`` of the behaviours.
-        sampler: a name in ``bellcore._sampling.SAMPLERS``; ``params`` its parameters (defaults filled in).
+        sampler: a name in ``bellcore.SAMPLERS``; ``params`` its parameters (defaults filled in).
         n: number of points; seed: the master seed; chunk_size: points per chunk (the unit of work, flush and resume).
         measures: labels to compute (``"nl"`` for Bell, ``"nbl"`` for bilocal, ``"class"`` for chsh-correlators).
         nbl_tol: gap tolerance of the NBL branch-and-bound (1e-4 by default for datasets).
@@ -220,8 +222,6 @@ def chunk_rng(seed: int, i: int) -> np.random.Generator:
 
 
 def _label_nl(beh: Behaviour) -> dict[str, np.ndarray]:
-    import certify
-
     n = len(beh)
     val = np.full(n, np.nan)
     status = np.zeros(n, np.uint8)
@@ -229,28 +229,26 @@ def _label_nl(beh: Behaviour) -> dict[str, np.ndarray]:
     nonloc = np.zeros(n, np.uint8)
     for k in range(n):
         try:
-            r = certify.nonlocality(beh[k], validate=False)  # make_chunk validated the chunk
+            r = nonlocality(beh[k], validate=False)  # make_chunk validated the chunk
         except (RuntimeError, ValueError, ArithmeticError):  # a solver failure is recorded as such, never as a number
-            status[k] = _status_code("error")  # (anything else is a bug and stops the run)
+            status[k] = _status_code(Status.ERROR)  # (anything else is a bug and stops the run)
             continue
         status[k] = _status_code(r.status)
-        val[k] = r.value if status[k] in (0, 1) else np.nan
-        cert[k] = bool(r.certified)
+        val[k] = r.value if r.status in SOLVED else np.nan
+        cert[k] = bool(r.certificate_checked)
         nonloc[k] = bool(r.is_nonlocal)
     return {"nl": val, "nl_status": status, "nl_certified": cert, "nonlocal": nonloc}
 
 
 def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
-    import certify
-
     n = len(beh)
     lo, up = np.full(n, np.nan), np.full(n, np.nan)
     status = np.zeros(n, np.uint8)
     for k in range(n):
         try:
-            r = certify.nonbilocality(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes, time_limit=spec.nbl_time_limit)
+            r = nonbilocality(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes, time_limit=spec.nbl_time_limit)
         except (RuntimeError, ValueError, ArithmeticError):
-            status[k] = _status_code("error")
+            status[k] = _status_code(Status.ERROR)
             continue
         status[k] = _status_code(r.status)
         lo[k], up[k] = float(r.lower), float(r.upper)  # bounds stay valid even when a limit stopped the search
@@ -293,7 +291,7 @@ def summarise(data: dict[str, np.ndarray]) -> dict[str, Any]:
     if "nl" in data:
         st = np.asarray(data["nl_status"])
         out["nl_status"] = {STATUS_NAMES[c]: int((st == c).sum()) for c in np.unique(st)}
-        ok = st == 0
+        ok = np.isin(st, SOLVED_CODES)
         out["nl_certified"] = int(np.asarray(data["nl_certified"]).sum())
         out["fraction_local"] = float(1 - np.asarray(data["nonlocal"])[ok].mean()) if ok.any() else math.nan
         out["nl_quantiles"] = quantiles(np.asarray(data["nl"])[ok])

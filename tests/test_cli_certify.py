@@ -10,9 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 import bellcore as bc
-from runs._cli import _register, app
+from runs._cli import app
 
-_register()
 runner = CliRunner()
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import bellcore as bc
 import certify
-from bellcore._sampling import chsh_max
+from bellcore import chsh_max
 from runs import _layout as L
 from runs._dataset_run import read_dataset, run_dataset
 from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk, summarise
@@ -119,7 +119,7 @@ def test_unsolved_labels_are_stored_as_status_not_as_numbers(monkeypatch):
             return dataclasses.replace(r, value=float("nan"), status=certify.Status.LIMIT)
         return real(b, **kw)
 
-    monkeypatch.setattr(certify, "nonlocality", flaky)
+    monkeypatch.setattr("surrogates._dataset.nonlocality", flaky)  # the name the labeller calls
     c = make_chunk(_spec(n=30, chunk=30), 0)
     names = [STATUS_NAMES[s] for s in c["nl_status"]]
     assert names.count("error") == 10 and names.count("limit") == 10 and names.count("optimal") == 10
@@ -142,7 +142,7 @@ def test_run_file_layout_and_refusals(tmp_path):
     spec = _spec(m=2, n=250, chunk=100)
     out = tmp_path / "d.h5"
     seen = []
-    summary = run_dataset(spec, out, argv=["test"], progress=lambda d, t: seen.append(d))
+    summary = run_dataset(spec, out, argv=["test"], progress=lambda d, t, info: seen.append(d))
     assert seen[0] == 0 and seen[-1] == 250
     with h5py.File(out) as f:
         assert f.attrs[L.KIND] == "dataset" and f.attrs[L.STATUS] == "complete"
@@ -176,7 +176,7 @@ def test_resume_truncates_a_half_written_chunk(tmp_path):
     part = tmp_path / "part.h5"
     with pytest.raises(KeyboardInterrupt):
 
-        def stop(done, total):
+        def stop(done, total, info):
             if done >= 100:
                 raise KeyboardInterrupt
 
@@ -254,9 +254,8 @@ def test_sigkill_and_resume_gives_the_uninterrupted_file(tmp_path):
 def _run_cli(args, tmp_path):
     from typer.testing import CliRunner
 
-    from runs._cli import _register, app
+    from runs._cli import app
 
-    _register()
     return CliRunner().invoke(app, ["dataset", *args], catch_exceptions=False)
 
 

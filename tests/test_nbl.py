@@ -16,7 +16,7 @@ from scipy.optimize import linprog  # noqa: E402
 
 from bellcore import Behaviour, BilocalScenario, bilocal_werner, brgp_value, pr_box, sample_uniform_ns  # noqa: E402
 from certify._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality  # noqa: E402
-from certify._nbl_lp import NBLModel, z_of_q  # noqa: E402
+from certify._nbl_lp import NBLProgram, z_of_q  # noqa: E402
 from certify._result import Status  # noqa: E402
 
 
@@ -101,7 +101,7 @@ def _points():
 def test_model_reproduces_upper_and_json():
     for p in _points()[:2]:
         r = nonbilocality(p, tol=1e-3)
-        assert r.model_checked
+        assert r.certificate_checked
         assert check_bilocal_model(p, r.model) == pytest.approx(r.upper, abs=1e-12)
         obj = json.loads(json.dumps(r.to_json()))
         assert set(obj) >= {"lower", "upper", "status", "model", "stats"}
@@ -227,7 +227,7 @@ def test_safe_bound_is_weak_duality(seed):
     """Any multipliers give a bound below the LP optimum; HiGHS's own duals give the optimum itself."""
     rng = np.random.default_rng(seed)
     q = _points()[0].ravel()
-    m = NBLModel(q, 2, 2, 1 / 16)
+    m = NBLProgram(q, 2, 2, 1 / 16)
     z1, z2 = (z_of_q(rng.dirichlet(np.ones(4))) for _ in range(2))  # boxes around feasible points
     w1, w2 = rng.uniform(0, 0.3, (2, 3))
     m.set_box(np.clip(z1 - w1, 0, 1), np.clip(z1 + w1, 0, 1), np.clip(z2 - w2, 0, 1), np.clip(z2 + w2, 0, 1))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bellcore as bc
-from bellcore._sampling import (
+from bellcore import (
     CHSH_CLASSES,
     SAMPLERS,
     chsh_class,

@@ -63,7 +63,7 @@ def test_float32_arrays_are_accepted_at_their_precision():
     p32 = (np.asarray(bilocal_werner(0.9).p) * (1 + 3e-7)).astype(np.float32)  # off by more than 1e-7
     assert certify.tripartite_nonlocality(p32).status == certify.Status.OPTIMAL
     r = certify.nonbilocality(p32, tol=1e-3)
-    assert r.is_nonbilocal and r.model_checked
+    assert r.is_nonbilocal and r.certificate_checked
     from bellcore import tsirelson
 
     q32 = (np.asarray(tsirelson().p) * (1 + 3e-7)).astype(np.float32)
