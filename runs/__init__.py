@@ -2,7 +2,18 @@
 work on) one self-describing HDF5 file per run."""
 
 from ._dataset_run import read_dataset, run_dataset
+from ._discover_run import read_discovery, run_discover
+from ._campaign import campaign_names, load_campaign
 from ._io import load_behaviours
 from ._progress import rich_progress
 
-__all__ = ["load_behaviours", "run_dataset", "read_dataset", "rich_progress"]
+__all__ = [
+    "load_behaviours",
+    "run_dataset",
+    "read_dataset",
+    "rich_progress",
+    "run_discover",
+    "read_discovery",
+    "load_campaign",
+    "campaign_names",
+]

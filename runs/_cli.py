@@ -11,6 +11,7 @@ import typer
 from ._cmd_certify import certify_cmd
 from ._cmd_dataset import dataset_cmd
 from ._cmd_demo import demo_cmd
+from ._cmd_discover import discover_cmd
 
 app = typer.Typer(
     name="bellscope",
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command("certify")(certify_cmd)
 app.command("dataset")(dataset_cmd)
 app.command("demo")(demo_cmd)
+app.command("discover")(discover_cmd)
 
 
 def main() -> None:
