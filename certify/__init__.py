@@ -5,6 +5,8 @@
 - ``nonbilocality``: certified interval [lower, upper] for NBL in the bilocal network, with a bilocal model.
 - ``nonlocality_many`` / ``visibility_many`` / ``certify_many``: batches (progress callback, optional processes,
   order kept).
+- ``tripartite_nonlocality``: NL of a bilocal-network behaviour read as a 3-party Bell scenario (no source
+  independence), with its tripartite Bell functional.
 - ``check_nonlocality`` / ``check_visibility`` / ``check_bilocal_model``: solver-free re-verification.
 
 Every result has a ``status`` (``Status``); branch on the groups ``SOLVED`` (a usable value: optimal or
@@ -17,6 +19,7 @@ from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
+from ._nl3 import tripartite_nonlocality
 from ._result import FAILED, LIMITED, SOLVED, CertificationError, Status
 from ._visibility import VisibilityResult, check_visibility, visibility
 
@@ -29,6 +32,7 @@ __all__ = [
     "NonlocalityResult",
     "nonlocality",
     "check_nonlocality",
+    "tripartite_nonlocality",
     "NonbilocalityResult",
     "nonbilocality",
     "BilocalModel",

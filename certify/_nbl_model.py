@@ -114,6 +114,7 @@ def as_bilocal_behaviour(p, validate: bool = True) -> Behaviour:
 
     Validation tolerance: 1e-7, or the dtype's default if larger (1e-5 for float32 input).
     """
+    in_dtype = np.asarray(p.p if isinstance(p, Behaviour) else p).dtype
     if isinstance(p, Behaviour):
         beh = p
     else:
@@ -132,16 +133,17 @@ def as_bilocal_behaviour(p, validate: bool = True) -> Behaviour:
         raise ValueError(f"expected a bilocal behaviour; got scenario {beh.scenario}")
     if beh.is_batch:
         raise ValueError(f"expected a single behaviour; got a batch of shape {beh.batch_shape} (iterate over it)")
-    atol = max(1e-7, default_tolerance(np.asarray(beh.p).dtype))  # float32 Born rules are off by ~1e-7
+    atol = max(1e-7, default_tolerance(in_dtype if in_dtype == np.float32 else np.float64))  # float32 Born rules are off by ~1e-7
     beh = Behaviour(beh.numpy(), beh.scenario)
     if validate:
         beh.validate(atol=atol)
     return beh
 
 
-def check_bilocal_model(p, model: BilocalModel) -> float:
-    """Solver-free: validate the model, rebuild its behaviour and return its normalised L1 distance to ``p``."""
-    beh = as_bilocal_behaviour(p)
+def check_bilocal_model(p, model: BilocalModel, validate: bool = True) -> float:
+    """Solver-free: validate the model, rebuild its behaviour and return its normalised L1 distance to ``p``
+    (``p`` validated too unless ``validate=False``: for a behaviour validated already at its own precision)."""
+    beh = as_bilocal_behaviour(p, validate)
     if model.variant != beh.scenario.variant:
         raise ValueError(f"model variant {model.variant!r} does not match the behaviour's {beh.scenario.variant!r}")
     model.validate()

@@ -1,7 +1,82 @@
-"""discover: searches over parametrised quantum strategies that maximise (predicted) nonlocality.
+"""discover: searches over parametrised quantum strategies for nonlocal correlations, every candidate certified.
 
-Not built yet: gradient (JAX autodiff through the Born rule and a surrogate) and nevergrad searchers,
-one shared loop and trace, and certification of every candidate with ``certify``. Nothing here works yet.
+- Parametrised components (``_params``): states and measurements whose array leaves are unconstrained reals.
+- Strategies (``BellStrategy``, ``NetworkStrategy``) and families built from a mapping (``family_from_spec``).
+- ``Objective``: any target of the behaviour array (a surrogate, a Bell value) minus constraint penalties.
+- Searchers (``GradientSearch``, ``NevergradSearch``, ``RandomSearch``) run by one loop (``search``).
+- ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
+
+Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
 
-__all__: list[str] = []
+from ._baseline import upper_bound_objective
+from ._certify import Candidates, Constraints, certify_candidates, check_discoveries, signature
+from ._family import FAMILY_KEYS, Family, family_from_spec
+from ._objective import NAN_VALUE, Evaluation, Objective, brgp_target, chsh_target, leaf_paths
+from ._params import (
+    BlochMeasurements,
+    FixedMeasurement,
+    LossyMeasurements,
+    MixedState,
+    PlaneMeasurements,
+    ProductMeasurements,
+    PureState,
+    ThetaState,
+    TwoQubitProjective,
+    WernerState,
+    complex_dtype,
+)
+from ._search import (
+    NEVERGRAD_OPTIMISERS,
+    GradientEngine,
+    GradientSearch,
+    NevergradSearch,
+    PythonObjective,
+    RandomSearch,
+    SearchResult,
+    Trace,
+    search,
+)
+from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
+
+__all__ = [
+    "PureState",
+    "MixedState",
+    "ThetaState",
+    "WernerState",
+    "BlochMeasurements",
+    "PlaneMeasurements",
+    "LossyMeasurements",
+    "ProductMeasurements",
+    "TwoQubitProjective",
+    "FixedMeasurement",
+    "complex_dtype",
+    "BellStrategy",
+    "NetworkStrategy",
+    "params_of",
+    "with_params",
+    "Family",
+    "family_from_spec",
+    "FAMILY_KEYS",
+    "Objective",
+    "Evaluation",
+    "NAN_VALUE",
+    "leaf_paths",
+    "chsh_target",
+    "brgp_target",
+    "GradientSearch",
+    "NevergradSearch",
+    "RandomSearch",
+    "PythonObjective",
+    "Trace",
+    "SearchResult",
+    "search",
+    "NEVERGRAD_OPTIMISERS",
+    "GradientEngine",
+    "upper_bound_objective",
+    "Constraints",
+    "Candidates",
+    "certify_candidates",
+    "check_discoveries",
+    "signature",
+]

@@ -2,6 +2,8 @@
 work on) one self-describing HDF5 file per run."""
 
 from ._dataset_run import read_dataset, run_dataset
+from ._discover_run import read_discovery, run_discover
+from ._discover_config import campaign_names, load_campaign
 from ._io import load_behaviours
 from ._model_run import ModelFile, load_model, read_model, run_train, save_model
 from ._progress import rich_progress
@@ -16,4 +18,8 @@ __all__ = [
     "load_model",
     "read_model",
     "ModelFile",
+    "run_discover",
+    "read_discovery",
+    "load_campaign",
+    "campaign_names",
 ]

@@ -14,6 +14,7 @@ from ._cmd_dataset import dataset_cmd
 from ._cmd_demo import demo_cmd
 from ._cmd_runs import runs_app
 from ._cmd_train import evaluate_cmd, predict_cmd, train_cmd
+from ._cmd_discover import discover_cmd
 
 app = typer.Typer(
     name="bellscope",
@@ -33,6 +34,7 @@ app.add_typer(runs_app, name="runs")
 app.command("train")(train_cmd)
 app.command("predict")(predict_cmd)
 app.command("evaluate")(evaluate_cmd)
+app.command("discover")(discover_cmd)
 
 
 def main() -> None:

@@ -121,12 +121,61 @@ EVALUATION_FIELDS = ("y_true", "y_pred", "y_std")
 HEADLINE = "headline"
 
 
+# ===================================================================================== discovery runs (discover)
+# A discovery run (``bellscope discover``)::
+#
+#     /model                 attrs: target (what the searchers maximised), path, config_hash (of the model run
+#                                   file's /config, "" when no model was used), feature_set, scenario
+#     /traces/<name>/        step, time, value, best, nan, evaluations (T,); attrs: searcher, objective, seed,
+#                                   theta, seconds, params_paths (JSON)
+#     /candidates/<field>    (N, ...) see DISCOVERY_FIELDS; rows appended (and flushed) after each scan point
+#
+# <name> is the searcher's name, suffixed "@theta=<value>" when the campaign scans theta.
+KIND_DISCOVERY = "discovery"
+MODEL = "model"
+MODEL_TARGET = "target"
+MODEL_PATH = "path"
+MODEL_CONFIG_HASH = "config_hash"
+TRACES = "traces"
+TRACE_FIELDS = ("step", "time", "value", "best", "nan", "evaluations")
+CANDIDATES = "candidates"
+DISCOVERY_STATUS_NONE = "none"  # enum value of a status that was not computed (e.g. nbl_status of a Bell pair)
+
+DISCOVERY_FIELDS = {
+    "behaviour": "p[outcomes..., settings...] of the candidate, float64, recomputed from its parameters",
+    "params": "flattened searched parameters (jax.flatten_util.ravel_pytree order; see /traces/*/params_paths)",
+    "value": "objective value found by the search (the searcher maximised it)",
+    "pred_mean": "surrogate's predicted mean at the candidate (NaN without a surrogate)",
+    "pred_std": "surrogate ensemble's std at the candidate (NaN without a surrogate)",
+    "brgp": "sqrt|I| + sqrt|J| (bilocal only; > 1 proves nonbilocality), NaN otherwise",
+    "tripartite_nl": "certified tripartite NL: distance to an explicit tripartite local model (NaN if not computed)",
+    "tripartite_status": "certify.Status of the tripartite NL LP",
+    "nl_lower": "bipartite: certified NL lower bound (violation of the dual Bell functional), NaN otherwise",
+    "nl_upper": "bipartite: distance to an explicit local model, NaN otherwise",
+    "nl_status": "certify.Status of the NL LP",
+    "nbl_lower": "certified lower bound on NBL (branch-and-bound), NaN if not certified",
+    "nbl_upper": "certified upper bound on NBL (distance to an explicit bilocal model), NaN if not certified",
+    "nbl_status": "certify.Status of the NBL branch-and-bound",
+    "discovery": "certified lower bound > 0 and every constraint of the campaign holds",
+    "searcher": "name of the trace (searcher) that found the candidate",
+    "theta": "source angle of cos(theta)|00> + sin(theta)|11> sources, NaN if the family has none",
+    "seconds": "certification wall time of the candidate (s)",
+}
+
+
+def candidates_path(field: str) -> str:
+    return f"/{CANDIDATES}/{field}"
+
+
+def trace_path(name: str) -> str:
+    return f"/{TRACES}/{name}"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # runs browsing, provenance, discovery readers, campaigns (browse helper, issue 10)
 # Discovery names follow the brief's layout contract; writers (discover helper) and readers (runs ls/show/plot/
 # export, campaigns) share them.
 # ---------------------------------------------------------------------------------------------------------------
-KIND_DISCOVERY = "discovery"
 KIND_CAMPAIGN = "campaign"
 KINDS = (KIND_DATASET, KIND_MODEL, KIND_DISCOVERY, KIND_CAMPAIGN)
 
@@ -138,13 +187,11 @@ HOSTNAME_CPUS = "cpu_count"  # provenance attr
 TRAIN_STEP, TRAIN_LOSS, VAL_LOSS, VAL_MAE = TRAINING_FIELDS
 EVAL_Y_TRUE, EVAL_Y_PRED, EVAL_Y_STD = EVALUATION_FIELDS
 
-# discovery runs
-TRACES = "traces"
+# discovery runs: one name per field for the readers (the writer's DISCOVERY_FIELDS / TRACE_FIELDS keys)
 TRACE_STEP = "step"
 TRACE_TIME = "time"
 TRACE_VALUE = "value"
 TRACE_BEST = "best"
-CANDIDATES = "candidates"
 CAND_BEHAVIOUR = "behaviour"
 CAND_PARAMS = "params"
 CAND_PRED_MEAN = "pred_mean"

@@ -1,0 +1,93 @@
+"""``bellscope discover``: run a discovery campaign (searches + certification) into one run file."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._errors import fail
+
+
+def discover_cmd(
+    config: str = typer.Option(..., "--config", "-c", help="Campaign: a TOML file, or the name of a shipped one (fig3b, fig3b-theta, restricted-eta, restricted-plane, smoke)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 run file (never overwritten)."),
+    quick: bool = typer.Option(False, "--quick", help="Shrink every budget (steps, time, scan points, certification) to finish within ~5 minutes; trains the surrogate if the campaign names none."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Surrogate model run file (overrides [model] path)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Master seed (overrides the campaign's)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Steps of every searcher (overrides the campaign)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock seconds per searcher (overrides the campaign)."),
+    theta: Optional[str] = typer.Option(None, "--theta", help="Comma-separated source angles to scan (overrides [scan] theta)."),
+    top: Optional[int] = typer.Option(None, "--top", help="Distinct candidates certified per scan point."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
+) -> None:
+    """Search parametrised quantum strategies for nonlocality and certify the best distinct candidates.
+
+    Each searcher of the campaign maximises its target (a surrogate's prediction, or a surrogate-free one:
+    brgp, nbl-upper, chsh, nl); the best distinct candidates (up to relabelling) are certified: NL with its
+    Bell functional, or the NBL interval, BRGP and tripartite NL for the network. A **discovery** has a
+    certified lower bound > 0 and meets every constraint of the campaign. Flags override the campaign file.
+    """
+    from ._discover_config import load_campaign, normalise_campaign
+    from ._discover_run import read_discovery, run_discover
+    from ._progress import rich_progress
+
+    try:
+        cfg = load_campaign(config)
+        if seed is not None:
+            cfg["seed"] = seed
+        for s in cfg["searchers"]:
+            if steps is not None:
+                s["steps"] = steps
+            if time_budget is not None:
+                s["time_budget"] = time_budget
+        if theta is not None:
+            try:
+                cfg["scan"]["theta"] = [float(t) for t in theta.split(",") if t.strip()]
+            except ValueError:
+                fail(f"--theta expects comma-separated numbers; got {theta!r}")
+        if top is not None:
+            cfg["certify"]["top"] = top
+        cfg = normalise_campaign(cfg)
+    except ValueError as e:
+        fail(str(e))
+    if out.exists():
+        fail(f"{out} already exists (choose another --out; run files are never overwritten)")
+    if model is not None and not model.exists():
+        fail(f"model file {model} does not exist")
+    try:
+        with rich_progress("discover", None, enabled=progress) as bar:
+            run_discover(cfg, out, quick=quick, model=model, progress=bar, argv=sys.argv)
+    except (ValueError, FileExistsError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {out} keeps the traces and candidates finished so far (status failed)", err=True)
+        raise typer.Exit(130)
+    run = read_discovery(out)
+    if as_json:
+        sys.stdout.write(json.dumps({"file": str(out), **run["summary"]}, default=str) + "\n")
+    else:
+        _print(out, run)
+
+
+def _f(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
+
+
+def _print(out: Path, run) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = run["summary"]
+    t = Table(title=f"bellscope discover: {out}", caption=s["headline"])
+    for col in ("searcher", "best value", "evaluations", "seconds", "discoveries", "best certified", "per minute"):
+        t.add_column(col)
+    for name, p in s["searchers"].items():
+        t.add_row(name, _f(p["best_value"]), str(p["evaluations"]), f"{p['seconds']:.1f}", str(p["discoveries"]),
+                  _f(p["best_certified"]), _f(p["discoveries_per_minute"]))
+    Console().print(t)

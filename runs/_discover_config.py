@@ -1,0 +1,201 @@
+"""Discovery campaigns: a TOML file (shipped ones by name, or any path) -> a validated, canonical config.
+
+Schema (every table optional except ``[family]``; defaults in brackets)::
+
+    name = "fig3b"                    # [file stem]
+    seed = 1                          # master seed [0]
+    description = "..."
+
+    [family]                          # discover.family_from_spec keys (docs/discover.md)
+    scenario = "bilocal"; sources = "theta"; bob = "product"; measurements = "bloch"; eta = 1.0; theta = 0.75
+
+    [scan]                            # optional: one search per value (a fixed family parameter)
+    theta = [0.45, 0.6, 0.75]
+
+    [objective]                       # what the searchers maximise
+    target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl
+    kappa = 0.0                       # surrogate: mean + kappa * std
+    brgp_max = 0.98                   # bilocal: penalise sqrt|I| + sqrt|J| above this during the search
+    bounds = { "source1.theta" = [0.3, 0.8] }
+
+    [constraints]                     # what a certified candidate must satisfy to be a discovery
+    brgp_max = 1.0; tripartite_local = true; bounds = {...}
+
+    [model]                           # the surrogate of target = "surrogate"
+    path = "model.h5"                 # a model run file (runs.load_model); --model overrides
+    dataset = "swap.h5"; target = "nbl"; preset = "small"; members = 4   # what --quick trains when no path
+
+    [[searchers]]                     # in order; each may override the objective's target
+    kind = "gradient"                 # gradient | nevergrad | random
+    name = "gradient"                 # trace name [kind, or nevergrad-<optimiser>]
+    target = "nbl-upper"              # [objective.target]
+    steps = 200; time_budget = 60.0   # seconds (optional): stop early at this wall time
+    starts = 32; learning_rate = 0.05; optimiser = "adam"      # gradient
+    optimiser = "CMA"; batch = 16; sigma = 0.5                 # nevergrad
+    batch = 64                                                 # random
+
+    [certify]
+    top = 8; nbl_tol = 1e-5; nbl_time_limit = 20.0; nbl_max_nodes = 20000
+
+``--quick`` shrinks every budget (steps, time budgets, scan points, certification) so that a campaign ends
+within 5 minutes on a 2-core machine (``quick_config``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["load_campaign", "normalise_campaign", "quick_config", "campaign_names", "config_hash", "TARGETS"]
+
+TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl")
+_TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify"}
+_SEARCHER_KEYS = {
+    "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser"},
+    "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
+    "random": {"kind", "name", "target", "steps", "time_budget", "batch"},
+}
+_OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "bounds"}
+_CONS_KEYS = {"brgp_max", "tripartite_local", "bounds"}
+_MODEL_KEYS = {"path", "dataset", "target", "preset", "members", "seed"}
+_CERT_KEYS = {"top", "nbl_tol", "nbl_time_limit", "nbl_max_nodes"}
+
+#: --quick: caps on each searcher, on the scan and on certification (5 minutes in all on 2 cores).
+QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit": 5.0, "nbl_max_nodes": 3000,
+         "starts": 16, "batch": 16}
+
+
+def campaign_names() -> list[str]:
+    """Names of the campaigns shipped with bellscope (``runs/campaigns/*.toml``)."""
+    return sorted(p.name[:-5] for p in resources.files("runs").joinpath("campaigns").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_campaign(source: str | Path) -> dict[str, Any]:
+    """Read a campaign: a path to a TOML file, or the name of a shipped campaign (``fig3b``). Validated."""
+    path = Path(source)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ValueError(f"campaign file {path} does not exist")
+        text, stem = path.read_text(), path.stem
+    else:
+        res = resources.files("runs").joinpath("campaigns", f"{source}.toml")
+        if not res.is_file():
+            raise ValueError(f"no campaign file {source!r} and no shipped campaign of that name; shipped: "
+                             f"{', '.join(campaign_names())}")
+        text, stem = res.read_text(), str(source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"campaign {source}: not valid TOML: {e}") from None
+    raw.setdefault("name", stem)
+    return normalise_campaign(raw)
+
+
+def _keys(table: Mapping, allowed: set, where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise ValueError(f"[{where}] must be a table")
+    bad = set(table) - allowed
+    if bad:
+        raise ValueError(f"unknown key(s) {sorted(bad)} in [{where}]; allowed: {sorted(allowed)}")
+
+
+def normalise_campaign(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every key and value that can be checked without running; fill defaults. Raises ``ValueError``."""
+    cfg = copy.deepcopy(dict(raw))
+    _keys(cfg, _TOP, "campaign")
+    if "family" not in cfg:
+        raise ValueError("a campaign needs a [family] table")
+    from discover import family_from_spec
+
+    family_from_spec(cfg["family"])  # raises on bad family keys
+    cfg["seed"] = int(cfg.get("seed", 0))
+    cfg.setdefault("name", "campaign")
+    obj = cfg.setdefault("objective", {})
+    _keys(obj, _OBJ_KEYS, "objective")
+    obj.setdefault("target", "surrogate")
+    obj.setdefault("kappa", 0.0)
+    cons = cfg.setdefault("constraints", {})
+    _keys(cons, _CONS_KEYS, "constraints")
+    _keys(cfg.setdefault("model", {}), _MODEL_KEYS, "model")
+    cert = cfg.setdefault("certify", {})
+    _keys(cert, _CERT_KEYS, "certify")
+    cert.setdefault("top", 8)
+    cert.setdefault("nbl_tol", 1e-5)
+    cert.setdefault("nbl_time_limit", 20.0)
+    cert.setdefault("nbl_max_nodes", 20000)
+    scan = cfg.setdefault("scan", {})
+    _keys(scan, {"theta"}, "scan")
+    if "theta" in scan:
+        if not isinstance(scan["theta"], list) or not scan["theta"]:
+            raise ValueError("[scan] theta must be a non-empty list of angles")
+        scan["theta"] = [float(t) for t in scan["theta"]]
+    bilocal = cfg["family"].get("scenario", "bell") == "bilocal"
+    searchers = cfg.setdefault("searchers", [{"kind": "gradient"}])
+    if not isinstance(searchers, list) or not searchers:
+        raise ValueError("[[searchers]] must list at least one searcher")
+    names = set()
+    for s in searchers:
+        kind = s.get("kind")
+        if kind not in _SEARCHER_KEYS:
+            raise ValueError(f"searcher kind {kind!r} unknown; expected one of {sorted(_SEARCHER_KEYS)}")
+        _keys(s, _SEARCHER_KEYS[kind], f"searchers ({kind})")
+        s.setdefault("target", obj["target"])
+        s.setdefault("steps", 100)
+        if kind == "nevergrad":
+            s.setdefault("optimiser", "CMA")
+        s.setdefault("name", f"nevergrad-{s['optimiser']}" if kind == "nevergrad" else kind)
+        if s["name"] in names:
+            raise ValueError(f"two searchers named {s['name']!r}; give them distinct names")
+        names.add(s["name"])
+        if s["target"] not in TARGETS:
+            raise ValueError(f"unknown target {s['target']!r}; expected one of {TARGETS}")
+        if kind == "gradient" and s["target"] in ("nbl-upper", "nl"):
+            raise ValueError(f"searcher {s['name']!r}: target {s['target']!r} is an LP, not differentiable; use "
+                             "nevergrad or random")
+        if s["target"] in ("brgp", "nbl-upper") and not bilocal:
+            raise ValueError(f"target {s['target']!r} needs a bilocal family")
+        if s["target"] in ("chsh", "nl") and bilocal:
+            raise ValueError(f"target {s['target']!r} needs a bell family")
+        if int(s["steps"]) < 1:
+            raise ValueError(f"searcher {s['name']!r}: steps must be >= 1")
+    return cfg
+
+
+def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The same campaign with every budget shrunk (``QUICK``)."""
+    q = copy.deepcopy(dict(cfg))
+    for s in q["searchers"]:
+        s["steps"] = min(int(s["steps"]), QUICK["steps"])
+        s["time_budget"] = min(float(s.get("time_budget", QUICK["time_budget"])), QUICK["time_budget"])
+        if "starts" in s or s["kind"] == "gradient":
+            s["starts"] = min(int(s.get("starts", 32)), QUICK["starts"])
+        if s["kind"] in ("nevergrad", "random"):
+            s["batch"] = min(int(s.get("batch", 16 if s["kind"] == "nevergrad" else 64)), QUICK["batch"])
+    if "theta" in q["scan"]:
+        th = q["scan"]["theta"]
+        q["scan"]["theta"] = th if len(th) <= QUICK["scan"] else [th[0], th[-1]]
+    c = q["certify"]
+    c["top"] = min(int(c["top"]), QUICK["top"])
+    c["nbl_time_limit"] = min(float(c["nbl_time_limit"]), QUICK["nbl_time_limit"])
+    c["nbl_max_nodes"] = min(int(c["nbl_max_nodes"]), QUICK["nbl_max_nodes"])
+    m = q["model"]
+    if "members" in m:
+        m["members"] = min(int(m["members"]), 2)
+    m.setdefault("preset", "quick")
+    q["quick"] = True
+    return q
+
+
+def canonical_json(cfg: Mapping[str, Any]) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()

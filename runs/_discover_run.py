@@ -1,0 +1,309 @@
+"""``runs.run_discover``: a campaign's searches, certification of their candidates, one discovery run file.
+
+Order of work (each step flushed to the file as it completes, so a killed run keeps what it finished):
+for each scan point (or once): every searcher in turn writes ``/traces/<name>``; then the pooled candidates of
+that scan point are certified and appended to ``/candidates``. Root ``status`` becomes ``complete`` with a
+``summary`` (JSON, with a ``headline``) at the end, or ``failed`` with the error.
+
+Seeds: searcher i at scan point j uses ``master + 1000 * j + i``; certification uses ``master``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import jax
+import numpy as np
+
+from . import _layout as L
+from ._discover_config import canonical_json, config_hash, normalise_campaign, quick_config
+from ._store import _status_enum, create_run, set_status
+
+__all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
+
+SEED_DERIVATION = "searcher i at scan point j: master + 1000*j + i; certification: master"
+_STATUS_NAMES = (L.DISCOVERY_STATUS_NONE, "optimal", "inaccurate", "limit", "infeasible", "error")
+_STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
+
+
+# ------------------------------------------------------------------------------------------------ model
+def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
+    """The surrogate named by ``--model`` / ``[model] path``, or (``--quick``) one trained now. Returns
+    ``(surrogate, path, config_hash)``."""
+    import runs
+
+    path = model if model is not None else cfg["model"].get("path")
+    load = getattr(runs, "load_model", None)
+    if path is None:
+        if not quick:
+            raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
+                             "to train a small one from [model] dataset)")
+        train = getattr(runs, "run_train", None)
+        if train is None or load is None:
+            raise ValueError("this build has no runs.run_train/runs.load_model (the surrogates work): cannot train "
+                             "the surrogate --quick needs; use a surrogate-free target (brgp, nbl-upper, chsh, nl)")
+        m = cfg["model"]
+        if "dataset" not in m:
+            raise ValueError("--quick trains a surrogate from [model] dataset = 'DATASET.h5'; the campaign names none")
+        path = out.with_name(out.stem + ".model.h5")
+        train(Path(m["dataset"]), path, target=m.get("target", "nbl"), preset=m.get("preset", "quick"),
+              members=int(m.get("members", 2)), seed=int(m.get("seed", cfg["seed"])), progress=progress)
+    if load is None:
+        raise ValueError("this build has no runs.load_model (the surrogates work): cannot use target 'surrogate'")
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"model file {path} does not exist")
+    with h5py.File(path, "r") as f:
+        chash = str(f[L.CONFIG].attrs.get(L.CONFIG_HASH, "")) if L.CONFIG in f else ""
+    return load(path), str(path), chash
+
+
+# --------------------------------------------------------------------------------------------- searches
+def _objective(target: str, cfg, surrogate):
+    import discover as d
+
+    o = cfg["objective"]
+    common = dict(brgp_max=o.get("brgp_max"), brgp_weight=float(o.get("brgp_weight", 10.0)))
+    if target == "surrogate":
+        return d.Objective.make(surrogate, kappa=float(o["kappa"]), bounds=o.get("bounds"), **common)
+    if target == "brgp":
+        return d.Objective.make(d.brgp_target, bounds=o.get("bounds"), **common)
+    if target == "chsh":
+        return d.Objective.make(d.chsh_target, bounds=o.get("bounds"))
+    if target == "nbl-upper":
+        return d.upper_bound_objective(**common, seed=int(cfg["seed"]))
+    if target == "nl":
+        return _nl_objective()
+    raise ValueError(f"unknown target {target!r}")
+
+
+def _nl_objective():
+    """Bipartite surrogate-free baseline: the exact NL LP's certified lower bound, maximised directly."""
+    import certify
+    import discover as d
+
+    def fn(strategy) -> float:
+        r = certify.nonlocality(strategy.behaviour(np.float64), validate=False)
+        return float(r.lower) if r.status in certify.SOLVED else math.nan
+
+    return d.PythonObjective(fn, "nl")
+
+
+def _searcher(s: Mapping[str, Any]):
+    import discover as d
+
+    if s["kind"] == "gradient":
+        return d.GradientSearch(int(s.get("starts", 32)), float(s.get("learning_rate", 0.05)),
+                                s.get("optimiser", "adam"), s["name"])
+    if s["kind"] == "nevergrad":
+        return d.NevergradSearch(s["optimiser"], int(s.get("batch", 16)), float(s.get("sigma", 0.5)), s["name"])
+    return d.RandomSearch(int(s.get("batch", 64)), s["name"])
+
+
+def _write_trace(f: h5py.File, name: str, res, s, seed: int, theta: float, paths: list[str]) -> None:
+    g = f.create_group(L.trace_path(name))
+    for k in L.TRACE_FIELDS:
+        g.create_dataset(k, data=getattr(res.trace, k))
+    g.attrs.update({"searcher": s["kind"], "objective": s["target"], "seed": seed, "theta": theta,
+                    "seconds": res.seconds, "params_paths": json.dumps(paths)})
+    f.flush()
+
+
+def _append_candidates(f: h5py.File, cands) -> None:
+    n = len(cands)
+    data = {
+        "behaviour": cands.behaviour, "params": cands.params, "value": cands.value, "pred_mean": cands.pred_mean,
+        "pred_std": cands.pred_std, "brgp": cands.brgp, "tripartite_nl": cands.tripartite_nl,
+        "nl_lower": cands.nl_lower, "nl_upper": cands.nl_upper, "nbl_lower": cands.nbl_lower,
+        "nbl_upper": cands.nbl_upper, "discovery": cands.discovery, "theta": cands.theta, "seconds": cands.seconds,
+    }
+    enum = _status_enum(_STATUS_NAMES)
+    for k in _STRING_STATUS:
+        data[k] = np.array([_STATUS_NAMES.index(v or L.DISCOVERY_STATUS_NONE) for v in getattr(cands, k)],
+                           dtype=np.uint8)
+    data["searcher"] = np.array(cands.searcher, dtype=object)
+    start = int(f.attrs[L.ROWS_COMPLETE])
+    for k, a in data.items():
+        path = L.candidates_path(k)
+        if path not in f:
+            a0 = np.asarray(a)
+            dtype = enum if k in _STRING_STATUS else (h5py.string_dtype() if k == "searcher" else a0.dtype)
+            f.create_dataset(path, shape=(0, *a0.shape[1:]), maxshape=(None, *a0.shape[1:]), dtype=dtype,
+                             chunks=(16, *a0.shape[1:]))
+            f[path].attrs[L.DESCRIPTION] = L.DISCOVERY_FIELDS[k]
+        ds = f[path]
+        ds.resize(start + n, axis=0)
+        if n:
+            ds[start:start + n] = a
+    f.flush()
+    f.attrs[L.ROWS_COMPLETE] = start + n
+    f.flush()
+
+
+def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, model: Path | None = None,
+                 progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
+                 argv: list[str] | None = None) -> Path:
+    """Run a discovery campaign (a mapping as ``load_campaign`` returns) into a new run file ``out``.
+
+    ``quick`` shrinks every budget (``runs._discover_config.QUICK``); ``model`` overrides ``[model] path``.
+    ``progress(done, total, info)`` counts search steps and certified candidates over the whole campaign.
+    Raises ``ValueError`` (bad config, missing model) or ``FileExistsError`` before anything is written.
+    """
+    import discover as d
+
+    cfg = normalise_campaign(config)
+    if quick:
+        cfg = quick_config(cfg)
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists (choose another --out; run files are never overwritten)")
+    needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"])
+    surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
+    if model is not None:
+        cfg["model"]["path"] = str(model)
+    thetas = cfg["scan"].get("theta", [None])
+    fam0 = d.family_from_spec(cfg["family"] if thetas[0] is None else {**cfg["family"], "theta": thetas[0]})
+    cons = d.Constraints(cfg["constraints"].get("brgp_max"), bool(cfg["constraints"].get("tripartite_local", False)),
+                         {k: tuple(v) for k, v in cfg["constraints"].get("bounds", {}).items()})
+    cert = cfg["certify"]
+    total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
+    done = [0]
+
+    def tick(n=1, info=None):
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total, info or {})
+
+    master = int(cfg["seed"])
+    f = create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master, SEED_DERIVATION,
+                   json.dumps(fam0.scenario.to_json()), argv)
+    t0 = time.perf_counter()
+    try:
+        g = f.create_group(L.MODEL)
+        g.attrs.update({L.MODEL_TARGET: json.dumps(sorted({s["target"] for s in cfg["searchers"]})),
+                        L.MODEL_PATH: mpath, L.MODEL_CONFIG_HASH: mhash})
+        f.create_group(L.TRACES)
+        per: dict[str, dict[str, Any]] = {}
+        for j, theta in enumerate(thetas):
+            spec = cfg["family"] if theta is None else {**cfg["family"], "theta": theta}
+            fam = d.family_from_spec(spec)
+            results = []
+            for i, s in enumerate(cfg["searchers"]):
+                seed = master + 1000 * j + i
+                name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
+                base = done[0]
+
+                def report(n, tot, info, base=base):
+                    done[0] = base + n
+                    if progress is not None:
+                        progress(done[0], total, {"searcher": name, **info})
+
+                res = d.search(_searcher(s), fam, _objective(s["target"], cfg, surrogate), steps=int(s["steps"]),
+                               seed=seed, time_budget=s.get("time_budget"), progress=report)
+                done[0] = base + int(s["steps"])
+                res = _rename(res, name)
+                params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
+                _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
+                results.append(res)
+                p = per.setdefault(s["name"], {"best_value": -math.inf, "evaluations": 0, "seconds": 0.0})
+                p["best_value"] = max(p["best_value"], float(res.trace.best[-1]))
+                p["evaluations"] += int(res.trace.evaluations[-1])
+                p["seconds"] += res.seconds
+            base = done[0]
+
+            def creport(n, tot, info, base=base):
+                done[0] = base + n
+                if progress is not None:
+                    progress(done[0], total, {"certified": float(n), **info})
+
+            cands = d.certify_candidates(
+                results, cons, top=int(cert["top"]), predict=surrogate, nbl_tol=float(cert["nbl_tol"]),
+                nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]), seed=master,
+                progress=creport,
+            )
+            _append_candidates(f, cands)
+        summary = _summary(f, cfg, per, time.perf_counter() - t0)
+        set_status(f, L.STATUS_COMPLETE, summary)
+    except BaseException as e:
+        set_status(f, L.STATUS_FAILED, {"headline": f"failed: {type(e).__name__}: {e}"})
+        f.close()
+        raise
+    f.close()
+    return out
+
+
+def _rename(res, name):
+    import dataclasses
+
+    return dataclasses.replace(res, searcher=name, trace=dataclasses.replace(res.trace, searcher=name))
+
+
+def _summary(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
+    data = read_candidates(f)
+    n = len(data.get("discovery", []))
+    disc = np.asarray(data.get("discovery", np.zeros(0, bool)), dtype=bool)
+    bilocal = cfg["family"].get("scenario") == "bilocal"
+    lower = np.asarray(data["nbl_lower" if bilocal else "nl_lower"]) if n else np.zeros(0)
+    searchers = np.asarray(data.get("searcher", []), dtype=object)
+    for name, p in per.items():
+        mine = np.array([str(s).split("@")[0] == name for s in searchers], dtype=bool)
+        p["discoveries"] = int((disc & mine).sum())
+        p["best_certified"] = float(lower[disc & mine].max()) if (disc & mine).any() else None
+        p["discoveries_per_minute"] = p["discoveries"] / max(p["seconds"] / 60, 1e-9)
+    what = "NBL" if bilocal else "NL"
+    best = None
+    if disc.any():
+        i = int(np.flatnonzero(disc)[np.argmax(lower[disc])])
+        best = {"index": i, "searcher": str(searchers[i]), f"{what.lower()}_lower": float(lower[i]),
+                "theta": float(data["theta"][i]), "brgp": float(data["brgp"][i]),
+                "tripartite_nl": float(data["tripartite_nl"][i])}
+        headline = (f"{cfg['name']}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
+                    f"{lower[i]:.4g} ({best['searcher']})")
+    else:
+        headline = f"{cfg['name']}: no discovery among {n} certified candidates"
+    return {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
+            "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
+
+
+def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
+    """``/candidates/*`` of an open discovery file (status enums as names, searcher as str)."""
+    out: dict[str, np.ndarray] = {}
+    if L.CANDIDATES not in f:
+        return out
+    rows = int(f.attrs[L.ROWS_COMPLETE])
+    for k, ds in f[L.CANDIDATES].items():
+        a = ds[:rows]
+        if k in _STRING_STATUS:
+            a = np.array([_STATUS_NAMES[int(v)] for v in a], dtype=object)
+        elif k == "searcher":
+            a = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in a], dtype=object)
+        out[k] = a
+    return out
+
+
+def read_discovery(path: str | os.PathLike) -> dict[str, Any]:
+    """Everything of a discovery run file: ``config``, ``summary``, ``status``, ``traces`` (name -> dict of arrays
+    and attrs), ``candidates`` (field -> array), ``model`` (attrs)."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get(L.KIND) != L.KIND_DISCOVERY:
+            raise ValueError(f"{path} is not a discovery run (kind={f.attrs.get(L.KIND)!r})")
+        traces = {}
+        for name, g in f[L.TRACES].items() if L.TRACES in f else ():
+            traces[name] = {**{k: g[k][()] for k in L.TRACE_FIELDS}, "attrs": dict(g.attrs)}
+        return {
+            "config": json.loads(f[L.CONFIG].attrs[L.CONFIG_JSON]),
+            "config_hash": str(f[L.CONFIG].attrs[L.CONFIG_HASH]),
+            "summary": json.loads(f.attrs[L.SUMMARY]),
+            "status": str(f.attrs[L.STATUS]),
+            "seed": int(f[L.SEEDS].attrs[L.SEED_MASTER]),
+            "model": dict(f[L.MODEL].attrs) if L.MODEL in f else {},
+            "traces": traces,
+            "candidates": read_candidates(f),
+        }
