@@ -88,7 +88,8 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
         "name": "stage name",
         "model": "name of a train stage whose surrogate is the objective (optional)",
         "quick": "small budgets (bool)",
-        "config": "table passed to runs.run_discover as its config (bellscope discover --help)",
+        "config": "discovery config: a shipped name (fig3b, smoke, ...), a TOML path (relative to the campaign "
+                  "file), or an inline table (bellscope discover --help)",
     },
     "certify": {
         "top": "re-certify the best `top` candidates of each discovery (by certified lower bound, then prediction)",
@@ -102,39 +103,42 @@ STAGE_ORDER = ("dataset", "train", "discover", "certify")
 
 #: The README's first command: a small bilocal (BSM) campaign that fits in minutes on two cores.
 DEFAULT_CAMPAIGN = """\
-# bellscope's default campaign: learn NBL of the entanglement-swapping network (BSM variant) from certified
-# labels, search quantum strategies with the surrogate, certify the best candidates.
+# bellscope's default campaign (Fig. 3b, small): learn NBL of the entanglement-swapping network from certified
+# labels on (I, J, <A0>, <A1>) features, maximise the surrogate over quantum strategies with cos θ|00> + sin θ|11>
+# sources while keeping BRGP satisfied, and certify the best candidates (NBL interval by branch-and-bound).
 [campaign]
 name = "demo"
 seed = 1
 workers = 2
 
 [[dataset]]
-name = "bsm-ij"
+name = "swap-ij"
 scenario = "bilocal"
-variant = "bsm"
+variant = "binary"
 sampler = "features-ij"
 n = 240
 chunk_size = 30
 nbl_max_nodes = 300
 
 [[train]]
-name = "bsm-ij"
-dataset = "bsm-ij"
+name = "swap-ij"
+dataset = "swap-ij"
 target = "nbl"
-feature_set = "ij"
 preset = "quick"
 members = 3
+feature_set = "ij"
 
 [[discover]]
-name = "theta"
-model = "bsm-ij"
+name = "fig3b"
+model = "swap-ij"
 quick = true
-config = {}
+config = "fig3b"
 
 [certify]
-top = 5
-tol = 1e-5
+top = 3
+tol = 1e-4
+max_nodes = 5000
+time_limit = 30
 """
 
 
@@ -169,6 +173,7 @@ class Campaign:
     workers: int
     stages: tuple[Stage, ...]
     toml: str = ""
+    base_dir: Path | None = None  # folder of the TOML file (relative paths in it are relative to it)
 
 
 @dataclass(frozen=True)
@@ -211,10 +216,10 @@ def load_campaign(path: str | os.PathLike) -> Campaign:
     if not path.exists():
         raise ValueError(f"no such campaign file: {path}")
     text = path.read_text()
-    return parse_campaign(text, default_name=path.stem)
+    return parse_campaign(text, default_name=path.stem, base_dir=path.resolve().parent)
 
 
-def parse_campaign(text: str, default_name: str = "campaign") -> Campaign:
+def parse_campaign(text: str, default_name: str = "campaign", base_dir: Path | None = None) -> Campaign:
     """Validate a campaign given as TOML text (see ``CAMPAIGN_KEYS``); unnamed campaigns take ``default_name``."""
     try:
         obj = tomllib.loads(text)
@@ -265,8 +270,8 @@ def parse_campaign(text: str, default_name: str = "campaign") -> Campaign:
                     if m not in names["train"]:
                         raise ValueError(f"{where}: model = {m!r} names no [[train]] stage ({sorted(names['train'])})")
                     needs = (f"train:{m}",)
-                if not isinstance(e.get("config", {}), dict):
-                    raise ValueError(f"{where}: config must be a table")
+                if not isinstance(e.get("config", {}), (dict, str)):
+                    raise ValueError(f"{where}: config must be a discovery config name, a TOML path or a table")
             stages.append(Stage(kind, sname, opts, needs))
     if "certify" in obj:
         c = obj["certify"]
@@ -281,7 +286,7 @@ def parse_campaign(text: str, default_name: str = "campaign") -> Campaign:
         stages.append(Stage("certify", name, dict(c), tuple(f"discover:{d}" for d in sorted(names["discover"]))))
     if not stages:
         raise ValueError("the campaign has no stages: add [[dataset]], [[train]], [[discover]] or [certify] tables")
-    return Campaign(name, seed, workers, tuple(stages), text)
+    return Campaign(name, seed, workers, tuple(stages), text, base_dir)
 
 
 def _check_keys(kind: str, table: Mapping[str, Any], where: str | None = None) -> None:
@@ -327,8 +332,31 @@ def stage_hashes(campaign: Campaign) -> dict[str, str]:
         opts = dict(s.options)
         opts.pop("dataset", None)
         opts.pop("model", None)
+        if s.kind == "discover":
+            opts["config"] = discover_config(s, campaign)  # the content, not its name: an edited file is new work
         out[s.key] = _sha({"stage": s.kind, "options": opts, "inputs": {n: out[n] for n in s.needs}})
     return out
+
+
+def discover_config(stage: Stage, campaign: Campaign) -> dict[str, Any]:
+    """The discovery config of a discover stage, loaded and validated (``runs.load_campaign`` /
+    ``normalise_campaign`` of the discover work); raises ``ValueError``."""
+    import runs
+
+    cfg = stage.options.get("config", {})
+    load = getattr(runs, "load_campaign", None)
+    if isinstance(cfg, str):
+        if load is None:
+            raise ValueError(f"discover {stage.name!r}: this build cannot load discovery configs (no runs.load_campaign)")
+        path = Path(cfg)
+        if not path.is_absolute() and campaign.base_dir is not None and (campaign.base_dir / path).exists():
+            cfg = str(campaign.base_dir / path)
+        return load(cfg)
+    try:
+        from ._discover_config import normalise_campaign
+    except ImportError:
+        return dict(cfg)
+    return normalise_campaign(dict(cfg))
 
 
 def stage_file(runs_dir: Path, stage: Stage, sha: str, campaign: Campaign) -> Path:
@@ -478,7 +506,7 @@ def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume
             raise ValueError("this build has no discovery (runs.run_discover is missing): drop the [[discover]] stages")
         o = s.options
         model = files[s.needs[0]] if s.needs else None
-        fn(dict(o.get("config", {})), out, quick=bool(o.get("quick", False)), model=model, progress=step,
+        fn(discover_config(s, campaign), out, quick=bool(o.get("quick", False)), model=model, progress=step,
            **_argv_kw(fn, argv))
     elif s.kind == "certify":
         _certify_stage(s, out, campaign, files, hashes, argv=argv, progress=step, done=done, workers=workers,

@@ -93,7 +93,7 @@ def campaign_text(target: str, preset: str) -> str:
         text = DEFAULT_CAMPAIGN.replace('name = "demo"', f'name = "fig3-{preset}"')
         if preset == "paper":
             text = text.replace("n = 400", "n = 5000").replace('preset = "quick"', 'preset = "paper"')
-            text = text.replace("quick = true", "quick = false").replace("top = 5", "top = 20")
+            text = text.replace("quick = true", "quick = false").replace("top = 3", "top = 20")
     return text
 
 

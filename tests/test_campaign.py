@@ -55,7 +55,7 @@ members = 2
 name = "search"
 model = "net"
 quick = true
-config = { family = "theta" }
+config = "smoke"
 
 [certify]
 top = 2
@@ -206,7 +206,7 @@ def fake_engines(monkeypatch):
 
     def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
         calls["discover"] += 1
-        assert config == {"family": "theta"} and quick and Path(model).exists()
+        assert config["name"] == "smoke" and config["family"]["sources"] == "theta" and quick and Path(model).exists()
         return make_discovery(Path(out), n=8)
 
     monkeypatch.setattr(runs, "run_train", run_train, raising=False)
@@ -300,3 +300,18 @@ def test_reproduce_help_and_errors():
     assert r.exit_code == 0 and "table1" in r.output
     r = runner.invoke(app, ["reproduce", "table9"])
     assert r.exit_code == 2
+
+
+def test_discover_config_by_name_path_or_table_hashes_its_content(tmp_path):
+    import runs as R
+
+    shipped = Path(R.__file__).parent / "campaigns" / "smoke.toml"
+    (tmp_path / "mine.toml").write_text(shipped.read_text())
+    by_name = parse_campaign(FULL)
+    by_path = parse_campaign(FULL.replace('config = "smoke"', 'config = "mine.toml"'), base_dir=tmp_path)
+    assert stage_hashes(by_name)["discover:search"] == stage_hashes(by_path)["discover:search"]
+    (tmp_path / "mine.toml").write_text(shipped.read_text().replace("steps = 5", "steps = 6"))
+    assert stage_hashes(by_name)["discover:search"] != stage_hashes(by_path)["discover:search"]
+    inline = parse_campaign(FULL.replace('config = "smoke"', 'config = { bogus = 1 }'))
+    with pytest.raises(ValueError):
+        stage_hashes(inline)  # a config the discover work refuses is refused before anything runs
