@@ -101,6 +101,11 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
 
 STAGE_ORDER = ("dataset", "train", "discover", "certify")
 
+#: Version of what this module computes in a stage (hashed with its options): bump it when a stage's output
+#: changes meaning, so that old files are not reused for new work. (dataset, train and discover stages hash their
+#: inputs as their own runners define them.)
+STAGE_VERSION = {"certify": 2}
+
 #: The README's first command: a small bilocal (BSM) campaign that fits in minutes on two cores.
 DEFAULT_CAMPAIGN = """\
 # bellscope's default campaign (Fig. 3b, small): learn NBL of the entanglement-swapping network from certified
@@ -334,7 +339,8 @@ def stage_hashes(campaign: Campaign) -> dict[str, str]:
         opts.pop("model", None)
         if s.kind == "discover":
             opts["config"] = discover_config(s, campaign)  # the content, not its name: an edited file is new work
-        out[s.key] = _sha({"stage": s.kind, "options": opts, "inputs": {n: out[n] for n in s.needs}})
+        out[s.key] = _sha({"stage": s.kind, "options": opts, "inputs": {n: out[n] for n in s.needs},
+                           **({"version": STAGE_VERSION[s.kind]} if s.kind in STAGE_VERSION else {})})
     return out
 
 
@@ -538,7 +544,8 @@ def _create_record(path: Path, campaign: Campaign, sha: str, argv) -> h5py.File:
 def _finish_record(f: h5py.File, campaign: Campaign, results: list[StageResult], best) -> None:
     f[L.CONFIG].attrs[L.CAMPAIGN_STAGES] = json.dumps([r.to_json() for r in results])
     if best is not None:
-        head = (f"best certified NBL >= {best['nbl_lower']:.4g} (upper {best['nbl_upper']:.4g}, "
+        what = "best discovery" if best.get("discovery") else "no discovery; best"
+        head = (f"{what}: certified NBL >= {best['nbl_lower']:.4g} (upper {best['nbl_upper']:.4g}, "
                 f"BRGP {best['brgp']:.3f}, θ={best['theta']:.4g})")
     else:
         head = f"{len(results)} stages: " + ", ".join(f"{r.kind} {r.name}" for r in results)
@@ -559,13 +566,41 @@ def _project_ns(p: np.ndarray, scenario) -> np.ndarray:
     return np.clip(x, 0.0, None).reshape(p.shape)
 
 
+def _constraints(f: h5py.File) -> dict[str, Any]:
+    """The discovery run's ``[constraints]`` (what a certified candidate must satisfy to be a discovery)."""
+    try:
+        return dict(json.loads(f[L.CONFIG].attrs[L.CONFIG_JSON]).get("constraints", {}))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _meets(cons: Mapping[str, Any], brgp: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Rows that satisfy the discovery constraints: BRGP not above ``brgp_max``, tripartite local if asked.
+
+    (Parameter ``bounds`` hold by construction of the search and are not re-checked here.)
+    """
+    from certify._nl import ZERO_TOL
+
+    ok = np.ones(len(brgp), bool)
+    if cons.get("brgp_max") is not None:
+        ok &= ~(brgp > float(cons["brgp_max"]))  # NaN (no BRGP value) does not violate
+    if cons.get("tripartite_local"):
+        ok &= np.nan_to_num(tri, nan=np.inf) <= ZERO_TOL  # uncertified tripartite NL cannot show locality
+    return ok
+
+
 def _select(f: h5py.File, top: int) -> np.ndarray:
+    """The ``top`` candidates to re-certify: those meeting the constraints first, then by certified lower bound,
+    then by the surrogate's prediction (uncertified last)."""
     c = f[L.CANDIDATES]
     n = c[L.CAND_BEHAVIOUR].shape[0]
-    lo = np.asarray(c[L.CAND_NBL_LOWER], float) if L.CAND_NBL_LOWER in c else np.full(n, np.nan)
-    pred = np.asarray(c[L.CAND_PRED_MEAN], float) if L.CAND_PRED_MEAN in c else np.zeros(n)
-    # best certified lower bound first, then the surrogate's prediction (uncertified candidates last)
-    order = np.lexsort((-np.nan_to_num(pred, nan=-np.inf), -np.nan_to_num(lo, nan=-np.inf)))
+
+    def col(k, fill):
+        return np.asarray(c[k], float) if k in c else np.full(n, fill)
+
+    lo, pred = col(L.CAND_NBL_LOWER, np.nan), col(L.CAND_PRED_MEAN, 0.0)
+    meets = _meets(_constraints(f), col(L.CAND_BRGP, np.nan), col(L.CAND_TRIPARTITE_NL, np.nan))
+    order = np.lexsort((-np.nan_to_num(pred, nan=-np.inf), -np.nan_to_num(lo, nan=-np.inf), ~meets))
     return order[:top]
 
 
@@ -636,9 +671,11 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
                 continue
             scenario = scenario_from_json(json.loads(src[L.SCENARIO].attrs[L.SCENARIO_JSON]))
             c = src[L.CANDIDATES]
+            cons = _constraints(src)
             for j in _select(src, top):
                 extra = {k: float(c[k][j]) for k in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD,
                                                      L.CAND_TRIPARTITE_NL) if k in c}
+                extra["constraints"] = cons
                 picked.append((files[key].name, int(j), np.asarray(c[L.CAND_BEHAVIOUR][j], np.float64), extra, scenario))
     f = _create_record(out, campaign, hashes[s.key], argv)
     try:
@@ -654,15 +691,19 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
             behs.append(Behaviour(p, scenario))
         res = _certify_all(behs, kw, workers=workers, scheduler=scheduler, progress=progress)
         rows = [(src, j, b.numpy(), extra, r) for (src, j, _, extra, _), b, r in zip(picked, behs, res)]
-        _write_certified(f, rows)
+        disc = _write_certified(f, rows)
         best = None
         if rows:
+            # the best discovery (certified nonbilocal and every constraint met), else the best certified bound
             lo = np.array([r.lower for *_, r in rows])
-            b = int(np.nanargmax(lo)) if np.isfinite(lo).any() else 0
+            pool = np.flatnonzero(disc) if disc.any() else np.flatnonzero(np.isfinite(lo))
+            b = int(pool[np.argmax(lo[pool])]) if len(pool) else 0
             src, j, p, extra, r = rows[b]
             best = {"source_file": src, "source_index": j, "nbl_lower": r.lower, "nbl_upper": r.upper,
                     "status": str(r.status.value), "theta": extra.get(L.CAND_THETA, math.nan),
-                    "brgp": extra.get(L.CAND_BRGP, math.nan), "nonbilocal": bool(r.is_nonbilocal)}
+                    "brgp": extra.get(L.CAND_BRGP, math.nan), "tripartite_nl": extra.get(L.CAND_TRIPARTITE_NL, math.nan),
+                    "nonbilocal": bool(r.is_nonbilocal), "discovery": bool(disc[b]),
+                    "constraints": extra.get("constraints", {})}
         _finish_record(f, campaign, list(done), best)  # the record lists the stages before it
     except BaseException:
         _store.set_status(f, L.STATUS_FAILED)
@@ -671,13 +712,14 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
         f.close()
 
 
-def _write_certified(f: h5py.File, rows) -> None:
+def _write_certified(f: h5py.File, rows) -> np.ndarray:
+    """Write ``/certified``; returns the ``discovery`` flags (certified nonbilocal and the source's constraints met)."""
     from surrogates import STATUS_NAMES
 
     g = f.create_group(L.CERTIFIED)
     n = len(rows)
     if not n:
-        return
+        return np.zeros(0, bool)
     g.create_dataset(L.CAND_BEHAVIOUR, data=np.stack([p for _, _, p, _, _ in rows]))
     g.create_dataset(L.CAND_NBL_LOWER, data=np.array([r.lower for *_, r in rows], float))
     g.create_dataset(L.CAND_NBL_UPPER, data=np.array([r.upper for *_, r in rows], float))
@@ -685,14 +727,18 @@ def _write_certified(f: h5py.File, rows) -> None:
     g.create_dataset(L.CAND_NBL_STATUS, data=np.array([STATUS_NAMES.index(r.status.value) for *_, r in rows], np.uint8), dtype=enum)
     for key in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD, L.CAND_TRIPARTITE_NL):
         g.create_dataset(key, data=np.array([e.get(key, math.nan) for _, _, _, e, _ in rows], float))
-    brgp = g[L.CAND_BRGP][()]
-    lo = g[L.CAND_NBL_LOWER][()]
-    from certify._nl import ZERO_TOL  # the same threshold as NonbilocalityResult.is_nonbilocal
-
-    g.create_dataset(L.CAND_DISCOVERY, data=(lo > ZERO_TOL) & ~(brgp > 1.0))
+    brgp, tri = g[L.CAND_BRGP][()], g[L.CAND_TRIPARTITE_NL][()]
+    meets = np.array([_meets(e.get("constraints", {}), brgp[k : k + 1], tri[k : k + 1])[0]
+                      for k, (_, _, _, e, _) in enumerate(rows)])
+    disc = np.array([r.is_nonbilocal for *_, r in rows]) & meets
+    g.create_dataset(L.CAND_DISCOVERY, data=disc)
+    g[L.CAND_DISCOVERY].attrs[L.DESCRIPTION] = (
+        "certified nonbilocal (lower bound > 0) and the discovery run's constraints met (BRGP <= brgp_max, "
+        "tripartite NL = 0 when tripartite_local)")
     g.create_dataset(L.CERT_SOURCE_INDEX, data=np.array([j for _, j, *_ in rows], np.int64))
     g.create_dataset(L.CERT_SOURCE_FILE, data=np.array([s for s, *_ in rows], dtype=h5py.string_dtype()))
     f.flush()
+    return disc
 
 
 def _best_certified(path: Path) -> dict[str, Any] | None:

@@ -127,14 +127,16 @@ def _report(result, runs_dir: Path, camp) -> None:
         lines.append(f"all {reused} stages reused: nothing recomputed")
     b = result.best
     if b is not None:
-        verdict = "nonbilocal" if b.get("nonbilocal") else "not certified nonbilocal"
         brgp = b.get("brgp", math.nan)
-        brgp_txt = "" if not _finite(brgp) else (f", BRGP {brgp:.3f} ({'not violated' if brgp <= 1 else 'violated'})")
+        brgp_txt = "" if not _finite(brgp) else f", BRGP {brgp:.3f} ({'not violated' if brgp <= 1 else 'violated'})"
+        tri = b.get("tripartite_nl", math.nan)
+        tri_txt = "" if not _finite(tri) else (", tripartite local" if tri <= 1e-9 else f", tripartite NL {tri:.3g}")
         theta = b.get("theta", math.nan)
         theta_txt = "" if not _finite(theta) else f" at θ = {theta:.4f}"
+        head = "best certified discovery" if b.get("discovery") else "no discovery (constraints unmet); best certified"
         lines.append(
-            f"best certified discovery: NBL in [{b['nbl_lower']:.5f}, {b['nbl_upper']:.5f}] ({verdict}, {b['status']})"
-            f"{theta_txt}{brgp_txt}; {b['source_file']} candidate {b['source_index']}"
+            f"{head}: NBL in [{b['nbl_lower']:.5f}, {b['nbl_upper']:.5f}] ({b['status']}){theta_txt}{brgp_txt}"
+            f"{tri_txt}; {b['source_file']} candidate {b['source_index']}"
         )
     elif any(s.kind == "discover" for s in result.stages):
         lines.append("no candidates were certified")

@@ -252,7 +252,9 @@ def _plot_discovery(f, title, kind):
         a.set_xlabel("step (objective evaluations)")
         a.set_ylabel("objective")
         a.set_title("search traces (dots: each value)")
-        a.legend(fontsize=8)
+        a.legend(fontsize=7, loc="best")
+    elif kind == L.KIND_CAMPAIGN:
+        _plot_stages(a, f)
     else:
         a.axis("off")
     if group in f and L.CAND_BEHAVIOUR in f[group]:
@@ -269,7 +271,8 @@ def _plot_discovery(f, title, kind):
         b.errorbar(x[cert], lo[cert], yerr=[np.zeros(cert.sum()), np.nan_to_num(up[cert] - lo[cert])], fmt="o", ms=4,
                    color="tab:blue", ecolor="tab:blue", alpha=0.7, capsize=2, label="certified NBL [lower, upper]")
         if disc.any():
-            b.plot(x[disc], lo[disc], "*", ms=13, color="tab:red", label=f"discovery ({int(disc.sum())}): NBL > 0, BRGP ≤ 1")
+            b.plot(x[disc], lo[disc], "*", ms=13, color="tab:red",
+                   label=f"discovery ({int(disc.sum())}): NBL > 0, constraints met")
         b.axhline(0, color="k", lw=0.6)
         b.set_xlabel(xlabel)
         b.set_ylabel("certified NBL lower bound")
@@ -286,3 +289,26 @@ def _plot_discovery(f, title, kind):
         b.axis("off")
     fig.suptitle(title)
     return fig
+
+
+def _plot_stages(ax, f: h5py.File) -> None:
+    """A campaign record's stages: wall time of each, coloured by what the last run did (computed / reused)."""
+    try:
+        stages = json.loads(f[L.CONFIG].attrs[L.CAMPAIGN_STAGES])
+    except (KeyError, ValueError, TypeError):
+        ax.axis("off")
+        return
+    if not stages:
+        ax.axis("off")
+        return
+    names = [f"{s['stage']} {s['name']}" for s in stages]
+    wall = [float(s.get("wall_seconds") or 0.0) for s in stages]
+    colors = {"computed": "tab:blue", "resumed": "tab:orange", "reused": "tab:gray"}
+    y = np.arange(len(stages))[::-1]
+    ax.barh(y, wall, color=[colors.get(s["outcome"], "k") for s in stages])
+    for yi, w, s in zip(y, wall, stages):
+        ax.text(w, yi, f" {w:.0f} s ({s['outcome']})", va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("wall time of the stage's own run [s]")
+    ax.set_title("campaign stages (outcome of the run that wrote this record)")
+    ax.set_xlim(0, max(wall) * 1.35 if max(wall) > 0 else 1)

@@ -59,11 +59,13 @@ def make_model(path: Path, groups=("mlp",), members: int = 3, steps: int = 20, n
     return path
 
 
-def make_discovery(path: Path, n: int = 12, steps: int = 30, status: str = L.STATUS_COMPLETE) -> Path:
+def make_discovery(path: Path, n: int = 12, steps: int = 30, status: str = L.STATUS_COMPLETE,
+                   constraints: dict | None = None, tripartite_nl=None) -> Path:
     """A discovery run over the θ family with BSM Werner-like candidates (valid behaviours)."""
     rng = np.random.default_rng(1)
     sc = bc.BilocalScenario("bsm")
-    f = _create(path, L.KIND_DISCOVERY, {"family": "theta", "n": n}, sc)
+    cfg = {"family": "theta", "n": n, **({"constraints": constraints} if constraints else {})}
+    f = _create(path, L.KIND_DISCOVERY, cfg, sc)
     with f:
         tr = f.create_group(L.TRACES)
         for name in ("gradient", "cma"):
@@ -81,7 +83,7 @@ def make_discovery(path: Path, n: int = 12, steps: int = 30, status: str = L.STA
         c.create_dataset(L.CAND_PRED_MEAN, data=np.maximum(0, (vs**2 - 0.5) / 4))
         c.create_dataset(L.CAND_PRED_STD, data=np.full(n, 1e-3))
         c.create_dataset(L.CAND_BRGP, data=vs**2 * 0.9)
-        c.create_dataset(L.CAND_TRIPARTITE_NL, data=np.zeros(n))
+        c.create_dataset(L.CAND_TRIPARTITE_NL, data=np.zeros(n) if tripartite_nl is None else np.asarray(tripartite_nl, float))
         lo = np.maximum(0, (vs**2 - 0.5) / 4)
         lo[::4] = np.nan  # not certified
         c.create_dataset(L.CAND_NBL_LOWER, data=lo)

@@ -226,7 +226,7 @@ def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engine
     assert fake_engines["train"] == 2 and fake_engines["discover"] == 1
     assert res.record.name.startswith("campaign-t-") and res.best is not None
     b = res.best
-    assert b["nbl_lower"] <= b["nbl_upper"] and b["nonbilocal"]
+    assert b["nbl_lower"] <= b["nbl_upper"] and b["nonbilocal"] and b["discovery"]
     # the best two candidates by certified lower bound are the strongest Werner visibilities: v = 1 gives 1/8
     assert abs(b["nbl_upper"] - 0.125) < 2e-3
     with h5py.File(res.record) as f:
@@ -234,7 +234,7 @@ def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engine
         assert c[L.CAND_BEHAVIOUR].shape == (2, 2, 4, 2, 2, 1, 2)
         assert set(c.keys()) >= {L.CAND_NBL_LOWER, L.CAND_NBL_UPPER, L.CAND_NBL_STATUS, L.CAND_DISCOVERY,
                                  L.CERT_SOURCE_INDEX, L.CERT_SOURCE_FILE, L.CAND_THETA, L.CAND_BRGP}
-        assert json.loads(f.attrs[L.SUMMARY])["headline"].startswith("best certified NBL")
+        assert json.loads(f.attrs[L.SUMMARY])["headline"].startswith("best discovery: certified NBL")
         stages = json.loads(f[L.CONFIG].attrs[L.CAMPAIGN_STAGES])
         assert [(s["stage"], s["outcome"]) for s in stages] == [
             ("dataset", "reused"), ("dataset", "reused"), ("train", "computed"), ("discover", "computed")]
@@ -253,8 +253,8 @@ def test_cli_report_names_the_best_discovery(tmp_path, fake_engines):
     fake_engines["fail_train"] = 0
     r = runner.invoke(app, ["campaign", str(cfg), "--runs-dir", str(tmp_path / "res"), "--no-progress"])
     assert r.exit_code == 0, r.output
-    line = next(x for x in r.stdout.splitlines() if x.startswith("best certified discovery"))
-    assert "nonbilocal" in line and "θ =" in line and "BRGP" in line
+    line = next(x for x in r.stdout.splitlines() if x.startswith("best certified discovery: NBL in ["))
+    assert "θ =" in line and "BRGP" in line and "tripartite local" in line
 
 
 def test_cli_errors(tmp_path):
@@ -315,3 +315,21 @@ def test_discover_config_by_name_path_or_table_hashes_its_content(tmp_path):
     inline = parse_campaign(FULL.replace('config = "smoke"', 'config = { bogus = 1 }'))
     with pytest.raises(ValueError):
         stage_hashes(inline)  # a config the discover work refuses is refused before anything runs
+
+
+def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, monkeypatch):
+    """The strongest candidate violates a tripartite Bell inequality: it is certified but not the discovery."""
+    fake_engines["fail_train"] = 0
+    tri = np.zeros(8)
+    tri[7] = 0.02  # v = 1, the largest NBL
+
+    def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
+        return make_discovery(Path(out), n=8, constraints={"brgp_max": 1.0, "tripartite_local": True}, tripartite_nl=tri)
+
+    monkeypatch.setattr(runs, "run_discover", run_discover)
+    res = run_campaign(parse_campaign(FULL), tmp_path / "res")
+    with h5py.File(res.record) as f:
+        c = f[L.CERTIFIED]
+        assert 7 not in c[L.CERT_SOURCE_INDEX][()]  # constraint-meeting candidates are certified first
+        assert c[L.CAND_DISCOVERY][()].all()
+    assert res.best["discovery"] and res.best["source_index"] == 6
