@@ -1,4 +1,5 @@
-# Two entry points (see README): `make demo` (main job) and `make test` (test suite).
+# Two entry points (see README): `make demo` (main job: the default campaign into ./bellscope-results/) and
+# `make test` (test suite).
 # Both create the virtual environment and install the project on first use.
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bellscope demo
+	$(BIN)/bellscope campaign
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
