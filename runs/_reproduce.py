@@ -120,15 +120,12 @@ def _table1(res: CampaignResult) -> list[dict[str, Any]]:
         ("I,J,A0,A1", "ij", "nbl"), ("AxByCz,Ax", "abc", "nbl")
     ]:
         _, data, _ = read_dataset(files[f"dataset:{name}-test"])
-        import certify
-
-        codes = [i for i, s in enumerate(certify.Status) if s in certify.SOLVED]
         if field == "nl":
-            solved = np.isin(data["nl_status"], codes)
+            solved = _solved(data["nl_status"])
             y = data["nl"]
         else:
             lo, up = data["nbl_lower"], data["nbl_upper"]
-            solved = np.isfinite(lo) & np.isfinite(up) & np.isin(data["nbl_status"], codes)
+            solved = np.isfinite(lo) & np.isfinite(up) & _solved(data["nbl_status"])
             y = (lo + up) / 2  # the training target: midpoint of the certified interval
         p = data["behaviours"][solved]
         pred = _predict(files[f"train:{name}"], p).reshape(len(p))
@@ -136,6 +133,17 @@ def _table1(res: CampaignResult) -> list[dict[str, Any]]:
         rows.append({"case": label, "test_points": int(solved.sum()), "mae_e3": 1e3 * float(err.mean()),
                      "paper_e3": PAPER_TABLE1[label]})
     return rows
+
+
+def _solved(status: np.ndarray) -> np.ndarray:
+    """Rows whose status is in ``certify.SOLVED``, whether statuses come as names or as dataset enum codes."""
+    import certify
+
+    status = np.asarray(status)
+    if status.dtype.kind in "USO":
+        names = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in status.ravel()])
+        return np.isin(names, [s.value for s in certify.SOLVED]).reshape(status.shape)
+    return np.isin(status, [i for i, s in enumerate(certify.Status) if s in certify.SOLVED])
 
 
 def _table2(res: CampaignResult) -> list[dict[str, Any]]:
