@@ -176,3 +176,15 @@ def test_provenance_of_a_dataset_run(rundir):
 def test_runs_help(cmd):
     r = runner.invoke(app, ["runs", *cmd, "--help"])
     assert r.exit_code == 0 and "Usage" in r.output
+
+
+def test_reader_layout_names_are_the_writers():
+    """The readers' one-name-per-field constants are the writers' field names (models, discoveries)."""
+    for name in dir(L):
+        if name.startswith("CAND_"):
+            assert getattr(L, name) in L.DISCOVERY_FIELDS, name
+        if name.startswith("TRACE_") and name != "TRACE_FIELDS":
+            assert getattr(L, name) in L.TRACE_FIELDS, name
+    assert {L.TRAIN_STEP, L.TRAIN_LOSS, L.VAL_LOSS, L.VAL_MAE} == set(L.TRAINING_FIELDS)
+    assert {L.EVAL_Y_TRUE, L.EVAL_Y_PRED, L.EVAL_Y_STD} == set(L.EVALUATION_FIELDS)
+    assert set(L.KINDS) == {L.KIND_DATASET, L.KIND_MODEL, L.KIND_DISCOVERY, L.KIND_CAMPAIGN}
