@@ -32,7 +32,15 @@ from ._sampling import (
     sample_uniform_ns,
     sampler_params,
 )
-from ._scenario import BellScenario, BilocalScenario, Scenario, infer_scenario, scenario_from_json
+from ._scenario import (
+    BILOCAL_SHAPES,
+    MAX_DETERMINISTIC,
+    BellScenario,
+    BilocalScenario,
+    Scenario,
+    infer_scenario,
+    scenario_from_json,
+)
 from ._symmetry import random_relabelling, relabel_outcomes, relabel_settings, swap_parties
 
 __all__ = [
@@ -43,6 +51,8 @@ __all__ = [
     "BellScenario",
     "BilocalScenario",
     "infer_scenario",
+    "BILOCAL_SHAPES",
+    "MAX_DETERMINISTIC",
     "scenario_from_json",
     "QuantumStrategy",
     "PAULI",

@@ -35,7 +35,7 @@ from bellcore import Behaviour, BilocalScenario
 
 from ._nbl_bnb import branch_and_bound
 from ._nbl_model import BilocalModel, as_bilocal_behaviour, check_bilocal_model
-from ._result import SOLVED, Status, _num, raise_unless_solved
+from ._result import SOLVED, ZERO_TOL, Status, _num, raise_unless_solved
 
 __all__ = ["NonbilocalityResult", "nonbilocality", "check_bilocal_model", "BilocalModel"]
 
@@ -92,7 +92,7 @@ class NonbilocalityResult:
     @property
     def is_nonbilocal(self) -> bool:
         """True when the certified lower bound is positive (beyond LP round-off)."""
-        return bool(self.lower > 1e-9)
+        return bool(self.lower > ZERO_TOL)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""

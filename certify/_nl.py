@@ -22,14 +22,12 @@ import numpy as np
 
 from bellcore import Behaviour, Scenario, as_behaviour
 
-from ._certificate import CertificateCheck, _deterministic_rows, exact_violation, local_bound
+from ._certificate import CertificateCheck, exact_violation, local_bound, scenario_data as _scenario_data
 from ._highs import INF, make_lp, new_highs, status_of
-from ._result import SOLVED, BellCertificate, Status, _num, raise_unless_solved
+from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
 
 __all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "ZERO_TOL"]
 
-#: Values at or below this are reported as local (LP round-off is ~1e-15; see SCIENCE.md section 3).
-ZERO_TOL = 1e-9
 #: Largest tolerated disagreement between a solver value and its solver-free recomputation.
 CHECK_TOL = 1e-8
 
@@ -167,23 +165,6 @@ def _solve_highs(q: np.ndarray, scenario: Scenario) -> tuple[Status, str, str, f
     return _program(scenario).solve(q)
 
 
-class _ScenarioData:
-    """Per-scenario arrays of the solver-free checks, computed once."""
-
-    def __init__(self, sc: Scenario):
-        dk = _deterministic_rows(sc)  # (K, N)
-        self.dk = dk
-        self.d = np.ascontiguousarray(dk.T)  # (N, K)
-        self.scenario = sc
-        self.c = sc.normalisation
-        self.shape = sc.shape
-
-
-@functools.lru_cache(maxsize=32)
-def _scenario_data(sc: Scenario) -> _ScenarioData:
-    return _ScenarioData(sc)
-
-
 # ----------------------------------------------------------------------------------------- cvxpy
 def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
     """The same LP through cvxpy (a new Problem per call; default solver unless named).
@@ -192,7 +173,7 @@ def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
     """
     import cvxpy as cp
 
-    d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).T
+    d = _scenario_data(scenario).d
     n, k = d.shape
     lam = cp.Variable(k, nonneg=True)
     s = cp.Variable(n, nonneg=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from bellcore import CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, Scenario, chsh_class, sample, sampler_params
 from bellcore import scenario_from_json
-from certify import SOLVED, Status, nonbilocality, nonlocality
+from certify import SOLVED, ZERO_TOL, Status, nonbilocality, nonlocality
 
 __all__ = [
     "DatasetSpec",
@@ -303,9 +303,9 @@ def summarise(data: dict[str, np.ndarray]) -> dict[str, Any]:
         out["nbl_lower_quantiles"] = quantiles(lo)
         out["nbl_upper_quantiles"] = quantiles(up)
         fin = np.isfinite(up)
-        out["fraction_bilocal"] = float((up[fin] <= 1e-9).mean()) if fin.any() else math.nan  # explicit model
+        out["fraction_bilocal"] = float((up[fin] <= ZERO_TOL).mean()) if fin.any() else math.nan  # explicit model
         flo = np.isfinite(lo)
-        out["fraction_nonbilocal"] = float((lo[flo] > 1e-9).mean()) if flo.any() else math.nan  # certified lower
+        out["fraction_nonbilocal"] = float((lo[flo] > ZERO_TOL).mean()) if flo.any() else math.nan  # certified lower
         gap = (up - lo)[np.isfinite(up - lo)]
         out["nbl_max_gap"] = float(gap.max()) if len(gap) else math.nan
     if "class" in data:
