@@ -30,6 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from ._behaviour import Behaviour
+from ._network import BELL_BASIS, behaviour_from_correlators
 from ._reference import correlators_to_probabilities
 from ._scenario import BellScenario, BilocalScenario, Scenario
 
@@ -290,11 +291,6 @@ def _haar_states(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return psi / np.linalg.norm(psi, axis=1, keepdims=True)
 
 
-_BELL_BASIS = np.array(  # rows: basis vectors for b = 2*b0 + b1, b0 = Z⊗Z bit, b1 = X⊗X bit
-    [[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, 1, -1, 0]], dtype=np.complex128
-) / np.sqrt(2)
-
-
 def sample_quantum(
     scenario: Scenario, n: int, rng: np.random.Generator, *, b_measurement: str = "haar"
 ) -> Behaviour:
@@ -331,10 +327,10 @@ def sample_quantum(
         if b_measurement == "haar":
             UB = _haar_unitaries(rng, (n, mB), 4)  # UB[n, y, j, k]: basis vector k
         elif scenario.variant == "bsm":
-            UB = np.broadcast_to(_BELL_BASIS.T, (n, 1, 4, 4))
+            UB = np.broadcast_to(BELL_BASIS.T, (n, 1, 4, 4))
         else:  # binary: y=0 -> Z⊗Z parity (|00>,|11> | |01>,|10>), y=1 -> X⊗X parity
             zz = np.eye(4, dtype=np.complex128)[:, [0, 3, 1, 2]]
-            xx = _BELL_BASIS[[0, 2, 1, 3]].T  # Phi+, Psi+ (XX=+1) then Phi-, Psi- (XX=-1)
+            xx = BELL_BASIS[[0, 2, 1, 3]].T  # Phi+, Psi+ (XX=+1) then Phi-, Psi- (XX=-1)
             UB = np.broadcast_to(np.stack([zz, xx]), (n, 2, 4, 4))
         amp = np.einsum("nxia,nyjk,nzlc,nijl->nakcxyz", UA.conj(), UB.conj(), UC.conj(), Psi, optimize=True)
         pk = np.abs(amp) ** 2  # (n, a, k, c, x, y, z), k = basis vector of B
@@ -348,26 +344,8 @@ def sample_quantum(
 
 # ----------------------------------------------------------------------------------- bilocal feature families
 def _features_behaviour(scenario: BilocalScenario, A: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """p(a,b,c|x,y,z) = (1 + (-1)^a A_x + (-1)^(a+b+c) E[y]_xz) / 8 with B^y = (-1)^(b_y).
-
-    Binary variant: E[y] = <A_x B_y C_z>. BSM: B^0 = (-1)^{b0}, B^1 = (-1)^{b1} of the outcome b = 2 b0 + b1 and
-    p = (1 + (-1)^a A_x + sum_y (-1)^(a+b_y+c) E[y]_xz) / 16.
-    """
-    n = A.shape[0]
-    s = np.array([1.0, -1.0])
-    if scenario.variant == "binary":
-        p = np.empty((n, 2, 2, 2, 2, 2, 2))
-        for a, b, c in itertools.product(range(2), repeat=3):
-            # A: (n, x) ; E: (n, y, x, z) -> p[n, a, b, c, x, y, z]
-            p[:, a, b, c] = (
-                1 + s[a] * A[:, :, None, None] + s[a] * s[b] * s[c] * np.transpose(E, (0, 2, 1, 3))
-            ) / 8
-        return p
-    p = np.empty((n, 2, 4, 2, 2, 1, 2))
-    for a, b0, b1, c in itertools.product(range(2), repeat=4):
-        val = 1 + s[a] * A[:, :, None] + s[a] * s[c] * (s[b0] * E[:, 0] + s[b1] * E[:, 1])
-        p[:, a, 2 * b0 + b1, c, :, 0, :] = val / 16
-    return p
+    """``bellcore.behaviour_from_correlators`` for correlators ``E[n, y, x, z]`` and marginals ``A[n, x]``."""
+    return behaviour_from_correlators(np.transpose(E, (0, 2, 1, 3)), A, scenario.variant).numpy()
 
 
 def _rejection(rng, n, dim, accept, batch=4096):

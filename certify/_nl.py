@@ -70,17 +70,11 @@ class _NLProgram:
     a guessed Bell functional ``B = c s`` with signs ``s_i = sign(q_i - 1/(dA dB))`` (q against the
     uniform behaviour), i.e. the residual column ``r+_i`` basic where ``s_i > 0`` and ``r-_i`` elsewhere,
     plus ``lambda_k1`` for ``k1 = argmax_k B.d_k``. Every reduced cost is then >= 0 (``2c`` for the other
-    residuals, ``B.d_k1 - B.d_k`` for the lambdas), so the dual simplex starts feasible. Mean simplex
-    iterations on 100 uniform NS points, this start (with no cost perturbation, below) vs the primal
-    simplex from the nearest deterministic point: m = 3: 26 vs 35, m = 4: 43 vs 87, m = 5: 67 vs 210.
-    (Tried and not kept, 2026-11: Fine's one-sided form, with primal or dual crash -- cheaper iterations
-    but more of them, slower at m <= 4 and slower than this at m = 5; the "half" form ``t >= q - D lambda``
-    -- within 3 %; a greedy sign-flip improvement of B before the solve, other guesses for s (top two
-    entries per block, correlator signs, product of marginals), several tied best responses in the
-    crash, and starting bases of a fixed library of solved points -- none repaid its cost.)
+    residuals, ``B.d_k1 - B.d_k`` for the lambdas), so the dual simplex starts feasible (iteration counts
+    against other starts, and the variants tried and not kept: docs/performance.md).
 
     The crash basis is passed as a complete (non-"alien") basis: HiGHS then skips the factorisation it
-    otherwise runs inside ``setBasis`` to vet an alien basis (0.4 ms at m = 5).
+    otherwise runs inside ``setBasis`` to vet an alien basis.
     """
 
     def __init__(self, scenario: Scenario):
@@ -99,7 +93,7 @@ class _NLProgram:
         self.h = new_highs()
         self.h.passModel(lp)
         self.h.setOptionValue("simplex_strategy", 1)  # dual simplex: the crash vertex is dual feasible
-        # No cost perturbation: 10-15 % fewer iterations at m = 3..5. Against stalling on these very
+        # No cost perturbation: fewer iterations (docs/performance.md). Against stalling on these very
         # degenerate LPs, an iteration cap; past it, the same crash is re-solved with HiGHS's default
         # perturbation (still a function of q alone).
         self.h.setOptionValue("dual_simplex_cost_perturbation_multiplier", 0.0)

@@ -300,7 +300,7 @@ def _rows(path: Path) -> int:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_and_sigint_stop_the_run_like_ctrl_c(tmp_path, sig, code):
-    args = ["--scenario", "bell", "--settings", "3", "--n", "1500", "--seed", "21", "--chunk-size", "50", "--no-progress"]
+    args = ["--scenario", "bell", "--settings", "3", "--n", "500", "--seed", "21", "--chunk-size", "50", "--no-progress"]
     out = tmp_path / "stopped.h5"
     proc = subprocess.Popen(_cli(*args, "--out", str(out)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -314,11 +314,11 @@ def test_sigterm_and_sigint_stop_the_run_like_ctrl_c(tmp_path, sig, code):
     with h5py.File(out, "r") as f:
         assert f.attrs[L.STATUS] == "failed"
         rows = int(f.attrs[L.ROWS_COMPLETE])
-        assert 100 <= rows < 1500 and rows % 50 == 0
+        assert 100 <= rows < 500 and rows % 50 == 0
     done = subprocess.run(_cli(*args, "--out", str(out), "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     _, data, attrs = read_dataset(out)
-    assert attrs["status"] == "complete" and len(data["nl"]) == 1500
+    assert attrs["status"] == "complete" and len(data["nl"]) == 500
 
 
 def _mount_tmpfs(path: Path, size: str) -> str | None:
@@ -335,12 +335,12 @@ def _mount_tmpfs(path: Path, size: str) -> str | None:
 @pytest.mark.timeout(240)
 def test_disk_full_stops_with_one_error_line_status_failed_and_committed_rows_intact(tmp_path):
     mnt = tmp_path / "small"
-    why = _mount_tmpfs(mnt, "1m")
+    why = _mount_tmpfs(mnt, "512k")
     if why:
         pytest.skip(f"disk-full test skipped: {why}")
     try:
         out = mnt / "full.h5"
-        args = ["--scenario", "bell", "--settings", "4", "--n", "3000", "--seed", "1", "--chunk-size", "100", "--no-progress"]
+        args = ["--scenario", "bell", "--settings", "3", "--n", "3000", "--seed", "1", "--chunk-size", "50", "--no-progress"]
         res = subprocess.run(_cli(*args, "--out", str(out)), cwd=tmp_path, capture_output=True, text=True, timeout=200)
         assert res.returncode == 2, res.stderr[-2000:]
         err = res.stderr.strip()
@@ -348,14 +348,14 @@ def test_disk_full_stops_with_one_error_line_status_failed_and_committed_rows_in
         with h5py.File(out, "r") as f:
             assert f.attrs[L.STATUS] == "failed"
             rows = int(f.attrs[L.ROWS_COMPLETE])
-            assert 0 < rows < 3000 and rows % 100 == 0
+            assert 0 < rows < 3000 and rows % 50 == 0
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             beh = load_behaviours(out)
         assert beh.batch_shape == (rows,)
         # the committed rows equal those of an uninterrupted run on a roomy disk
         ref = tmp_path / "ref.h5"
-        spec = DatasetSpec.create("bell", bc.BellScenario.binary(4), None, rows, 1, chunk_size=100)
+        spec = DatasetSpec.create("bell", bc.BellScenario.binary(3), None, rows, 1, chunk_size=50)
         run_dataset(spec, ref)
         _, ref_data, _ = read_dataset(ref)
         np.testing.assert_array_equal(beh.numpy(), ref_data["behaviours"])
@@ -370,3 +370,10 @@ def test_the_readme_python_block_runs():
     assert blocks, "README has no python block"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_usage_errors_are_one_line_too(tmp_path):
+    for args in (["dataset", "--n", "abc"], ["nope"], ["certify"]):
+        res = subprocess.run([sys.executable, "-m", "runs", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        err = res.stderr.strip()
+        assert res.returncode == 2 and err.startswith("error: bellscope") and len(err.splitlines()) == 1, err
