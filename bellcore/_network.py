@@ -144,7 +144,7 @@ def brgp_strategy(source1, source2, variant: str = "binary", eta=1.0) -> Bilocal
 def bilocal_werner(v, variant: str = "binary") -> Behaviour:
     """Werner sources ``v|Phi+><Phi+| + (1-v) I/4`` on both links with the BRGP measurements.
 
-    I = J = v^2/2. Certified NBL: binary max(0, (sqrt2 v - 1)/4), bsm max(0, (v^2 - 1/2)/4) (SCIENCE.md s.4).
+    I = J = v^2/2. Certified NBL: binary max(0, (sqrt2 v - 1)/4), bsm max(0, (v^2 - 1/2)/4) (docs/golden.md).
     A reference behaviour: computed in float64 (a numpy array) whatever JAX's default precision.
     """
     with jax.enable_x64(True):

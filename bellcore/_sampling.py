@@ -148,10 +148,7 @@ def sample_uniform_ns(
     uniform behaviour (an interior point), each run for ``burn_in`` steps (default 5·dim²: 320 at m=2, 6125 at m=5)
     and then thinned, keeping one draw every ``thin`` steps (default dim) until ``n`` draws are collected (taken
     round-robin over chains). Many independent chains avoid one chain dwelling in or out of the thin nonlocal
-    corners. Checks: at m=2 the local fraction is 16/17 (tests/test_sampling.py; measured 0.9414 ± 0.0009 over
-    1e5 points with these defaults); at m=5, statistics of the correlators (fraction violating some CHSH sub-test,
-    mean |E|, mean |A|) do not move between burn-ins of 1, 3 and 10·dim² (within 0.003); a burn-in of 2 steps
-    is visibly biased towards the local centre (a test).
+    corners. Checks of the measure, with their numbers: docs/samplers.md and tests/test_sampling.py.
     """
     p0, basis = ns_affine_basis(scenario)
     dim = basis.shape[1]
@@ -176,7 +173,7 @@ def sample_marginal_first(scenario: Scenario, n: int, rng: np.random.Generator) 
     [|A_x + B_y| - 1, 1 - |A_x - B_y|] (binary Bell scenarios only).
 
     Cheap and exact, but NOT uniform on the NS polytope: it over-weights near-deterministic marginals
-    (SCIENCE.md §3: at m=5 about 39 % of its points are local, against 3 % under ``uniform-ns``).
+    (docs/samplers.md: at m=5 about 39 % of its points are local, against 3 % under ``uniform-ns``).
     """
     ma, mb = _binary_bell(scenario, "marginal-first")
     A = rng.uniform(-1, 1, (n, ma))
@@ -268,7 +265,7 @@ def sample_vertex_mixture(scenario: Scenario, n: int, rng: np.random.Generator, 
     """Dirichlet(alpha) weights over all NS vertices (``ns_vertices``; binary Bell scenarios, m <= 3).
 
     At m=2 Dirichlet(1) mixtures of the 24 vertices are always local (the PR weight spreads over 8 opposite boxes);
-    sparse weights (alpha ~ 0.1) give nonlocal points (SCIENCE.md §3).
+    sparse weights (alpha ~ 0.1) give nonlocal points (docs/samplers.md).
     """
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0; got {alpha}")
@@ -421,7 +418,7 @@ def chsh_max(E: np.ndarray) -> np.ndarray:
 def chsh_class(E: np.ndarray) -> np.ndarray:
     """0 = local (all |CHSH| <= 2), 1 = quantum but not local (TLM: all |sum ± asin E| <= pi), 2 = postquantum.
 
-    Exact criteria for the correlators alone (marginals free; SCIENCE.md §5). Returns int8.
+    Exact criteria for the correlators alone (marginals free; docs/measures.md). Returns int8.
     """
     E = np.asarray(E, dtype=np.float64)
     local = chsh_max(E) <= 2.0

@@ -7,7 +7,7 @@
   distribution, alternated between the two sources and multi-started, then from every box of the search.
 - ``lower`` comes from a global best-first branch-and-bound over boxes of the two source distributions with
   McCormick envelopes (``_nbl_lp``, ``_nbl_bnb``); the root box is the tripartite-local LP with the valid
-  equalities of SCIENCE.md section 4.
+  equalities of docs/measures.md.
 
 The search stops when ``upper - lower <= tol`` (status ``optimal``) or at ``max_nodes`` / ``time_limit``
 (status ``limit``; the interval so far is still valid). Normalisation ``1/(2 * number of setting combinations)``:
@@ -16,7 +16,7 @@ The search stops when ``upper - lower <= tol`` (status ``optimal``) or at ``max_
 Werner sources ``v |Phi+><Phi+| + (1 - v) I/4`` with the BRGP measurements (``bellcore.bilocal_werner``),
 certified here (``benchmarks/nbl_speed.py --werner``, tol 1e-5, every interval contains the formula):
 
-- binary variant: NBL = max(0, (sqrt2 v - 1)/4) (SCIENCE.md section 4);
+- binary variant: NBL = max(0, (sqrt2 v - 1)/4) (docs/golden.md);
 - BSM variant (b = 2 b0 + b1, b0 the Z(x)Z bit, b1 the X(x)X bit, outcome 0 <-> +1): NBL = max(0, (v^2 - 1/2)/4),
   e.g. v = 0.75: 0.015625, 0.8: 0.035, 0.9: 0.0775, 1: 0.125. The paper's "NBL = v^2 - 1/2" is exactly 4x this:
   it is ``1/2 sum |q - p|`` over all entries, without dividing by the 4 setting pairs (x, z).

@@ -40,7 +40,7 @@ CONNECT_TIMEOUT = "10s"
 
 
 #: Every worker computes on one core: BLAS thread pools in K worker processes on K cores would oversubscribe them
-#: (OpenBLAS spin-waits; measured: 2 workers no faster than 1 at m=5). Dask's nanny sets the same variables.
+#: (OpenBLAS spin-waits; docs/performance.md). Dask's nanny sets the same variables.
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

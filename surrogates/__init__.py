@@ -8,7 +8,7 @@ give the same data. Later: MLP ensembles (equinox/optax), blending, the classifi
 
 from ._dataset import (
     DATASET_KINDS,
-    MEASURES,
+    DATASET_MEASURES,
     STATUS_NAMES,
     DatasetSpec,
     chunk_rng,
@@ -21,7 +21,7 @@ from ._dataset import (
 __all__ = [
     "DatasetSpec",
     "DATASET_KINDS",
-    "MEASURES",
+    "DATASET_MEASURES",
     "STATUS_NAMES",
     "make_chunk",
     "make_chunk_json",

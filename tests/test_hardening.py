@@ -125,6 +125,13 @@ def test_certify_missing_file(tmp_path):
 _DS = ["dataset", "--scenario", "bell", "--settings", "2", "--n", "20", "--seed", "1", "--chunk-size", "10", "--no-progress"]
 
 
+def test_dataset_too_large_scenario_is_refused_up_front(tmp_path):
+    args = [a if a != "2" else "10" for a in _DS]  # --settings 10
+    out = tmp_path / "big.h5"
+    assert "supports at most" in _one_error_line(runner.invoke(app, [*args, "--out", str(out)]))
+    assert not out.exists()
+
+
 def test_dataset_out_that_is_a_directory_or_in_a_missing_folder(tmp_path):
     d = tmp_path / "dir.h5"
     d.mkdir()
