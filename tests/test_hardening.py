@@ -378,8 +378,12 @@ def test_the_readme_python_block_runs():
         exec(compile(block, "README.md", "exec"), {})
 
 
-def test_usage_errors_are_one_line_too(tmp_path):
+def test_usage_errors_are_one_line_too(monkeypatch, capsys):
+    from runs._cli import main
+
     for args in (["dataset", "--n", "abc"], ["nope"], ["certify"]):
-        res = subprocess.run([sys.executable, "-m", "runs", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        err = res.stderr.strip()
-        assert res.returncode == 2 and err.startswith("error: bellscope") and len(err.splitlines()) == 1, err
+        monkeypatch.setattr(sys, "argv", ["bellscope", *args])
+        with pytest.raises(SystemExit) as e:
+            main()
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith("error: bellscope") and len(err.splitlines()) == 1, err
