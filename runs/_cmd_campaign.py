@@ -53,12 +53,21 @@ def campaign(
         with display:
             result = run_campaign(camp, runs_dir, scheduler=scheduler, workers=workers, argv=sys.argv,
                                   on_stage=display.on_stage, progress=display.progress)
-    except ValueError as e:
+    except (ValueError, FileExistsError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
         raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001 - a stage crashed: its file is marked failed; one line, not a traceback
+        _stage_crashed(e)
     _report(result, runs_dir, camp)
+
+
+def _stage_crashed(e: Exception):
+    first = str(e).splitlines()[0] if str(e) else ""
+    typer.echo(f"error: a stage failed with {type(e).__name__}: {first} (its file is marked failed; run the same "
+               "command again to recompute it)", err=True)
+    raise typer.Exit(1)
 
 
 class _Display:
@@ -184,10 +193,12 @@ def reproduce(
         with display:
             res = run(target.value, preset.value, runs_dir, workers=workers, scheduler=scheduler, argv=sys.argv,
                       on_stage=display.on_stage, progress=display.progress)
-    except ValueError as e:
+    except (ValueError, FileExistsError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
         raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001
+        _stage_crashed(e)
     sys.stdout.write(res.markdown.read_text())
     sys.stdout.write(f"\ntable: {res.markdown}\nfigure: {res.figure}\n")

@@ -85,6 +85,10 @@ def _load_npy(path: Path) -> Behaviour:
     return _behaviour(_real_array(arr, str(path)), None, str(path))
 
 
+#: Optional fields of the JSON interchange, written by ``bellscope runs export`` and ignored when reading behaviours.
+EXPORT_FIELDS = ("labels", "source")
+
+
 def _load_json(path: Path) -> Behaviour:
     try:
         obj = json.loads(path.read_text())
@@ -94,9 +98,15 @@ def _load_json(path: Path) -> Behaviour:
         raise ValueError(f"{path}: JSON nested too deeply (a behaviour has at most 7 axes)") from None
     if not isinstance(obj, dict) or "p" not in obj:
         raise ValueError(f"{path}: expected an object {{\"scenario\": {{...}}, \"p\": [...]}}")
-    extra = sorted(set(obj) - {"scenario", "p"})
+    # "labels" and "source" are what ``bellscope runs export`` writes beside p (certified values, statuses, the file
+    # they came from); certify does not read them, but they must be objects. Anything else is a typo and refused.
+    extra = sorted(set(obj) - {"scenario", "p"} - set(EXPORT_FIELDS))
     if extra:
-        raise ValueError(f"{path}: unknown field(s) {', '.join(map(repr, extra))}; expected 'scenario' and 'p'")
+        raise ValueError(f"{path}: unknown field(s) {', '.join(map(repr, extra))}; expected 'scenario' and 'p' "
+                         f"(and optionally {' and '.join(map(repr, EXPORT_FIELDS))})")
+    for k in EXPORT_FIELDS:
+        if k in obj and not isinstance(obj[k], dict):
+            raise ValueError(f"{path}: {k!r} must be an object; got {type(obj[k]).__name__}")
     try:
         scenario = scenario_from_json(obj["scenario"]) if "scenario" in obj else None
     except ValueError as e:

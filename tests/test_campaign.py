@@ -333,3 +333,11 @@ def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, m
         assert 7 not in c[L.CERT_SOURCE_INDEX][()]  # constraint-meeting candidates are certified first
         assert c[L.CAND_DISCOVERY][()].all()
     assert res.best["discovery"] and res.best["source_index"] == 6
+
+
+def test_cli_reports_a_crashed_stage_in_one_line(tmp_path, fake_engines):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(FULL)
+    r = runner.invoke(app, ["campaign", str(cfg), "--runs-dir", str(tmp_path / "res"), "--no-progress"])
+    assert r.exit_code == 1 and "error: a stage failed with RuntimeError: training diverged" in r.output
+    assert "Traceback" not in r.output
