@@ -188,3 +188,12 @@ def test_reader_layout_names_are_the_writers():
     assert {L.TRAIN_STEP, L.TRAIN_LOSS, L.VAL_LOSS, L.VAL_MAE} == set(L.TRAINING_FIELDS)
     assert {L.EVAL_Y_TRUE, L.EVAL_Y_PRED, L.EVAL_Y_STD} == set(L.EVALUATION_FIELDS)
     assert set(L.KINDS) == {L.KIND_DATASET, L.KIND_MODEL, L.KIND_DISCOVERY, L.KIND_CAMPAIGN}
+
+
+@pytest.mark.parametrize(
+    "cmd", [["certify"], ["dataset"], ["demo"], ["campaign"], ["reproduce"], ["train"], ["predict"], ["evaluate"],
+            ["discover"], ["runs"], []],
+)
+def test_every_command_has_help(cmd):
+    r = runner.invoke(app, [*cmd, "--help"])
+    assert r.exit_code == 0 and "Usage" in r.output, r.output
