@@ -33,7 +33,7 @@ PRESETS = ("quick", "paper")
 #: Points per training / test dataset: (bell, bilocal, chsh) for each preset. The paper used 5e5 bipartite,
 #: 1.5e5 bilocal and 4e5 + 1e5 classifier points; "paper" keeps its ratios at what a workstation can label.
 _SIZES = {
-    "quick": {"bell": (4000, 1000), "bilocal": (300, 100), "chsh": (6000, 1500)},
+    "quick": {"bell": (4000, 1000), "bilocal": (200, 60), "chsh": (6000, 1500)},
     "paper": {"bell": (100_000, 20_000), "bilocal": (20_000, 5000), "chsh": (400_000, 100_000)},
 }
 
@@ -79,7 +79,8 @@ def campaign_text(target: str, preset: str) -> str:
             text += _train(f"m{m}", f"m{m}", "nl", preset)
         ntr, nte = size["bilocal"]
         for fs, sampler in (("ij", "features-ij"), ("abc", "features-abc")):
-            extra = f'variant = "binary"\nsampler = "{sampler}"\nchunk_size = 50\nnbl_max_nodes = 2000\n'
+            nodes = 300 if preset == "quick" else 2000  # quick: wider intervals (status limit), minutes not hours
+            extra = f'variant = "binary"\nsampler = "{sampler}"\nchunk_size = 20\nnbl_max_nodes = {nodes}\n'
             text += _dataset(fs, "bilocal", ntr, 1, extra) + _dataset(f"{fs}-test", "bilocal", nte, 1001, extra)
             text += _train(fs, fs, "nbl", preset, fs)
     elif target == "table2":
