@@ -37,7 +37,7 @@ _SIZES = {
     "paper": {"bell": (100_000, 20_000), "bilocal": (20_000, 5000), "chsh": (400_000, 100_000)},
 }
 
-#: Paper values (SCIENCE.md section 6) for the Markdown tables.
+#: The paper's values (Canabarro, Brito & Chaves, PRL 122, 200401: Tables I and II) for the Markdown tables.
 PAPER_TABLE1 = {"m=2": 0.05, "m=3": 1.54, "m=4": 6.78, "m=5": 7.31, "I,J,A0,A1": 0.45, "AxByCz,Ax": 3.22}
 PAPER_TABLE2_ACCURACY = 99.49
 
