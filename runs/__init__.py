@@ -5,6 +5,7 @@ from ._dataset_run import read_dataset, run_dataset
 from ._discover_run import read_discovery, run_discover
 from ._campaign import campaign_names, load_campaign
 from ._io import load_behaviours
+from ._model_run import ModelFile, load_model, read_model, run_train, save_model
 from ._progress import rich_progress
 
 __all__ = [
@@ -12,6 +13,11 @@ __all__ = [
     "run_dataset",
     "read_dataset",
     "rich_progress",
+    "run_train",
+    "save_model",
+    "load_model",
+    "read_model",
+    "ModelFile",
     "run_discover",
     "read_discovery",
     "load_campaign",

@@ -11,6 +11,7 @@ import typer
 from ._cmd_certify import certify_cmd
 from ._cmd_dataset import dataset_cmd
 from ._cmd_demo import demo_cmd
+from ._cmd_train import evaluate_cmd, predict_cmd, train_cmd
 from ._cmd_discover import discover_cmd
 
 app = typer.Typer(
@@ -25,6 +26,9 @@ app = typer.Typer(
 app.command("certify")(certify_cmd)
 app.command("dataset")(dataset_cmd)
 app.command("demo")(demo_cmd)
+app.command("train")(train_cmd)
+app.command("predict")(predict_cmd)
+app.command("evaluate")(evaluate_cmd)
 app.command("discover")(discover_cmd)
 
 

@@ -87,6 +87,38 @@ def data_path(field: str) -> str:
     return f"/{field}" if field in _TOP_LEVEL_FIELDS else f"/{LABELS}/{field}"
 
 
+# ================================================================================================================
+# Model runs (surrogates helper). A model file (root attr kind = "model")::
+#
+#     /model                 attrs: hyperparameters (JSON: training config, groups, task, dims, dtype, blend choice,
+#                                   trivial predictor), feature_set, target, scenario (JSON), dataset_hash
+#     /model/members/<group> (bytes,) uint8: eqx.tree_serialise_leaves of the group's pytree (member axis first)
+#     /model/blend_weights   (K,) blend weights, one per member (groups in order)
+#     /model/x_mean, x_std   (d,) feature standardisation; /model/y_scale () target scale
+#     /training/<group>/step (T,); train_loss, val_loss, val_mae (T, members); best_epoch (members,)
+#     /evaluation/y_true, y_pred, y_std   the validation split: labels, blended prediction, member spread
+#                                         (classification: y_pred = predicted class, y_std = spread of the
+#                                         predicted class's probability)
+# ================================================================================================================
+KIND_MODEL = "model"
+MODEL = "model"
+MODEL_HYPERPARAMETERS = "hyperparameters"
+MODEL_FEATURE_SET = "feature_set"
+MODEL_TARGET = "target"
+MODEL_SCENARIO = "scenario"
+MODEL_DATASET_HASH = "dataset_hash"
+MODEL_MEMBERS = "members"
+MODEL_BLEND_WEIGHTS = "blend_weights"
+MODEL_X_MEAN = "x_mean"
+MODEL_X_STD = "x_std"
+MODEL_Y_SCALE = "y_scale"
+TRAINING = "training"
+TRAINING_FIELDS = ("step", "train_loss", "val_loss", "val_mae")
+TRAINING_BEST_EPOCH = "best_epoch"
+EVALUATION = "evaluation"
+EVALUATION_FIELDS = ("y_true", "y_pred", "y_std")
+HEADLINE = "headline"
+
 # ===================================================================================== discovery runs (discover)
 # A discovery run (``bellscope discover``)::
 #
@@ -98,7 +130,6 @@ def data_path(field: str) -> str:
 #
 # <name> is the searcher's name, suffixed "@theta=<value>" when the campaign scans theta.
 KIND_DISCOVERY = "discovery"
-MODEL = "model"
 MODEL_TARGET = "target"
 MODEL_PATH = "path"
 MODEL_CONFIG_HASH = "config_hash"

@@ -3,7 +3,8 @@
 Now: datasets — behaviours sampled with a stated measure (``bellcore``'s samplers), labelled with certified answers
 from ``certify`` (NL with its certificate status, NBL intervals, local/quantum/postquantum classes), produced chunk
 by chunk as a pure function of ``(DatasetSpec, chunk index)`` so that any number of workers, and any interruption,
-give the same data. Later: MLP ensembles (equinox/optax), blending, the classifier and evaluation tables.
+give the same data. Learned answers: ensembles of MLP / max-affine / input-convex members (equinox, optax) on feature maps of the
+behaviour, blended by a genetic algorithm (nevergrad), wrapped as a differentiable ``Surrogate`` (docs/surrogates.md).
 """
 
 from ._dataset import (
@@ -18,7 +19,45 @@ from ._dataset import (
     summarise,
 )
 
+from ._augment import augmentation
+from ._blend import BLEND_OPTIMIZERS, BlendResult, blend, blend_error
+from ._ensemble import TASKS, Ensemble, Prediction
+from ._features import FEATURE_SETS, FeatureMap, feature_map, features
+from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, MaxAffine
+from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
+from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
+from ._presets import PRESETS, preset_config
+
 __all__ = [
+    "Surrogate",
+    "Prediction",
+    "Ensemble",
+    "FEATURE_SETS",
+    "FeatureMap",
+    "feature_map",
+    "features",
+    "GroupSpec",
+    "MLP",
+    "MaxAffine",
+    "ICNN",
+    "MEMBER_KINDS",
+    "ACTIVATIONS",
+    "TrainConfig",
+    "TrainCurves",
+    "train_ensemble",
+    "LOSSES",
+    "TASKS",
+    "TARGETS",
+    "blend",
+    "blend_error",
+    "BlendResult",
+    "BLEND_OPTIMIZERS",
+    "augmentation",
+    "fit_surrogate",
+    "FitResult",
+    "split_indices",
+    "PRESETS",
+    "preset_config",
     "DatasetSpec",
     "DATASET_KINDS",
     "MEASURES",

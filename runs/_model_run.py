@@ -1,0 +1,340 @@
+"""Model run files: train a surrogate from a dataset run file, save it, load it (no pickle), evaluate it.
+
+Layout: the "Model runs" section of ``runs/_layout.py``. Parameters are ``eqx.tree_serialise_leaves`` bytes, one
+data set per member group; to load, the skeleton ensemble is rebuilt from the hyperparameters JSON and the bytes are
+read into it with ``eqx.tree_deserialise_leaves`` (shapes and dtypes checked by equinox).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from . import _layout as L
+from . import _store
+
+__all__ = ["run_train", "save_model", "load_model", "read_model", "ModelFile", "training_data", "SEED_DERIVATION_MODEL"]
+
+SEED_DERIVATION_MODEL = (
+    "member j (over all groups) initialises from jax.random.fold_in(PRNGKey(master), j); minibatches and "
+    "augmentation of group g, epoch e from fold_in(fold_in(PRNGKey(master + 1), g), e); validation split from "
+    "numpy SeedSequence(master, spawn_key=(7,)); the GA blend from numpy RandomState(master)"
+)
+
+Progress = Callable[[int, int, Mapping[str, float]], None]
+
+_DEFAULT_TARGET = {"bell": "nl", "bilocal": "nbl", "chsh-correlators": "class"}
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """Everything in a model file: the ``Surrogate`` plus its record.
+
+    Attributes:
+        surrogate: the model.
+        hyperparameters: the JSON object stored in ``/model`` (training config, groups, task, blend, ...).
+        dataset_hash: config hash of the training dataset.
+        train_median: the median training label (the trivial predictor of Table I; NaN for classification).
+        curves: ``{group: {field: array}}`` training curves.
+        summary: the root summary JSON.
+    """
+
+    surrogate: Any
+    hyperparameters: dict
+    dataset_hash: str
+    train_median: float
+    curves: dict
+    summary: dict
+
+
+def _ser(tree) -> np.ndarray:
+    import equinox as eqx
+
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, tree)
+    return np.frombuffer(buf.getvalue(), dtype=np.uint8)
+
+
+def save_model(
+    path: str | os.PathLike,
+    surrogate,
+    *,
+    train_config: Mapping[str, Any],
+    dataset_hash: str,
+    curves=None,
+    evaluation: Mapping[str, np.ndarray] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    argv: list[str] | None = None,
+) -> Path:
+    """Write ``surrogate`` to a new model run file ``path`` (mode "w-": ``FileExistsError`` if it exists).
+
+    Args:
+        train_config: the training configuration (``TrainConfig.to_json()``), stored in the hyperparameters JSON.
+        dataset_hash: config hash of the training dataset (provenance).
+        curves: a ``surrogates.TrainCurves`` (or None).
+        evaluation: ``{"y_true", "y_pred", "y_std"}`` arrays on the validation split (or None).
+        extra: more JSON-able entries for the hyperparameters (e.g. the blend's choice, the trivial predictor).
+    """
+    ens = surrogate.ensemble
+    hyper = {
+        "train_config": dict(train_config),
+        "groups": [s.to_json() for s in ens.specs],
+        "task": ens.task,
+        "dim": ens.dim,
+        "dtype": str(np.asarray(ens.x_mean).dtype),
+        "n_members": ens.n_members,
+        "member_names": ens.member_names(),
+        **(dict(extra) if extra else {}),
+    }
+    hyper_json = json.dumps(hyper, sort_keys=True, default=_json_default)
+    import hashlib
+
+    seed = int(train_config.get("seed", 0))
+    scen_json = json.dumps(surrogate.scenario.to_json())
+    f = _store.create_run(
+        path, L.KIND_MODEL, hyper_json, hashlib.sha256(hyper_json.encode()).hexdigest(), seed, SEED_DERIVATION_MODEL,
+        scen_json, argv,
+    )
+    try:
+        g = f.create_group(L.MODEL)
+        g.attrs[L.MODEL_HYPERPARAMETERS] = hyper_json
+        g.attrs[L.MODEL_FEATURE_SET] = surrogate.feature_set
+        g.attrs[L.MODEL_TARGET] = surrogate.target
+        g.attrs[L.MODEL_SCENARIO] = scen_json
+        g.attrs[L.MODEL_DATASET_HASH] = dataset_hash
+        mg = g.create_group(L.MODEL_MEMBERS)
+        for spec, grp in zip(ens.specs, ens.groups):
+            mg.create_dataset(spec.name, data=_ser(grp))
+        g.create_dataset(L.MODEL_BLEND_WEIGHTS, data=np.asarray(surrogate.weights))
+        g.create_dataset(L.MODEL_X_MEAN, data=np.asarray(ens.x_mean))
+        g.create_dataset(L.MODEL_X_STD, data=np.asarray(ens.x_std))
+        g.create_dataset(L.MODEL_Y_SCALE, data=np.asarray(ens.y_scale))
+        if curves is not None:
+            tg = f.create_group(L.TRAINING)
+            for name, rec in curves.groups.items():
+                gg = tg.create_group(name)
+                for k in L.TRAINING_FIELDS:
+                    gg.create_dataset(k, data=np.asarray(rec[k]))
+                gg.create_dataset(L.TRAINING_BEST_EPOCH, data=np.asarray(curves.best_epoch[name]))
+        if evaluation is not None:
+            eg = f.create_group(L.EVALUATION)
+            for k in L.EVALUATION_FIELDS:
+                eg.create_dataset(k, data=np.asarray(evaluation[k]))
+        summary = _summary(surrogate, hyper)
+        _store.set_status(f, L.STATUS_COMPLETE, summary)
+    except BaseException:
+        f.close()
+        Path(path).unlink(missing_ok=True)  # a half-written model is useless (training is not resumable): no file
+        raise
+    f.close()
+    return Path(path)
+
+
+def _summary(surrogate, hyper: dict) -> dict:
+    blend = hyper.get("blend", {})
+    errs = blend.get("errors", {})
+    metric = "val |err|" if surrogate.ensemble.task == "regression" else "val cross-entropy"
+    head = (
+        f"{surrogate.target} model, {surrogate.ensemble.n_members} members on {surrogate.feature_set!r} features of "
+        f"{surrogate.scenario}; blend={blend.get('method', '?')}"
+    )
+    if "ga" in errs or blend.get("method") in errs:
+        best = min(errs.get(k, math.inf) for k in ("ga", "average", "best_member"))
+        head += f", {metric} {best:.3g}"
+    return {L.HEADLINE: head, "target": surrogate.target, "feature_set": surrogate.feature_set,
+            "members": surrogate.ensemble.n_members, "blend": blend}
+
+
+def _json_default(x):
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def read_model(path: str | os.PathLike) -> ModelFile:
+    """Read a model run file; ``ValueError`` with a one-line reason for anything that is not one."""
+    import equinox as eqx
+    import h5py
+    import jax
+    import jax.numpy as jnp
+
+    from bellcore import scenario_from_json
+    from surrogates import Ensemble, Surrogate
+    from surrogates._ensemble import specs_from_json
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no such model file: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable HDF5 file: {e}") from None
+    with f:
+        if f.attrs.get(L.KIND) != L.KIND_MODEL:
+            raise ValueError(f"{path} is not a model run file (kind={f.attrs.get(L.KIND)!r}); train one with bellscope train")
+        if f.attrs.get(L.STATUS) != L.STATUS_COMPLETE or L.MODEL not in f:
+            raise ValueError(f"{path} is an incomplete model file (status {f.attrs.get(L.STATUS)!r})")
+        g = f[L.MODEL]
+        hyper = json.loads(g.attrs[L.MODEL_HYPERPARAMETERS])
+        specs = specs_from_json(hyper["groups"])
+        dtype = {"float32": jnp.float32, "float64": jnp.float64}[hyper["dtype"]]
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(f"{path} holds a float64 model; enable jax_enable_x64 to load it")
+        skeleton = Ensemble.init(specs, int(hyper["dim"]), hyper["task"], jax.random.PRNGKey(0), dtype=dtype)
+        groups = []
+        for spec, like in zip(specs, skeleton.groups):
+            raw = bytes(np.asarray(g[L.MODEL_MEMBERS][spec.name][()], dtype=np.uint8))
+            groups.append(eqx.tree_deserialise_leaves(io.BytesIO(raw), like))
+        ens = Ensemble(
+            groups=tuple(groups),
+            x_mean=jnp.asarray(g[L.MODEL_X_MEAN][()]),
+            x_std=jnp.asarray(g[L.MODEL_X_STD][()]),
+            y_scale=jnp.asarray(g[L.MODEL_Y_SCALE][()]),
+            specs=specs,
+            task=hyper["task"],
+        )
+        sur = Surrogate(
+            ens, jnp.asarray(g[L.MODEL_BLEND_WEIGHTS][()]), str(g.attrs[L.MODEL_FEATURE_SET]),
+            scenario_from_json(json.loads(g.attrs[L.MODEL_SCENARIO])), str(g.attrs[L.MODEL_TARGET]),
+        )
+        curves = {}
+        if L.TRAINING in f:
+            for name, gg in f[L.TRAINING].items():
+                curves[name] = {k: gg[k][()] for k in gg}
+        return ModelFile(
+            sur, hyper, str(g.attrs[L.MODEL_DATASET_HASH]), float(hyper.get("train_median", math.nan)), curves,
+            json.loads(f.attrs.get(L.SUMMARY, "{}")),
+        )
+
+
+def load_model(path: str | os.PathLike):
+    """The ``surrogates.Surrogate`` stored in a model run file (see ``read_model`` for the rest of the record)."""
+    return read_model(path).surrogate
+
+
+# ------------------------------------------------------------------------------------------------ training data
+def training_data(spec, data: Mapping[str, np.ndarray], target: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(behaviours, y, info)`` of the rows usable for ``target`` (``ValueError`` if the dataset lacks it).
+
+    nl: rows whose NL status is in ``certify.SOLVED``, y = NL. nbl: rows whose NBL status is optimal (the branch-and-bound closed
+    its gap to the dataset's ``nbl_tol``), y = the interval's midpoint, so the label is off by at most half the gap.
+    class: every row, y = the class code.
+    """
+    import certify
+    from surrogates import STATUS_NAMES
+
+    optimal = STATUS_NAMES.index(certify.Status.OPTIMAL.value)
+    solved = np.array([s in {x.value for x in certify.SOLVED} for s in STATUS_NAMES])
+    beh = np.asarray(data["behaviours"])
+    if target == "nl":
+        if "nl" not in data:
+            raise ValueError(f"the dataset has no NL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
+        ok = solved[np.asarray(data["nl_status"])]  # NL is exact whenever solved (certify.SOLVED)
+        y = np.asarray(data["nl"])
+    elif target == "nbl":
+        if "nbl_lower" not in data:
+            raise ValueError(f"the dataset has no NBL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
+        ok = np.asarray(data["nbl_status"]) == optimal
+        y = 0.5 * (np.asarray(data["nbl_lower"]) + np.asarray(data["nbl_upper"]))
+    elif target == "class":
+        if "class" not in data:
+            raise ValueError(f"the dataset has no class labels (it is a {spec.kind!r} dataset; use --scenario chsh-correlators)")
+        ok = np.ones(len(beh), bool)
+        y = np.asarray(data["class"]).astype(np.int64)
+    else:
+        raise ValueError(f"unknown target {target!r}; expected nl, nbl or class")
+    ok &= np.isfinite(y) if y.dtype.kind == "f" else ok
+    info = {"rows": int(len(beh)), "used": int(ok.sum()), "dropped": int((~ok).sum())}
+    if ok.sum() < 10:
+        raise ValueError(f"only {int(ok.sum())} of {len(beh)} rows have a usable {target} label; need at least 10")
+    return beh[ok], y[ok], info
+
+
+def default_feature_set(spec, target: str) -> str:
+    if target == "class":
+        return "correlators"
+    if spec.kind == "bilocal":
+        return {"features-ij": "ij", "features-abc": "abc"}.get(spec.sampler, "full")
+    return "full"
+
+
+def run_train(
+    dataset: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    target: str | None = None,
+    preset: str = "quick",
+    members: int | None = None,
+    seed: int = 0,
+    feature_set: str | None = None,
+    max_rows: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    argv: list[str] | None = None,
+) -> Path:
+    """Train a surrogate on a dataset run file and write it to a new model run file ``out``; return ``out``.
+
+    Args:
+        target: ``nl`` / ``nbl`` / ``class`` (default: the dataset's measure).
+        preset: ``quick`` or ``paper`` (``surrogates.preset_config``); members: total member count (rescales groups).
+        feature_set: a ``surrogates.FEATURE_SETS`` name (default: ``full``; ``ij`` / ``abc`` for datasets sampled on
+            those feature families; ``correlators`` for the classifier).
+        max_rows: use only the first ``max_rows`` rows of the dataset (learning curves).
+        overrides: ``TrainConfig`` fields to change (e.g. ``{"augment": False}``).
+
+    Raises ``FileExistsError`` (``out`` exists; checked before any training) and ``ValueError`` (bad dataset,
+    target, feature set or parameters).
+    """
+    import surrogates as S
+
+    from ._dataset_run import read_dataset
+
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose another --out")
+    spec, data, _ = read_dataset(_existing(dataset))
+    target = target or _DEFAULT_TARGET[spec.kind]
+    if max_rows is not None:
+        if max_rows < 10:
+            raise ValueError(f"max_rows must be >= 10; got {max_rows}")
+        data = {k: v[:max_rows] for k, v in data.items()}
+    beh, y, info = training_data(spec, data, target)
+    fs = feature_set or default_feature_set(spec, target)
+    cfg = S.preset_config(preset, target, members=members, seed=seed, **dict(overrides or {}))
+    res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress)
+    w = np.asarray(res.blend.weights)
+    mv = res.members_val
+    if res.surrogate.task == "regression":
+        evaluation = {"y_true": res.y_val, "y_pred": np.tensordot(w, mv, axes=1), "y_std": mv.std(axis=0)}
+    else:
+        probs = np.tensordot(w, mv, axes=1)
+        cls = probs.argmax(-1)
+        evaluation = {"y_true": res.y_val, "y_pred": cls, "y_std": mv.std(axis=0)[np.arange(len(cls)), cls]}
+    extra = {
+        "blend": {"method": res.blend.method, "errors": res.blend.errors, "member_errors": np.asarray(res.blend.member_errors).tolist(),
+                  "evaluations": res.blend.evaluations, "optimizer": cfg.blend_optimizer},
+        "train_median": res.train_median,
+        "preset": preset,
+        "data": {**info, "dataset": str(dataset), "max_rows": max_rows,
+                 "target_definition": {"nl": "NL value (status optimal)", "nbl": "midpoint of the certified NBL interval (status optimal)", "class": "class code"}[target]},
+    }
+    return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(), curves=res.curves,
+                      evaluation=evaluation, extra=extra, argv=argv)
+
+
+def _existing(p) -> Path:
+    p = Path(p)
+    if not p.exists():
+        raise ValueError(f"no such dataset file: {p}")
+    return p

@@ -1,0 +1,82 @@
+"""Symmetry augmentation in feature space: random relabellings of settings, outcomes and parties, in JAX.
+
+NL, NBL and the local / quantum / postquantum classes are invariant under relabelling settings, outcomes (per
+setting) and exchanging parties of equal cardinalities (bellcore's ``relabel_settings``, ``relabel_outcomes``,
+``swap_parties``). On the features used here those maps act by permutations and sign flips, so a batch is
+augmented on the fly inside the jitted training step, without going back to probabilities:
+
+- ``"full"`` of a binary Bell scenario ``(A_x, B_y, E_xy)``: ``A'_x = s_x A_{pi(x)}``, ``B'_y = t_y B_{sigma(y)}``,
+  ``E'_xy = s_x t_y E_{pi(x) sigma(y)}`` (``s, t`` = +-1 outcome flips per setting, ``pi, sigma`` setting
+  permutations), and with probability 1/2 the party swap ``A <-> B``, ``E -> E^T`` (equal settings only).
+- ``"correlators"`` (``E_xy``, m = 2, marginals zero): the same maps on ``E`` alone.
+- ``"abc"`` (``E_xyz``, ``A_x``): flips and permutations of A's, B's and C's settings and outcomes. For the BSM
+  variant, B's "flip y" and "permute y" act on the two bits of B's outcome, also relabellings of outcomes.
+  (A <-> C is not available: the features omit C's marginals.)
+
+``"ij"`` and the NS coordinates of bilocal ``"full"`` have no such simple action; ``augmentation`` returns None.
+Tests check every map against bellcore's relabellings of the underlying behaviour (tests/test_surrogates.py).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from bellcore import BellScenario, BilocalScenario, Scenario
+
+__all__ = ["augmentation"]
+
+
+def _flips(key, n, dtype):
+    return jnp.where(jax.random.bernoulli(key, 0.5, (n,)), -1.0, 1.0).astype(dtype)
+
+
+def _full_bell(m: int, swap: bool) -> Callable:
+    def f(key, x):
+        ka, kb, kfa, kfb, ks = jax.random.split(key, 5)
+        A, B, E = x[:m], x[m : 2 * m], x[2 * m :].reshape(m, m)
+        pa, pb = jax.random.permutation(ka, m), jax.random.permutation(kb, m)
+        fa, fb = _flips(kfa, m, x.dtype), _flips(kfb, m, x.dtype)
+        A2, B2 = fa * A[pa], fb * B[pb]
+        E2 = fa[:, None] * fb[None, :] * E[pa][:, pb]
+        if swap:
+            s = jax.random.bernoulli(ks, 0.5)
+            A2, B2, E2 = jnp.where(s, B2, A2), jnp.where(s, A2, B2), jnp.where(s, E2.T, E2)
+        return jnp.concatenate([A2, B2, E2.ravel()])
+
+    return f
+
+
+def _correlators(key, x):
+    ka, kb, kfa, kfb, ks = jax.random.split(key, 5)
+    E = x.reshape(2, 2)
+    pa, pb = jax.random.permutation(ka, 2), jax.random.permutation(kb, 2)
+    fa, fb = _flips(kfa, 2, x.dtype), _flips(kfb, 2, x.dtype)
+    E2 = fa[:, None] * fb[None, :] * E[pa][:, pb]
+    E2 = jnp.where(jax.random.bernoulli(ks, 0.5), E2.T, E2)
+    return E2.ravel()
+
+
+def _abc(key, x):
+    k = jax.random.split(key, 6)
+    E, A = x[:8].reshape(2, 2, 2), x[8:]  # E[x, y, z]
+    px, py, pz = (jax.random.permutation(k[i], 2) for i in range(3))
+    fx, fy, fz = (_flips(k[3 + i], 2, x.dtype) for i in range(3))
+    E2 = fx[:, None, None] * fy[None, :, None] * fz[None, None, :] * E[px][:, py][:, :, pz]
+    return jnp.concatenate([E2.ravel(), fx * A[px]])
+
+
+def augmentation(feature_set: str, scenario: Scenario) -> Callable | None:
+    """``f(key, x (d,)) -> x' (d,)``: one random relabelling of one feature vector; None if not available."""
+    if feature_set == "full" and isinstance(scenario, BellScenario) and tuple(scenario.outcomes) == (2, 2):
+        ma, mb = scenario.settings
+        if ma == mb:
+            return _full_bell(ma, swap=True)
+        return None
+    if feature_set == "correlators":
+        return _correlators
+    if feature_set == "abc" and isinstance(scenario, BilocalScenario):
+        return _abc
+    return None

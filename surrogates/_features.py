@@ -1,0 +1,125 @@
+"""Feature maps: behaviour array ``p[outcomes..., settings...]`` -> feature vector, pure and differentiable JAX.
+
+Every map takes an array of shape ``(*batch, *scenario.shape)`` and returns ``(*batch, dim)``; it is built from
+``jnp`` operations only, so ``jax.grad`` of a surrogate flows back to the behaviour (and on to a quantum strategy).
+
+- ``"full"``: the behaviour's free coordinates. Binary Bell scenarios: the marginals ``<A_x>``, ``<B_y>`` and the
+  correlators ``<A_x B_y>`` (``2m + m^2`` numbers; they determine a no-signalling behaviour exactly). Any other
+  scenario (the bilocal network): the orthonormal no-signalling coordinates ``basis.T @ (p - p0)`` of
+  ``bellcore.ns_affine_basis`` (26 binary, 35 BSM).
+- ``"ij"``: the paper's bilocal features ``(I, J, <A0>, <A1>)`` (``bellcore.features_ij``).
+- ``"abc"``: the 8 ``<A_x B_y C_z>`` and ``<A0>, <A1>`` (``bellcore.features_correlators``).
+- ``"correlators"``: the CHSH correlators ``E[x, y]`` of the m = 2 binary Bell scenario (4 numbers), the input of the
+  local / quantum / postquantum classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, features_correlators, features_ij, ns_affine_basis
+
+__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features"]
+
+
+def _is_binary_bell(sc: Scenario) -> bool:
+    return isinstance(sc, BellScenario) and sc.n_parties == 2 and tuple(sc.outcomes) == (2, 2)
+
+
+def _full(p, sc: Scenario):
+    nb = p.ndim - len(sc.shape)
+    if _is_binary_bell(sc):
+        s = jnp.array([1.0, -1.0], dtype=p.dtype)
+        A = jnp.einsum("...abxy,a->...xy", p, s)[..., :, 0]  # (*batch, mA): B's setting is irrelevant (NS)
+        B = jnp.einsum("...abxy,b->...xy", p, s)[..., 0, :]
+        E = jnp.einsum("...abxy,a,b->...xy", p, s, s)
+        return jnp.concatenate([A, B, E.reshape(E.shape[:nb] + (-1,))], axis=-1)
+    p0, basis = ns_affine_basis(sc)
+    flat = p.reshape(p.shape[:nb] + (-1,))
+    return (flat - jnp.asarray(p0, p.dtype)) @ jnp.asarray(basis, p.dtype)
+
+
+def _ij(p, sc: Scenario):
+    return features_ij(Behaviour(p, sc))
+
+
+def _abc(p, sc: Scenario):
+    return features_correlators(Behaviour(p, sc))
+
+
+def _correlators(p, sc: Scenario):
+    s = jnp.array([1.0, -1.0], dtype=p.dtype)
+    E = jnp.einsum("...abxy,a,b->...xy", p, s, s)
+    return E.reshape(E.shape[:-2] + (4,))
+
+
+def _dim_full(sc: Scenario) -> int:
+    if _is_binary_bell(sc):
+        return sc.settings[0] + sc.settings[1] + sc.settings[0] * sc.settings[1]
+    return int(ns_affine_basis(sc)[1].shape[1])
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """A named feature map.
+
+    Attributes:
+        name: key in ``FEATURE_SETS``.
+        fn: ``fn(p, scenario) -> (*batch, dim)`` (pure ``jnp``).
+        dim: ``dim(scenario) -> int``.
+        applies: ``applies(scenario) -> bool``: whether the map is defined for that scenario.
+        needs: a sentence for error messages (what the map applies to).
+    """
+
+    name: str
+    fn: Callable
+    dim: Callable[[Scenario], int]
+    applies: Callable[[Scenario], bool]
+    needs: str
+
+    def __call__(self, p, scenario: Scenario):
+        check_input(p, scenario)
+        if not self.applies(scenario):
+            raise ValueError(f"feature set {self.name!r} needs {self.needs}; got {scenario}")
+        p = jnp.asarray(p)
+        if not jnp.issubdtype(p.dtype, jnp.floating):
+            p = p.astype(jnp.float32)
+        return self.fn(p, scenario)
+
+
+FEATURE_SETS: dict[str, FeatureMap] = {
+    "full": FeatureMap("full", _full, _dim_full, lambda sc: True, "any scenario"),
+    "ij": FeatureMap("ij", _ij, lambda sc: 4, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
+    "abc": FeatureMap("abc", _abc, lambda sc: 10, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
+    "correlators": FeatureMap(
+        "correlators", _correlators, lambda sc: 4, lambda sc: sc == BellScenario.binary(2),
+        "the m = 2 binary Bell scenario",
+    ),
+}
+
+
+def feature_map(name: str) -> FeatureMap:
+    """The ``FeatureMap`` called ``name``; ``ValueError`` listing the known names otherwise."""
+    if name not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {name!r}; known: {', '.join(FEATURE_SETS)}")
+    return FEATURE_SETS[name]
+
+
+def features(p, scenario: Scenario, name: str):
+    """``FEATURE_SETS[name](p, scenario)``: features of a (batch of) behaviour array(s), shape ``(*batch, dim)``."""
+    return feature_map(name)(p, scenario)
+
+
+def check_input(p, scenario: Scenario) -> None:
+    """Raise ``ValueError`` unless ``p``'s trailing axes are ``scenario.shape`` (a clear message for a model that
+    is handed behaviours of another scenario)."""
+    shape = tuple(np.shape(p))
+    k = len(scenario.shape)
+    if len(shape) < k or shape[len(shape) - k :] != tuple(scenario.shape):
+        raise ValueError(
+            f"input of shape {shape} is not a behaviour of {scenario} (trailing axes must be {tuple(scenario.shape)})"
+        )
