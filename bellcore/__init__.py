@@ -4,6 +4,7 @@ Scenarios, the ``Behaviour`` data type (``p[outcomes..., settings...]``), relabe
 quantum strategies (Born rule in JAX), reference behaviours and samplers with stated measures.
 """
 
+from . import _golden as golden
 from ._behaviour import Behaviour, as_behaviour, default_tolerance
 from ._progress import Progress
 from ._quantum import (
@@ -32,10 +33,19 @@ from ._sampling import (
     sample_uniform_ns,
     sampler_params,
 )
-from ._scenario import BellScenario, BilocalScenario, Scenario, infer_scenario, scenario_from_json
+from ._scenario import (
+    BILOCAL_SHAPES,
+    MAX_DETERMINISTIC,
+    BellScenario,
+    BilocalScenario,
+    Scenario,
+    infer_scenario,
+    scenario_from_json,
+)
 from ._symmetry import random_relabelling, relabel_outcomes, relabel_settings, swap_parties
 
 __all__ = [
+    "golden",
     "Behaviour",
     "default_tolerance",
     "as_behaviour",
@@ -43,6 +53,8 @@ __all__ = [
     "BellScenario",
     "BilocalScenario",
     "infer_scenario",
+    "BILOCAL_SHAPES",
+    "MAX_DETERMINISTIC",
     "scenario_from_json",
     "QuantumStrategy",
     "PAULI",
@@ -81,6 +93,7 @@ __all__ = [
 ]
 
 from ._network import (  # noqa: E402
+    BELL_BASIS,
     BilocalStrategy,
     behaviour_from_correlators,
     behaviour_from_ij,
@@ -98,6 +111,7 @@ from ._network import (  # noqa: E402
 )
 
 __all__ += [
+    "BELL_BASIS",
     "BilocalStrategy",
     "bell_state_measurement",
     "noisy_bell_state_measurement",

@@ -24,6 +24,7 @@ from ._quantum import PAULI, qubit_measurements_xz, werner_state
 from ._scenario import BilocalScenario
 
 __all__ = [
+    "BELL_BASIS",
     "BilocalStrategy",
     "bell_state_measurement",
     "noisy_bell_state_measurement",
@@ -43,18 +44,17 @@ __all__ = [
 _X, _Z = PAULI[0], PAULI[2]
 _I2 = np.eye(2, dtype=np.complex128)
 
+#: The Bell basis, row b = 2*b0 + b1 (b0 the Z(x)Z bit, b1 the X(x)X bit, 0 <-> +1): Phi+, Phi-, Psi+, Psi-.
+#: The one definition behind ``bell_state_measurement`` and the samplers' Bell-state measurement.
+BELL_BASIS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, 1, -1, 0]], dtype=np.complex128) / np.sqrt(2)
+
 
 def bell_state_measurement() -> np.ndarray:
     """Complete Bell-state measurement, shape (1, 4, 4, 4): ``M[0, b] = (I + (-1)^b0 ZZ)/2 . (I + (-1)^b1 XX)/2``.
 
     ``b = 2*b0 + b1``: 0 = Phi+, 1 = Phi-, 2 = Psi+, 3 = Psi- (b0 = Z(x)Z bit, b1 = X(x)X bit, 0 <-> +1).
     """
-    zz, xx, eye = np.kron(_Z, _Z), np.kron(_X, _X), np.eye(4, dtype=np.complex128)
-    out = np.zeros((1, 4, 4, 4), dtype=np.complex128)
-    for b in range(4):
-        b0, b1 = divmod(b, 2)
-        out[0, b] = (eye + (-1) ** b0 * zz) @ (eye + (-1) ** b1 * xx) / 4
-    return out
+    return np.einsum("bi,bj->bij", BELL_BASIS, BELL_BASIS.conj())[None]  # projectors |v_b><v_b|
 
 
 def noisy_bell_state_measurement(eta) -> jnp.ndarray:
@@ -144,7 +144,7 @@ def brgp_strategy(source1, source2, variant: str = "binary", eta=1.0) -> Bilocal
 def bilocal_werner(v, variant: str = "binary") -> Behaviour:
     """Werner sources ``v|Phi+><Phi+| + (1-v) I/4`` on both links with the BRGP measurements.
 
-    I = J = v^2/2. Certified NBL: binary max(0, (sqrt2 v - 1)/4), bsm max(0, (v^2 - 1/2)/4) (SCIENCE.md s.4).
+    I = J = v^2/2. Certified NBL: binary max(0, (sqrt2 v - 1)/4), bsm max(0, (v^2 - 1/2)/4) (docs/golden.md).
     A reference behaviour: computed in float64 (a numpy array) whatever JAX's default precision.
     """
     with jax.enable_x64(True):

@@ -1,4 +1,4 @@
-"""Reference behaviours with known nonlocality (see SCIENCE.md sections 2 and 4)."""
+"""Reference behaviours with known nonlocality (closed forms: ``bellcore.golden``, docs/golden.md)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def embed(beh: Behaviour, m: int, fill: str = "copy") -> Behaviour:
     """Embed a bipartite behaviour into ``m`` settings per party.
 
     ``fill="copy"``: extra settings repeat setting 0; ``fill="noise"``: extra settings are white noise.
-    NL then scales as ``4 NL_2 / m^2`` from m=2 (SCIENCE.md section 2).
+    NL then scales as ``4 NL_2 / m^2`` from m=2 (docs/golden.md).
     """
     sc = beh.scenario
     if not isinstance(sc, BellScenario) or beh.is_batch:

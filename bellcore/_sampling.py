@@ -30,6 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from ._behaviour import Behaviour
+from ._network import BELL_BASIS, behaviour_from_correlators
 from ._reference import correlators_to_probabilities
 from ._scenario import BellScenario, BilocalScenario, Scenario
 
@@ -147,10 +148,7 @@ def sample_uniform_ns(
     uniform behaviour (an interior point), each run for ``burn_in`` steps (default 5·dim²: 320 at m=2, 6125 at m=5)
     and then thinned, keeping one draw every ``thin`` steps (default dim) until ``n`` draws are collected (taken
     round-robin over chains). Many independent chains avoid one chain dwelling in or out of the thin nonlocal
-    corners. Checks: at m=2 the local fraction is 16/17 (tests/test_sampling.py; measured 0.9414 ± 0.0009 over
-    1e5 points with these defaults); at m=5, statistics of the correlators (fraction violating some CHSH sub-test,
-    mean |E|, mean |A|) do not move between burn-ins of 1, 3 and 10·dim² (within 0.003); a burn-in of 2 steps
-    is visibly biased towards the local centre (a test).
+    corners. Checks of the measure, with their numbers: docs/samplers.md and tests/test_sampling.py.
     """
     p0, basis = ns_affine_basis(scenario)
     dim = basis.shape[1]
@@ -175,7 +173,7 @@ def sample_marginal_first(scenario: Scenario, n: int, rng: np.random.Generator) 
     [|A_x + B_y| - 1, 1 - |A_x - B_y|] (binary Bell scenarios only).
 
     Cheap and exact, but NOT uniform on the NS polytope: it over-weights near-deterministic marginals
-    (SCIENCE.md §3: at m=5 about 39 % of its points are local, against 3 % under ``uniform-ns``).
+    (docs/samplers.md: at m=5 about 39 % of its points are local, against 3 % under ``uniform-ns``).
     """
     ma, mb = _binary_bell(scenario, "marginal-first")
     A = rng.uniform(-1, 1, (n, ma))
@@ -267,7 +265,7 @@ def sample_vertex_mixture(scenario: Scenario, n: int, rng: np.random.Generator, 
     """Dirichlet(alpha) weights over all NS vertices (``ns_vertices``; binary Bell scenarios, m <= 3).
 
     At m=2 Dirichlet(1) mixtures of the 24 vertices are always local (the PR weight spreads over 8 opposite boxes);
-    sparse weights (alpha ~ 0.1) give nonlocal points (SCIENCE.md §3).
+    sparse weights (alpha ~ 0.1) give nonlocal points (docs/samplers.md).
     """
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0; got {alpha}")
@@ -288,11 +286,6 @@ def _haar_unitaries(rng: np.random.Generator, shape: tuple[int, ...], d: int) ->
 def _haar_states(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     psi = rng.standard_normal((n, d)) + 1j * rng.standard_normal((n, d))
     return psi / np.linalg.norm(psi, axis=1, keepdims=True)
-
-
-_BELL_BASIS = np.array(  # rows: basis vectors for b = 2*b0 + b1, b0 = Z⊗Z bit, b1 = X⊗X bit
-    [[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, 1, -1, 0]], dtype=np.complex128
-) / np.sqrt(2)
 
 
 def sample_quantum(
@@ -331,10 +324,10 @@ def sample_quantum(
         if b_measurement == "haar":
             UB = _haar_unitaries(rng, (n, mB), 4)  # UB[n, y, j, k]: basis vector k
         elif scenario.variant == "bsm":
-            UB = np.broadcast_to(_BELL_BASIS.T, (n, 1, 4, 4))
+            UB = np.broadcast_to(BELL_BASIS.T, (n, 1, 4, 4))
         else:  # binary: y=0 -> Z⊗Z parity (|00>,|11> | |01>,|10>), y=1 -> X⊗X parity
             zz = np.eye(4, dtype=np.complex128)[:, [0, 3, 1, 2]]
-            xx = _BELL_BASIS[[0, 2, 1, 3]].T  # Phi+, Psi+ (XX=+1) then Phi-, Psi- (XX=-1)
+            xx = BELL_BASIS[[0, 2, 1, 3]].T  # Phi+, Psi+ (XX=+1) then Phi-, Psi- (XX=-1)
             UB = np.broadcast_to(np.stack([zz, xx]), (n, 2, 4, 4))
         amp = np.einsum("nxia,nyjk,nzlc,nijl->nakcxyz", UA.conj(), UB.conj(), UC.conj(), Psi, optimize=True)
         pk = np.abs(amp) ** 2  # (n, a, k, c, x, y, z), k = basis vector of B
@@ -348,26 +341,8 @@ def sample_quantum(
 
 # ----------------------------------------------------------------------------------- bilocal feature families
 def _features_behaviour(scenario: BilocalScenario, A: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """p(a,b,c|x,y,z) = (1 + (-1)^a A_x + (-1)^(a+b+c) E[y]_xz) / 8 with B^y = (-1)^(b_y).
-
-    Binary variant: E[y] = <A_x B_y C_z>. BSM: B^0 = (-1)^{b0}, B^1 = (-1)^{b1} of the outcome b = 2 b0 + b1 and
-    p = (1 + (-1)^a A_x + sum_y (-1)^(a+b_y+c) E[y]_xz) / 16.
-    """
-    n = A.shape[0]
-    s = np.array([1.0, -1.0])
-    if scenario.variant == "binary":
-        p = np.empty((n, 2, 2, 2, 2, 2, 2))
-        for a, b, c in itertools.product(range(2), repeat=3):
-            # A: (n, x) ; E: (n, y, x, z) -> p[n, a, b, c, x, y, z]
-            p[:, a, b, c] = (
-                1 + s[a] * A[:, :, None, None] + s[a] * s[b] * s[c] * np.transpose(E, (0, 2, 1, 3))
-            ) / 8
-        return p
-    p = np.empty((n, 2, 4, 2, 2, 1, 2))
-    for a, b0, b1, c in itertools.product(range(2), repeat=4):
-        val = 1 + s[a] * A[:, :, None] + s[a] * s[c] * (s[b0] * E[:, 0] + s[b1] * E[:, 1])
-        p[:, a, 2 * b0 + b1, c, :, 0, :] = val / 16
-    return p
+    """``bellcore.behaviour_from_correlators`` for correlators ``E[n, y, x, z]`` and marginals ``A[n, x]``."""
+    return behaviour_from_correlators(np.transpose(E, (0, 2, 1, 3)), A, scenario.variant).numpy()
 
 
 def _rejection(rng, n, dim, accept, batch=4096):
@@ -443,7 +418,7 @@ def chsh_max(E: np.ndarray) -> np.ndarray:
 def chsh_class(E: np.ndarray) -> np.ndarray:
     """0 = local (all |CHSH| <= 2), 1 = quantum but not local (TLM: all |sum ± asin E| <= pi), 2 = postquantum.
 
-    Exact criteria for the correlators alone (marginals free; SCIENCE.md §5). Returns int8.
+    Exact criteria for the correlators alone (marginals free; docs/measures.md). Returns int8.
     """
     E = np.asarray(E, dtype=np.float64)
     local = chsh_max(E) <= 2.0

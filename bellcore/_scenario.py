@@ -15,7 +15,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Scenario", "NSConstraints", "BellScenario", "BilocalScenario", "scenario_from_json", "infer_scenario"]
+__all__ = [
+    "Scenario",
+    "NSConstraints",
+    "BellScenario",
+    "BilocalScenario",
+    "scenario_from_json",
+    "infer_scenario",
+    "BILOCAL_SHAPES",
+    "MAX_DETERMINISTIC",
+]
 
 
 class Scenario:
@@ -54,11 +63,27 @@ class Scenario:
     def n_deterministic(self) -> int:
         return math.prod(d**m for d, m in zip(self.outcomes, self.settings))
 
+    def check_enumerable(self) -> "Scenario":
+        """Raise ``ValueError`` unless the local deterministic points can be enumerated (the LPs need them all).
+
+        Supported: at most ``MAX_DETERMINISTIC`` = 2**16 points ``prod_i d_i ** m_i``, e.g. two outcomes and
+        mA + mB <= 16 settings. Checked before anything is allocated (m = 10 would need ~3 GiB).
+        """
+        k = self.n_deterministic
+        if k > MAX_DETERMINISTIC:
+            raise ValueError(
+                f"scenario {self} has {k:,} local deterministic points; certify enumerates them and supports at "
+                f"most {MAX_DETERMINISTIC:,} (prod d**m <= 2**16, e.g. two outcomes with mA + mB <= 16 settings)"
+            )
+        return self
+
     def deterministic_points(self) -> np.ndarray:
         """All local deterministic behaviours, shape ``(K, *shape)``, float64, entries 0 or 1.
 
-        K = prod_i d_i ** m_i. Computed once per scenario and cached; the returned array is read-only.
+        K = prod_i d_i ** m_i (``check_enumerable``: at most 2**16). Computed once per scenario and cached; the
+        returned array is read-only.
         """
+        self.check_enumerable()
         return _deterministic_points(self.outcomes, self.settings)
 
     def deterministic_strategies(self) -> list[tuple[tuple[int, ...], ...]]:
@@ -91,6 +116,27 @@ class NSConstraints(tuple):
     @property
     def signalling(self) -> np.ndarray:
         return self[1]
+
+    def project(self, flat: np.ndarray) -> np.ndarray:
+        """Orthogonal projection of flattened behaviours ``(..., size)`` onto the no-signalling affine hull.
+
+        The result satisfies normalisation and no-signalling to round-off (entries may stay slightly negative).
+        Used for inputs validated at a looser tolerance (float32) before an LP that needs exact equalities.
+        """
+        a = np.vstack([self.normalisation, self.signalling])
+        b = np.concatenate([np.ones(len(self.normalisation)), np.zeros(len(self.signalling))])
+        resid = flat @ a.T - b
+        return flat - resid @ _pinv(a).T
+
+
+def _pinv(a: np.ndarray) -> np.ndarray:
+    key = (a.shape, a.tobytes())
+    if key not in _PINV:
+        _PINV[key] = np.linalg.pinv(a)
+    return _PINV[key]
+
+
+_PINV: dict = {}
 
 
 @functools.cache
@@ -217,22 +263,44 @@ class BilocalScenario(Scenario):
         return f"bilocal({self.variant})"
 
 
+def _int_pair(obj: dict[str, Any], key: str, default=None) -> tuple[int, int]:
+    """A JSON list of two integers (no strings, floats or booleans: lax input is refused, not coerced)."""
+    v = obj.get(key, default)
+    if v is None:
+        raise ValueError(f"bell scenario needs {key!r}: a list of two integers, e.g. [2, 2]")
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(type(x) is int for x in v)):
+        raise ValueError(f"bell scenario {key!r} must be a list of two integers, e.g. [2, 2]; got {v!r}")
+    return int(v[0]), int(v[1])
+
+
 def scenario_from_json(obj: dict[str, Any]) -> Scenario:
-    """Inverse of ``Scenario.to_json``. Raises ``ValueError`` on an unknown or malformed description."""
+    """Inverse of ``Scenario.to_json``. Raises ``ValueError`` on an unknown or malformed description.
+
+    Strict: ``{"kind": "bell", "outcomes": [dA, dB], "settings": [mA, mB]}`` (integers; ``outcomes`` defaults
+    to [2, 2]) or ``{"kind": "bilocal", "variant": "binary" | "bsm"}``; unknown fields are refused.
+    """
     if not isinstance(obj, dict) or "kind" not in obj:
-        raise ValueError(f"scenario must be an object with a 'kind' field; got {obj!r}")
+        raise ValueError(f"scenario must be an object with a 'kind' field; got {str(obj)[:80]}")
     kind = obj["kind"]
+    allowed = {"bell": {"kind", "outcomes", "settings"}, "bilocal": {"kind", "variant"}}
+    if kind not in allowed:
+        raise ValueError(f"unknown scenario kind {str(kind)[:40]!r}; expected 'bell' or 'bilocal'")
+    extra = sorted(set(obj) - allowed[kind])
+    if extra:
+        raise ValueError(f"{kind} scenario: unknown field(s) {', '.join(map(repr, extra))}")
     if kind == "bell":
-        try:
-            return BellScenario(tuple(obj.get("outcomes", (2, 2))), tuple(obj["settings"]))
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"malformed bell scenario {obj!r}: {e}") from None
-    if kind == "bilocal":
-        return BilocalScenario(obj.get("variant", "binary"))
-    raise ValueError(f"unknown scenario kind {kind!r}; expected 'bell' or 'bilocal'")
+        return BellScenario(_int_pair(obj, "outcomes", [2, 2]), _int_pair(obj, "settings"))
+    variant = obj.get("variant", "binary")
+    if not isinstance(variant, str):
+        raise ValueError(f"bilocal scenario 'variant' must be 'binary' or 'bsm'; got {variant!r}")
+    return BilocalScenario(variant)
 
 
-_BILOCAL_SHAPES = {BilocalScenario("binary").shape: "binary", BilocalScenario("bsm").shape: "bsm"}
+#: Largest number of local deterministic points certify enumerates (``Scenario.check_enumerable``).
+MAX_DETERMINISTIC = 2**16
+
+#: Bilocal behaviour shape -> variant: the one map from an array's shape to the bilocal variant.
+BILOCAL_SHAPES = {BilocalScenario("binary").shape: "binary", BilocalScenario("bsm").shape: "bsm"}
 
 
 def infer_scenario(shape: tuple[int, ...]) -> tuple[Scenario, tuple[int, ...]]:
@@ -243,8 +311,8 @@ def infer_scenario(shape: tuple[int, ...]) -> tuple[Scenario, tuple[int, ...]]:
     6 axes equal to a bilocal shape, or 7 axes ``(N, *bilocal shape)`` -> bilocal network.
     """
     shape = tuple(int(s) for s in shape)
-    if len(shape) in (6, 7) and shape[-6:] in _BILOCAL_SHAPES:
-        return BilocalScenario(_BILOCAL_SHAPES[shape[-6:]]), shape[:-6]
+    if len(shape) in (6, 7) and shape[-6:] in BILOCAL_SHAPES:
+        return BilocalScenario(BILOCAL_SHAPES[shape[-6:]]), shape[:-6]
     if len(shape) in (4, 5):
         da, db, ma, mb = shape[-4:]
         if min(da, db) >= 2 and min(ma, mb) >= 1:

@@ -20,7 +20,7 @@ from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
 from ._nl3 import tripartite_nonlocality
-from ._result import FAILED, LIMITED, SOLVED, CertificationError, Status
+from ._result import FAILED, LIMITED, SOLVED, ZERO_TOL, CertificationError, Status
 from ._visibility import VisibilityResult, check_visibility, visibility
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "LIMITED",
     "FAILED",
     "CertificationError",
+    "ZERO_TOL",
     "NonlocalityResult",
     "nonlocality",
     "check_nonlocality",

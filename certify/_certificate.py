@@ -15,7 +15,7 @@ import numpy as np
 
 from bellcore import Scenario
 
-__all__ = ["local_bound", "exact_violation", "CertificateCheck"]
+__all__ = ["local_bound", "exact_violation", "CertificateCheck", "scenario_data", "ScenarioData"]
 
 #: Certificates are rounded to integers / 2**BITS for the exact verdict.
 BITS = 40
@@ -67,10 +67,29 @@ def exact_violation(bell: np.ndarray, p: np.ndarray, scenario: Scenario, cap: fl
     return Fraction(num - (lb_int << -shift), 2 ** (BITS - shift))
 
 
+class ScenarioData:
+    """The deterministic-point matrices of one scenario, built once and shared by every LP and check.
+
+    ``dk``: (K, N) C-contiguous, row k the flattened deterministic point k; ``d``: its transpose (N, K), columns of
+    the LPs; ``c``: the normalisation 1/(2 #setting combinations); ``shape``: one behaviour's shape.
+    """
+
+    def __init__(self, sc: Scenario):
+        sc.check_enumerable()
+        self.scenario = sc
+        self.dk = np.ascontiguousarray(sc.deterministic_points().reshape(sc.n_deterministic, -1))
+        self.d = np.ascontiguousarray(self.dk.T)
+        self.c = sc.normalisation
+        self.shape = sc.shape
+
+
 @functools.lru_cache(maxsize=32)
+def scenario_data(sc: Scenario) -> ScenarioData:
+    return ScenarioData(sc)
+
+
 def _deterministic_rows(scenario: Scenario) -> np.ndarray:
-    """``scenario.deterministic_points()`` as a C-contiguous (K, N) matrix."""
-    return np.ascontiguousarray(scenario.deterministic_points().reshape(scenario.n_deterministic, -1))
+    return scenario_data(scenario).dk
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def new_highs() -> highspy.Highs:
         _banner_done = True
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
-    # Labels must be exact to ~1e-9 (SCIENCE.md section 3): tighten HiGHS's default 1e-7 tolerances.
+    # Labels must be exact to ~1e-9 (docs/measures.md): tighten HiGHS's default 1e-7 tolerances.
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
     return h

@@ -7,7 +7,7 @@
   distribution, alternated between the two sources and multi-started, then from every box of the search.
 - ``lower`` comes from a global best-first branch-and-bound over boxes of the two source distributions with
   McCormick envelopes (``_nbl_lp``, ``_nbl_bnb``); the root box is the tripartite-local LP with the valid
-  equalities of SCIENCE.md section 4.
+  equalities of docs/measures.md.
 
 The search stops when ``upper - lower <= tol`` (status ``optimal``) or at ``max_nodes`` / ``time_limit``
 (status ``limit``; the interval so far is still valid). Normalisation ``1/(2 * number of setting combinations)``:
@@ -16,7 +16,7 @@ The search stops when ``upper - lower <= tol`` (status ``optimal``) or at ``max_
 Werner sources ``v |Phi+><Phi+| + (1 - v) I/4`` with the BRGP measurements (``bellcore.bilocal_werner``),
 certified here (``benchmarks/nbl_speed.py --werner``, tol 1e-5, every interval contains the formula):
 
-- binary variant: NBL = max(0, (sqrt2 v - 1)/4) (SCIENCE.md section 4);
+- binary variant: NBL = max(0, (sqrt2 v - 1)/4) (docs/golden.md);
 - BSM variant (b = 2 b0 + b1, b0 the Z(x)Z bit, b1 the X(x)X bit, outcome 0 <-> +1): NBL = max(0, (v^2 - 1/2)/4),
   e.g. v = 0.75: 0.015625, 0.8: 0.035, 0.9: 0.0775, 1: 0.125. The paper's "NBL = v^2 - 1/2" is exactly 4x this:
   it is ``1/2 sum |q - p|`` over all entries, without dividing by the 4 setting pairs (x, z).
@@ -35,7 +35,7 @@ from bellcore import Behaviour, BilocalScenario
 
 from ._nbl_bnb import branch_and_bound
 from ._nbl_model import BilocalModel, as_bilocal_behaviour, check_bilocal_model
-from ._result import SOLVED, Status, _num, raise_unless_solved
+from ._result import SOLVED, ZERO_TOL, Status, _num, raise_unless_solved
 
 __all__ = ["NonbilocalityResult", "nonbilocality", "check_bilocal_model", "BilocalModel"]
 
@@ -92,7 +92,7 @@ class NonbilocalityResult:
     @property
     def is_nonbilocal(self) -> bool:
         """True when the certified lower bound is positive (beyond LP round-off)."""
-        return bool(self.lower > 1e-9)
+        return bool(self.lower > ZERO_TOL)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""

@@ -10,15 +10,12 @@ The search (``branch_and_bound``):
 2. Initial upper bound: alternating exact LPs (fix q1, solve for q2 and B; fix q2, solve for q1 and B; ...)
    from a few starts (A's product-of-marginals distribution, the root's q1, uniform, random).
 3. Best-first branch-and-bound. A child inherits its parent's bound and is solved only when it reaches the top of
-   the heap (lazy evaluation) from its parent's optimal basis (warm start: ~15 simplex iterations instead of ~27).
+   the heap (lazy evaluation) from its parent's optimal basis (warm start).
    Branching: the coordinate with the largest McCormick violation |W - z1 z2^T| (summed over the other source's
-   coordinates) times its width, split at the relaxed value kept 10 % inside the interval (measured on 12 uniform
-   NS points + 3 Werner points: plain bisection of the widest side needs 3-6x more boxes, width^2 weighting ~the
-   same).
-   Every 4th box (``heuristic_every``) that survives its LP proposes its relaxed q1 to the exact LP (a new bilocal model, often a better
-   upper bound, so pruning starts early; without it the search stalls on the initial upper bound, and proposing
-   from every box costs LPs without reducing the nodes: measured on 12 points, 3924 LPs at every box vs 3100 at
-   every 4th for the same ~2350 boxes).
+   coordinates) times its width, split at the relaxed value kept 10 % inside the interval.
+   Every 4th box (``heuristic_every``) that survives its LP proposes its relaxed q1 to the exact LP (a new bilocal
+   model, often a better upper bound, so pruning starts early; without it the search stalls on the initial upper
+   bound). The measurements behind these choices: docs/performance.md.
 4. Stop when upper - min(open bounds, discarded bounds) <= tol, or at the node / time limit.
 
 Lower bounds are never HiGHS's objective values: each box's bound is ``NBLProgram.safe_bound`` of its row duals,

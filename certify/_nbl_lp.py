@@ -21,7 +21,7 @@ Variables (``nb``, ``mb`` = B's outcomes and settings; every variable in [0, 1],
 Rows: the 64 entries; ``sum_b t[alpha,gamma,b,y] = r[alpha,gamma]`` for every y; ``r = A Z A^T`` with
 ``Z = [[1, z2^T], [z1, W]]`` (exact, linear); ``q1 = A z1 >= 0``, ``q2 = A z2 >= 0``; and the four McCormick
 inequalities of ``W = z1 z2^T`` over the box. ``r >= 0`` is the product of the simplex facets, and
-``sum_alpha r = q2``, ``sum_gamma r = q1`` hold by construction (the valid equalities of SCIENCE.md section 4).
+``sum_alpha r = q2``, ``sum_gamma r = q1`` hold by construction (the valid equalities of docs/measures.md).
 With z1 fixed (or z2 fixed) the envelopes are exact: the same model gives the exact LP at a fixed source
 distribution (upper bounds) and the relaxation over a box (lower bounds). A box change only touches the
 McCormick coefficients that differ from the current ones.

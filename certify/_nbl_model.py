@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bellcore import Behaviour, BilocalScenario, default_tolerance
+from bellcore import BILOCAL_SHAPES, Behaviour, BilocalScenario, as_behaviour, default_tolerance
 
 __all__ = ["BilocalModel", "check_bilocal_model", "as_bilocal_behaviour"]
 
@@ -110,33 +110,27 @@ def _dist(v) -> np.ndarray:
 
 
 def as_bilocal_behaviour(p, validate: bool = True) -> Behaviour:
-    """A single validated float64 bilocal ``Behaviour`` from a ``Behaviour`` or an array (shape selects the variant).
+    """A single validated float64 bilocal ``Behaviour`` from a ``Behaviour`` or an array (shape selects the variant,
+    ``bellcore.BILOCAL_SHAPES``).
 
-    Validation tolerance: 1e-7, or the dtype's default if larger (1e-5 for float32 input).
+    Validation tolerance: 1e-7, or the input dtype's if larger (``bellcore.default_tolerance``: 1e-5 for float32).
     """
-    in_dtype = np.asarray(p.p if isinstance(p, Behaviour) else p).dtype
-    if isinstance(p, Behaviour):
-        beh = p
-    else:
-        try:
-            arr = np.asarray(p, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"not an array of numbers: {e}") from None
-        shapes = {BilocalScenario("binary").shape: "binary", BilocalScenario("bsm").shape: "bsm"}
-        if arr.shape not in shapes:
+    scenario = p.scenario if isinstance(p, Behaviour) else None
+    if scenario is None:
+        shape = tuple(np.shape(p))
+        if shape not in BILOCAL_SHAPES:
             raise ValueError(
-                f"a bilocal behaviour has shape {BilocalScenario('binary').shape} (binary variant) or "
-                f"{BilocalScenario('bsm').shape} (bsm variant); got {arr.shape}"
+                "a bilocal behaviour has shape "
+                + " or ".join(f"{s} ({v} variant)" for s, v in BILOCAL_SHAPES.items())
+                + f"; got {shape}"
             )
-        beh = Behaviour(arr, BilocalScenario(shapes[arr.shape]))
-    if not isinstance(beh.scenario, BilocalScenario):
-        raise ValueError(f"expected a bilocal behaviour; got scenario {beh.scenario}")
-    if beh.is_batch:
-        raise ValueError(f"expected a single behaviour; got a batch of shape {beh.batch_shape} (iterate over it)")
-    atol = max(1e-7, default_tolerance(in_dtype if in_dtype == np.float32 else np.float64))  # float32 Born rules are off by ~1e-7
-    beh = Behaviour(beh.numpy(), beh.scenario)
+        scenario = BilocalScenario(BILOCAL_SHAPES[shape])
+    if not isinstance(scenario, BilocalScenario):
+        raise ValueError(f"expected a bilocal behaviour; got scenario {scenario}")
+    beh = as_behaviour(p, scenario, validate=False, batch=False)
     if validate:
-        beh.validate(atol=atol)
+        dtype = np.asarray(p.p if isinstance(p, Behaviour) else p).dtype
+        beh.validate(atol=max(1e-7, default_tolerance(dtype)))  # >= 1e-7: network behaviours computed in float32 upstream often arrive cast to float64
     return beh
 
 

@@ -22,14 +22,12 @@ import numpy as np
 
 from bellcore import Behaviour, Scenario, as_behaviour
 
-from ._certificate import CertificateCheck, _deterministic_rows, exact_violation, local_bound
+from ._certificate import CertificateCheck, exact_violation, local_bound, scenario_data as _scenario_data
 from ._highs import INF, make_lp, new_highs, status_of
-from ._result import SOLVED, BellCertificate, Status, _num, raise_unless_solved
+from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
 
 __all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "ZERO_TOL"]
 
-#: Values at or below this are reported as local (LP round-off is ~1e-15; see SCIENCE.md section 3).
-ZERO_TOL = 1e-9
 #: Largest tolerated disagreement between a solver value and its solver-free recomputation.
 CHECK_TOL = 1e-8
 
@@ -72,17 +70,11 @@ class _NLProgram:
     a guessed Bell functional ``B = c s`` with signs ``s_i = sign(q_i - 1/(dA dB))`` (q against the
     uniform behaviour), i.e. the residual column ``r+_i`` basic where ``s_i > 0`` and ``r-_i`` elsewhere,
     plus ``lambda_k1`` for ``k1 = argmax_k B.d_k``. Every reduced cost is then >= 0 (``2c`` for the other
-    residuals, ``B.d_k1 - B.d_k`` for the lambdas), so the dual simplex starts feasible. Mean simplex
-    iterations on 100 uniform NS points, this start (with no cost perturbation, below) vs the primal
-    simplex from the nearest deterministic point: m = 3: 26 vs 35, m = 4: 43 vs 87, m = 5: 67 vs 210.
-    (Tried and not kept, 2026-11: Fine's one-sided form, with primal or dual crash -- cheaper iterations
-    but more of them, slower at m <= 4 and slower than this at m = 5; the "half" form ``t >= q - D lambda``
-    -- within 3 %; a greedy sign-flip improvement of B before the solve, other guesses for s (top two
-    entries per block, correlator signs, product of marginals), several tied best responses in the
-    crash, and starting bases of a fixed library of solved points -- none repaid its cost.)
+    residuals, ``B.d_k1 - B.d_k`` for the lambdas), so the dual simplex starts feasible (iteration counts
+    against other starts, and the variants tried and not kept: docs/performance.md).
 
     The crash basis is passed as a complete (non-"alien") basis: HiGHS then skips the factorisation it
-    otherwise runs inside ``setBasis`` to vet an alien basis (0.4 ms at m = 5).
+    otherwise runs inside ``setBasis`` to vet an alien basis.
     """
 
     def __init__(self, scenario: Scenario):
@@ -101,7 +93,7 @@ class _NLProgram:
         self.h = new_highs()
         self.h.passModel(lp)
         self.h.setOptionValue("simplex_strategy", 1)  # dual simplex: the crash vertex is dual feasible
-        # No cost perturbation: 10-15 % fewer iterations at m = 3..5. Against stalling on these very
+        # No cost perturbation: fewer iterations (docs/performance.md). Against stalling on these very
         # degenerate LPs, an iteration cap; past it, the same crash is re-solved with HiGHS's default
         # perturbation (still a function of q alone).
         self.h.setOptionValue("dual_simplex_cost_perturbation_multiplier", 0.0)
@@ -167,23 +159,6 @@ def _solve_highs(q: np.ndarray, scenario: Scenario) -> tuple[Status, str, str, f
     return _program(scenario).solve(q)
 
 
-class _ScenarioData:
-    """Per-scenario arrays of the solver-free checks, computed once."""
-
-    def __init__(self, sc: Scenario):
-        dk = _deterministic_rows(sc)  # (K, N)
-        self.dk = dk
-        self.d = np.ascontiguousarray(dk.T)  # (N, K)
-        self.scenario = sc
-        self.c = sc.normalisation
-        self.shape = sc.shape
-
-
-@functools.lru_cache(maxsize=32)
-def _scenario_data(sc: Scenario) -> _ScenarioData:
-    return _ScenarioData(sc)
-
-
 # ----------------------------------------------------------------------------------------- cvxpy
 def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
     """The same LP through cvxpy (a new Problem per call; default solver unless named).
@@ -192,7 +167,7 @@ def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
     """
     import cvxpy as cp
 
-    d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).T
+    d = _scenario_data(scenario).d
     n, k = d.shape
     lam = cp.Variable(k, nonneg=True)
     s = cp.Variable(n, nonneg=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from bellcore import Scenario
 
-__all__ = ["Status", "SOLVED", "LIMITED", "FAILED", "CertificationError", "BellCertificate"]
+__all__ = ["ZERO_TOL", "Status", "SOLVED", "LIMITED", "FAILED", "CertificationError", "BellCertificate"]
 
 
 class Status(str, enum.Enum):
@@ -37,6 +37,9 @@ class Status(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+
+#: Values at or below this are reported as local / bilocal (LP round-off is ~1e-15; see docs/measures.md).
+ZERO_TOL = 1e-9
 
 #: Statuses with a usable value. ``inaccurate`` is in it for every measure (NL, visibility, NBL): the value is
 #: kept and its certificate is re-checked without the solver, so ``certificate_checked`` -- not the solver's own

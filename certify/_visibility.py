@@ -23,7 +23,9 @@ from bellcore import Behaviour, Scenario, as_behaviour
 
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
-from ._nl import CHECK_TOL, ZERO_TOL
+from ._certificate import scenario_data
+from ._nl import CHECK_TOL
+from ._result import ZERO_TOL
 from ._result import SOLVED, BellCertificate, raise_unless_solved
 
 __all__ = ["VisibilityResult", "visibility", "check_visibility"]
@@ -49,7 +51,7 @@ class VisibilityResult(BellCertificate):
 class _VisibilityProgram:
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
-        d = scenario.deterministic_points().reshape(scenario.n_deterministic, -1).T  # (N, K)
+        d = scenario_data(scenario).d  # (N, K)
         n, k = d.shape
         self.u = Behaviour.uniform(scenario).numpy().reshape(-1)
         a = np.vstack([d - self.u[:, None], np.ones((1, k))])
@@ -58,7 +60,7 @@ class _VisibilityProgram:
         lp.row_upper_ = np.concatenate([np.zeros(n), [INF]])
         self.h = new_highs()
         self.h.passModel(lp)
-        self.n, self.k = n, k
+        self.n, self.k, self.d = n, k, d
         self._rows = np.arange(n, dtype=np.int32)
 
     def solve(self, q: np.ndarray):
@@ -76,6 +78,18 @@ def _program(scenario: Scenario) -> _VisibilityProgram:
     return _VisibilityProgram(scenario)
 
 
+def _on_ns_hull(q: np.ndarray, sc: Scenario) -> np.ndarray:
+    """q, projected onto the no-signalling affine hull when it is off by more than round-off.
+
+    The LP's equalities ``sum mu_k (d_k - u) = q - u`` have a solution only for q on that hull; a behaviour
+    validated at float32 precision (1e-5) is off it by ~1e-7. The certificate then refers to the projected q
+    (within the validation tolerance of the input; float64 inputs within 1e-12 are left untouched).
+    """
+    ns = sc.no_signalling_constraints()
+    off = max(np.abs(ns.normalisation @ q - 1.0).max(), np.abs(ns.signalling @ q).max(initial=0.0))
+    return ns.project(q) if off > 1e-12 else q
+
+
 def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityResult:
     """Certified white-noise visibility of one behaviour (Bell scenarios; HiGHS).
 
@@ -90,7 +104,7 @@ def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityRe
     if sc.n_parties != 2:
         raise ValueError(f"visibility is defined here for bipartite Bell scenarios; got {sc}")
     prog = _program(sc)
-    q = beh.numpy().reshape(-1)
+    q = _on_ns_hull(beh.numpy().reshape(-1), sc)
     status, message, native, mu, y = prog.solve(q)
     if status not in SOLVED:
         return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
@@ -98,8 +112,7 @@ def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityRe
     total = mu.sum()
     v_low = 1.0 / total
     weights = mu / total
-    d = sc.deterministic_points().reshape(sc.n_deterministic, -1).T
-    model = d @ weights
+    model = prog.d @ weights
     bell, lb, upper = None, math.nan, 1.0
     u = prog.u
     # HiGHS's duals: objective sensitivity to the rhs q - u, so B.(q - u) = 1/v*. Normalise to max |B| = 1.
@@ -140,7 +153,7 @@ def check_visibility(p, result: VisibilityResult, atol: float = CHECK_TOL) -> Ce
     if not math.isfinite(v) or result.weights is None:
         return CertificateCheck(False, math.nan, None, f"no certificate (status {result.status})")
     w = np.asarray(result.weights)
-    model = sc.deterministic_points().reshape(sc.n_deterministic, -1).T @ w
+    model = scenario_data(sc).d @ w
     err = np.abs(v * q + (1 - v) * u - model).max()
     if w.min() < 0 or abs(w.sum() - 1) > 1e-12 or err > atol:
         return CertificateCheck(False, v, None, f"local model misses the mixture by {err:.2e}")

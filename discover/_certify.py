@@ -35,7 +35,7 @@ from ._strategy import params_of
 __all__ = ["Constraints", "Candidates", "certify_candidates", "signature", "check_discoveries", "ZERO_TOL"]
 
 #: Certified values at or below this are zero (LP round-off is ~1e-15; certify reports local at 1e-9 too).
-ZERO_TOL = 1e-9
+ZERO_TOL = certify.ZERO_TOL
 _SOLVED = certify.SOLVED
 
 

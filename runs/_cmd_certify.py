@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 
@@ -37,14 +38,18 @@ def certify_cmd(
     import certify
     from bellcore import BilocalScenario
 
-    from ._io import load_behaviours
+    from ._io import IncompleteRunWarning, load_behaviours
     from ._progress import rich_progress
 
     try:
-        beh = load_behaviours(file)
-        beh.validate()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IncompleteRunWarning)
+            beh = load_behaviours(file)
+        beh.scenario.check_enumerable()
     except ValueError as e:
         fail(str(e))
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     m = measure.value
     if m == "auto":
         m = "nbl" if isinstance(beh.scenario, BilocalScenario) else "nl"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sys
 import time
 from enum import Enum
@@ -24,6 +26,14 @@ class DatasetScenario(str, Enum):
 class Variant(str, Enum):
     binary = "binary"
     bsm = "bsm"
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is so that it stops like Ctrl-C (file marked failed, resumable)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -104,6 +114,7 @@ def dataset_cmd(
     if resume and not out.exists():
         typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
         resume = False
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # SIGTERM ends the run as Ctrl-C does: status failed
     t0 = time.perf_counter()
     first_done: list[int] = []  # rows found already done (on --resume): not counted as made now
 
@@ -118,11 +129,21 @@ def dataset_cmd(
             summary = run_dataset(
                 spec, out, workers=workers, scheduler=scheduler, resume=resume, argv=sys.argv, progress=report
             )
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as e:
-        fail(str(e))
+    except (ValueError, OSError, RuntimeError) as e:  # OSError: file exists / missing / disk full (RunWriteError)
+        if getattr(e, "leaked", False):  # HDF5 holds unflushable objects: tearing them down at exit would crash
+            typer.echo(f"error: {str(e).splitlines()[0]}", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except _Terminated:
+        typer.echo(f"terminated (SIGTERM): {out} keeps its complete chunks; continue with --resume", err=True)
+        raise typer.Exit(143)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
         raise typer.Exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - t0
     made = spec.n - (first_done[0] if first_done else 0)
     if as_json:

@@ -1,47 +1,43 @@
 """``bellscope demo``: the main job on small defaults.
 
-Certifies the reference behaviours of SCIENCE.md whose values are known in closed form and prints, for
+Certifies the reference behaviours whose values are known in closed form (``bellcore.golden``, docs/golden.md) and prints, for
 each, the certified value, the closed form and their difference: a one-minute end-to-end check that the
 installation gives the right numbers.
 """
 
 from __future__ import annotations
 
-import math
-
 import typer
 
 
 
 def _references():
+    """(name, behaviour, NL closed form, visibility closed form or None where the NL value is only a bound)."""
     import bellcore as bc
 
-    s2 = math.sqrt(2)
+    g = bc.golden
     rows = [
-        ("PR box", bc.pr_box(), 0.25, 0.5),
-        ("Tsirelson point", bc.tsirelson(), (s2 - 1) / 4, 1 / s2),
-        ("isotropic PR v=0.8", bc.isotropic_pr(0.8), (0.8 - 0.5) / 2, 0.5 / 0.8),
-        ("isotropic PR v=0.4", bc.isotropic_pr(0.4), 0.0, 1.0),
-        ("Werner v=0.9, CHSH", bc.werner_chsh(0.9), max(0.0, (2 * s2 * 0.9 - 2) / 8), 1 / (s2 * 0.9)),
-        ("chained m=3", bc.chained(3), (3 * math.sqrt(3) - 4) / 18, 4 / (6 * math.cos(math.pi / 6))),
+        ("PR box", bc.pr_box(), g.NL_PR_BOX, g.VISIBILITY_PR_BOX),
+        ("Tsirelson point", bc.tsirelson(), g.NL_TSIRELSON, g.VISIBILITY_TSIRELSON),
+        ("isotropic PR v=0.8", bc.isotropic_pr(0.8), g.nl_isotropic_pr(0.8), g.visibility_isotropic_pr(0.8)),
+        ("isotropic PR v=0.4", bc.isotropic_pr(0.4), g.nl_isotropic_pr(0.4), g.visibility_isotropic_pr(0.4)),
+        ("Werner v=0.9, CHSH", bc.werner_chsh(0.9), g.nl_werner_chsh(0.9), g.visibility_werner_chsh(0.9)),
+        ("chained m=3", bc.chained(3), g.nl_chained_bound(3), g.visibility_chained(3)),
     ]
     for m in (3, 4, 5):
-        rows.append((f"Tsirelson in m={m}", bc.embed(bc.tsirelson(), m), 4 * (s2 - 1) / 4 / m**2, 1 / s2))
-    for m in (4, 5):
-        # NL >= (I_m - 2m + 2)/(2m^2) (equality only at m = 3): report the bound, not a closed form.
-        i_m = 2 * m * math.cos(math.pi / (2 * m))
-        rows.append((f"chained m={m} (NL >= bound)", bc.chained(m), (i_m - 2 * m + 2) / (2 * m**2), None))
+        rows.append((f"Tsirelson in m={m}", bc.embed(bc.tsirelson(), m), g.nl_embedded(g.NL_TSIRELSON, m), g.VISIBILITY_TSIRELSON))
+    for m in (4, 5):  # NL >= the chained bound, with equality only at m = 3: report the bound, not a closed form
+        rows.append((f"chained m={m} (NL >= bound)", bc.chained(m), g.nl_chained_bound(m), None))
     return rows
 
 
 def _bilocal_references():
     import bellcore as bc
 
-    s2 = math.sqrt(2)
     return [
-        (f"Werner v={v}, BRGP ({variant})", bc.bilocal_werner(v, variant), nbl)
+        (f"Werner v={v}, BRGP ({variant})", bc.bilocal_werner(v, variant), bc.golden.nbl_werner(v, variant))
         for v in (0.6, 0.9)
-        for variant, nbl in (("binary", max(0.0, (s2 * v - 1) / 4)), ("bsm", max(0.0, (v * v - 0.5) / 4)))
+        for variant in ("binary", "bsm")
     ]
 
 
@@ -49,7 +45,7 @@ def demo_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable rows on stdout."),
     tol: float = typer.Option(1e-4, "--tol", help="Gap at which the NBL branch-and-bound stops."),
 ) -> None:
-    """Certify reference behaviours against their closed forms (SCIENCE.md).
+    """Certify reference behaviours against their closed forms (docs/golden.md).
 
     NL and visibility of the PR box, Tsirelson point, isotropic PR, Werner/CHSH, chained and embedded
     behaviours; NBL intervals of the entanglement-swapping Werner family (binary and BSM variants).
@@ -57,6 +53,7 @@ def demo_cmd(
     import json
 
     import certify
+    from certify import ZERO_TOL
     from rich.console import Console
     from rich.table import Table
 
@@ -88,11 +85,11 @@ def demo_cmd(
                 "nbl_upper": r.upper,
                 "nbl_expected": nbl_exact,
                 "status": str(r.status),
-                "certified": r.certificate_checked and r.lower - 1e-9 <= nbl_exact <= r.upper + 1e-9,
+                "certified": r.certificate_checked and r.lower - ZERO_TOL <= nbl_exact <= r.upper + ZERO_TOL,
             }
         )
     ok = all(r["certified"] for r in rows + nbl_rows) and all(
-        (r["nl"] >= r["nl_expected"] - 1e-9) if r["nl_bound_only"] else abs(r["nl"] - r["nl_expected"]) < 1e-8 for r in rows
+        (r["nl"] >= r["nl_expected"] - ZERO_TOL) if r["nl_bound_only"] else abs(r["nl"] - r["nl_expected"]) < 1e-8 for r in rows
     )
     if as_json:
         for r in rows + nbl_rows:

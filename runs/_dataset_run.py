@@ -40,7 +40,7 @@ CONNECT_TIMEOUT = "10s"
 
 
 #: Every worker computes on one core: BLAS thread pools in K worker processes on K cores would oversubscribe them
-#: (OpenBLAS spin-waits; measured: 2 workers no faster than 1 at m=5). Dask's nanny sets the same variables.
+#: (OpenBLAS spin-waits; docs/performance.md). Dask's nanny sets the same variables.
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -142,47 +142,39 @@ def run_dataset(
     fields = label_fields(spec)
     spec_json = spec.canonical_json()
     chash = spec.config_hash()
-    if resume:
-        f = _store.open_run(out, L.KIND_DATASET, argv)
-        stored_json, stored_hash = _store.read_config(f)
-        if stored_hash != chash:
-            f.close()
-            raise ValueError(
-                f"{out} was made with a different configuration ({stored_json}); resume needs the same scenario, "
-                f"sampler, parameters, n, seed, chunk size and measures"
-            )
+    if resume:  # refused before any write: a refused resume leaves the file byte-identical
+        f = _store.open_run(out, L.KIND_DATASET, argv, config_hash=chash)
     else:
         f = _store.create_run(
             out, L.KIND_DATASET, spec_json, chash, spec.seed, SEED_DERIVATION, json.dumps(spec.scenario.to_json()), argv
         )
-    try:
-        _store.ensure_data(f, fields, spec.chunk_size, STATUS_NAMES, CHSH_CLASSES)
-        rows = _store.truncate(f, fields)
-        done_chunks = int(f.attrs[L.CHUNKS_COMPLETE])
-        if rows != (spec.chunk_bounds(done_chunks - 1)[1] if done_chunks else 0):
-            raise ValueError(f"{out}: {rows} complete rows do not match {done_chunks} complete chunks")
+    with _store.write_guard(f, out) as guard:
+        return _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, guard)
+
+
+def _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, guard) -> dict[str, Any]:
+    """The body of ``run_dataset`` once its file is open (``guard`` marks it failed and closes it on any exit)."""
+    _store.ensure_data(f, fields, spec.chunk_size, STATUS_NAMES, CHSH_CLASSES)
+    rows = _store.truncate(f, fields)
+    done_chunks = int(f.attrs[L.CHUNKS_COMPLETE])
+    if rows != (spec.chunk_bounds(done_chunks - 1)[1] if done_chunks else 0):
+        raise ValueError(f"{out}: {rows} complete rows do not match {done_chunks} complete chunks")
+    if progress:
+        progress(rows, spec.n, {})
+    if f.attrs[L.STATUS] == L.STATUS_COMPLETE and done_chunks == spec.n_chunks:
+        guard.complete = True
+        return json.loads(f.attrs[L.SUMMARY])
+    _store.set_status(f, L.STATUS_RUNNING)
+    todo = list(range(done_chunks, spec.n_chunks))
+    results = _iter_dask(spec_json, todo, scheduler, chash) if scheduler else _iter_local(spec_json, todo, workers)
+    for i, arrays in results:
+        rows = _store.append_rows(f, {k: arrays[k] for k in fields}, i + 1)
         if progress:
-            progress(rows, spec.n, {})
-        if f.attrs[L.STATUS] == L.STATUS_COMPLETE and done_chunks == spec.n_chunks:
-            return json.loads(f.attrs[L.SUMMARY])
-        _store.set_status(f, L.STATUS_RUNNING)
-        todo = list(range(done_chunks, spec.n_chunks))
-        results = _iter_dask(spec_json, todo, scheduler, chash) if scheduler else _iter_local(spec_json, todo, workers)
-        for i, arrays in results:
-            rows = _store.append_rows(f, {k: arrays[k] for k in fields}, i + 1)
-            if progress:
-                progress(rows, spec.n, {"chunk": f"{i + 1}/{spec.n_chunks}"})
-        summary = summarise(_store.read_data(f, fields))
-        _store.set_status(f, L.STATUS_COMPLETE, summary)
-        return summary
-    except BaseException:
-        try:
-            _store.set_status(f, L.STATUS_FAILED)
-        except Exception:  # pragma: no cover - the file may be unusable; the data stay valid up to rows_complete
-            pass
-        raise
-    finally:
-        f.close()
+            progress(rows, spec.n, {"chunk": f"{i + 1}/{spec.n_chunks}"})
+    summary = summarise(_store.read_data(f, fields, STATUS_NAMES))
+    _store.set_status(f, L.STATUS_COMPLETE, summary)
+    guard.complete = True
+    return summary
 
 
 def read_dataset(path: str | os.PathLike) -> tuple[DatasetSpec, dict[str, np.ndarray], dict[str, Any]]:
@@ -193,6 +185,6 @@ def read_dataset(path: str | os.PathLike) -> tuple[DatasetSpec, dict[str, np.nda
         if f.attrs.get(L.KIND) != L.KIND_DATASET:
             raise ValueError(f"{path} is not a dataset run file")
         spec = DatasetSpec.from_json(_store.read_config(f)[0])
-        data = _store.read_data(f, label_fields(spec))
+        data = _store.read_data(f, label_fields(spec), STATUS_NAMES)
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
     return spec, data, attrs

@@ -71,14 +71,14 @@ _TOP_LEVEL_FIELDS = {BEHAVIOURS, "correlators"}
 FIELD_DESCRIPTIONS = {
     "behaviours": "p[a, b, ..., x, y, ...] per point (outcomes first, then settings)",
     "correlators": "E[x, y] of the CHSH scenario (marginals are zero)",
-    "nl": "NL, trace distance to the local set (SCIENCE.md section 2); NaN unless nl_status is optimal or inaccurate",
+    "nl": "NL, trace distance to the local set (docs/measures.md); NaN unless nl_status is optimal or inaccurate",
     "nl_status": "certify.Status of the NL LP",
     "nl_certified": "1 if the NL certificate (dual Bell functional) passed the solver-free check",
     "nonlocal": "1 if the certified lower bound on NL exceeds certify's ZERO_TOL",
     "nbl_lower": "certified lower bound on NBL (NaN if none)",
     "nbl_upper": "certified upper bound on NBL: distance to an explicit bilocal model (NaN if none)",
     "nbl_status": "certify.Status of the NBL branch-and-bound",
-    "class": "0 local, 1 quantum (not local), 2 postquantum: CHSH and TLM criteria (SCIENCE.md section 5)",
+    "class": "0 local, 1 quantum (not local), 2 postquantum: CHSH and TLM criteria (docs/measures.md)",
 }
 
 

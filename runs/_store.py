@@ -7,13 +7,16 @@ process killed at any moment (SIGKILL included) leaves a readable file whose fir
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import gc
 import json
 import os
 import platform
 import socket
 import subprocess
 import sys
+import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,9 @@ __all__ = [
     "read_data",
     "set_status",
     "read_config",
+    "check_out_path",
+    "write_guard",
+    "RunWriteError",
 ]
 
 _PACKAGES = ("bellscope", "numpy", "scipy", "h5py", "highspy", "jax", "equinox", "optax", "dask", "distributed", "typer", "rich")
@@ -81,6 +87,30 @@ def provenance(argv: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+def _text(v) -> str | None:
+    """An HDF5 string attribute as ``str`` (h5py may hand back bytes)."""
+    return v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
+
+
+def check_out_path(path: str | os.PathLike) -> Path:
+    """Refuse an output path that cannot become a new run file, before anything is computed or written.
+
+    Raises ``FileExistsError`` (exists; a directory is named as such) or ``ValueError`` (missing parent folder,
+    or a parent that is not a folder).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FileExistsError(f"{path} is a directory; --out names the run file to create, e.g. {path / 'run.h5'}")
+    if path.exists():
+        raise FileExistsError(f"{path} already exists (use --resume to continue it, or choose another --out)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise ValueError(f"folder {parent} does not exist; create it first (bellscope does not create folders)")
+    if not parent.is_dir():
+        raise ValueError(f"{parent} is not a folder")
+    return path
+
+
 def create_run(
     path: str | os.PathLike,
     kind: str,
@@ -92,10 +122,11 @@ def create_run(
     argv: list[str] | None = None,
 ) -> h5py.File:
     """Create a new run file (mode ``"w-"``: raises ``FileExistsError`` if it exists) and return it open."""
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} already exists (use --resume to continue it, or choose another --out)")
-    f = h5py.File(path, "w-")
+    path = check_out_path(path)
+    try:
+        f = h5py.File(path, "w-")
+    except OSError as e:
+        raise ValueError(f"cannot create {path}: {_os_reason(e)}") from None
     now = _now()
     f.attrs[L.KIND] = kind
     f.attrs[L.SCHEMA] = L.SCHEMA_VERSION
@@ -120,18 +151,50 @@ def create_run(
     return f
 
 
-def open_run(path: str | os.PathLike, kind: str, argv: list[str] | None = None) -> h5py.File:
-    """Open an existing run file for appending (``--resume``); records the resume in the provenance."""
+def _os_reason(e: OSError) -> str:
+    """The useful part of an h5py ``OSError`` (its errno text, without HDF5's internal call chain)."""
+    text = str(e)
+    if "error message = '" in text:
+        return text.split("error message = '", 1)[1].split("'", 1)[0]
+    return e.strerror or text.split("(", 1)[0].strip() or type(e).__name__
+
+
+def open_run(
+    path: str | os.PathLike, kind: str, argv: list[str] | None = None, *, config_hash: str | None = None
+) -> h5py.File:
+    """Open an existing run file for appending (``--resume``) and record the resume in its provenance.
+
+    Every check runs on a read-only handle first -- a bellscope run file of this ``kind`` with its ``/config`` and
+    ``/provenance`` groups and, when ``config_hash`` is given, the same configuration -- so a refused resume
+    (``ValueError``; ``FileNotFoundError`` when there is no file) leaves the file byte-identical.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: nothing to resume (drop --resume to start it)")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a run file")
+    try:
+        ro = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable HDF5 file ({_os_reason(e)})") from None
+    with ro:
+        found = _text(ro.attrs.get(L.KIND))
+        if found is None:
+            raise ValueError(f"{path} has no {L.KIND!r} attribute: not a bellscope run file, nothing to resume")
+        if found != kind:
+            raise ValueError(f"{path} is a bellscope {found!r} run, not a {kind!r} run")
+        for group in (L.PROVENANCE, L.CONFIG):
+            if not isinstance(ro.get(group), h5py.Group):
+                raise ValueError(f"{path} lacks its /{group} group: not a complete bellscope run file")
+        stored_json, stored_hash = read_config(ro)
+        if config_hash is not None and stored_hash != config_hash:
+            raise ValueError(
+                f"{path} was made with a different configuration ({stored_json}); --resume needs the same arguments"
+            )
     try:
         f = h5py.File(path, "r+")
     except OSError as e:
-        raise ValueError(f"{path} is not a readable HDF5 run file: {e}") from None
-    if f.attrs.get(L.KIND) != kind:
-        f.close()
-        raise ValueError(f"{path} is not a {kind} run (kind={f.attrs.get(L.KIND)!r})")
+        raise ValueError(f"cannot open {path} for writing ({_os_reason(e)})") from None
     g = f[L.PROVENANCE]
     resumes = json.loads(g.attrs.get(L.RESUMES, "[]"))
     resumes.append({"time": _now(), "argv": list(sys.argv if argv is None else argv)})
@@ -139,9 +202,121 @@ def open_run(path: str | os.PathLike, kind: str, argv: list[str] | None = None) 
     return f
 
 
+class RunWriteError(OSError):
+    """Writing a run file failed (e.g. no space left on device); its committed rows stay valid.
+
+    ``leaked``: HDF5 kept objects it could not flush (a write failed inside the library); the interpreter may
+    crash when it tears them down at exit, so a command line should leave with ``os._exit`` after reporting.
+    """
+
+    leaked = False
+
+
+#: Free space kept in reserve beyond a chunk's own bytes, for HDF5 metadata and the final status (bytes).
+SPACE_MARGIN = 256 << 10
+
+
+def check_space(f: h5py.File, arrays: dict[str, np.ndarray]) -> None:
+    """Raise ``RunWriteError`` before a chunk is written when its file system lacks room for it.
+
+    HDF5 cannot recover cleanly from a write that fails midway (it keeps unflushable objects), so a full disk is
+    met here, while the file still takes the status ``failed``. The estimate counts each field's bytes plus one
+    storage chunk of it (allocation is per chunk) and ``SPACE_MARGIN``.
+    """
+    need = SPACE_MARGIN
+    for field, a in arrays.items():
+        ds = f[L.data_path(field)]
+        chunk_rows = ds.chunks[0] if ds.chunks else 0
+        need += (len(a) + chunk_rows) * (a.nbytes // max(len(a), 1))
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(f.filename)))
+    except (OSError, AttributeError):  # no statvfs (Windows): rely on write_guard
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < need:
+        raise RunWriteError(
+            f"no space left on device for the next chunk ({free:,} bytes free, ~{need:,} needed)"
+        )
+
+
+class _Guard:
+    complete = False
+
+
+@contextlib.contextmanager
+def write_guard(f: h5py.File, path: str | os.PathLike):
+    """Own an open run file for the duration of a run: on any exit that is not ``complete``, mark it failed; close it.
+
+    A failed write (disk full) makes HDF5 report errors from object destructors as well ("Exception ignored in
+    ... __dealloc__", and a crash at exit if the file stays open). Here those are collected instead of printed,
+    the file is closed (flushing what still fits: the status ``failed`` where it can be written), and one
+    ``RunWriteError`` says what happened. The rows up to ``rows_complete`` stay valid: each chunk's row count is
+    committed only after its data were flushed.
+    """
+    guard = _Guard()
+    ignored: list[BaseException] = []
+    # h5py reports errors of its destructors (Cython: PyErr_PrintEx -> sys.excepthook, then sys.unraisablehook)
+    previous_hooks = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook = lambda u: ignored.append(u.exc_value)
+    sys.excepthook = lambda kind, value, tb: ignored.append(value)
+    error: BaseException | None = None
+    rows, leaked = None, False
+    try:
+        yield guard
+    except BaseException as e:
+        error = e
+    finally:
+        try:
+            failed = [e for e in [error, *ignored] if isinstance(e, (OSError, RuntimeError)) and _is_write_failure(e)]
+            if failed:
+                # Drop the frames that hold h5py objects and collect them while the file is still open: their
+                # destructors would otherwise run after it is closed, at exit, and crash the interpreter.
+                for e in [error, *ignored]:
+                    if e is not None and e.__traceback__ is not None:
+                        traceback.clear_frames(e.__traceback__)
+                        e.__traceback__ = None
+                gc.collect()
+            if not guard.complete:
+                try:
+                    set_status(f, L.STATUS_FAILED)
+                except Exception as e:  # the file may not take even this; its committed rows stay valid
+                    ignored.append(e)
+            with contextlib.suppress(Exception):
+                rows = int(f.attrs[L.ROWS_COMPLETE])
+            try:
+                f.close()
+            except Exception as e:
+                ignored.append(e)
+            gc.collect()
+            leaked = bool(failed) and h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_ALL) > 0
+        finally:
+            sys.unraisablehook, sys.excepthook = previous_hooks
+    failed = [e for e in [error, *ignored] if isinstance(e, (OSError, RuntimeError)) and _is_write_failure(e)]
+    if failed and not isinstance(error, KeyboardInterrupt | SystemExit):
+        kept = f"its first {rows} rows are committed" if rows is not None else "its committed rows stay valid"
+        reason = str(failed[0]) if isinstance(failed[0], RunWriteError) else _os_reason(failed[0])
+        ignored.clear()
+        error = None
+        err = RunWriteError(f"writing {path} stopped: {reason}; {kept}, continue with --resume once the cause is fixed")
+        err.leaked = leaked
+        raise err from None
+    if error is not None:
+        raise error
+
+
+def _is_write_failure(e: BaseException) -> bool:
+    if isinstance(e, RunWriteError):
+        return True
+    text = str(e)
+    return "write failed" in text or "No space left" in text or getattr(e, "errno", None) == 28
+
+
 def read_config(f: h5py.File) -> tuple[str, str]:
-    g = f[L.CONFIG]
-    return str(g.attrs[L.CONFIG_JSON]), str(g.attrs[L.CONFIG_HASH])
+    """``(config JSON, its sha256)``; ``ValueError`` when a run file lacks them."""
+    g = f.get(L.CONFIG)
+    if not isinstance(g, h5py.Group) or L.CONFIG_JSON not in g.attrs or L.CONFIG_HASH not in g.attrs:
+        raise ValueError(f"{f.filename} has no /{L.CONFIG} attributes {L.CONFIG_JSON!r}, {L.CONFIG_HASH!r}")
+    return _text(g.attrs[L.CONFIG_JSON]), _text(g.attrs[L.CONFIG_HASH])
 
 
 def _status_enum(names) -> np.dtype:
@@ -179,6 +354,7 @@ def append_rows(f: h5py.File, arrays: dict[str, np.ndarray], chunks_complete: in
     A kill before the second flush leaves rows past ``rows_complete``; ``truncate`` removes them on resume.
     Returns the new ``rows_complete``.
     """
+    check_space(f, arrays)
     start = int(f.attrs[L.ROWS_COMPLETE])
     k = {len(a) for a in arrays.values()}
     if len(k) != 1:
@@ -207,14 +383,32 @@ def truncate(f: h5py.File, fields) -> int:
     return rows
 
 
-def read_data(f: h5py.File, fields) -> dict[str, np.ndarray]:
-    """The valid rows of every field (plain numpy arrays; status enums as their integer codes)."""
+def read_data(f: h5py.File, fields, status_names: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The committed rows (``rows_complete``) of every field, as plain numpy arrays.
+
+    An HDF5 enum field (label statuses) is read through the file's own enum names: with ``status_names`` its
+    values come back as indices into ``status_names`` whatever codes the file used (a file written before the
+    names were reordered still reads correctly; a name unknown to ``status_names`` raises ``ValueError``);
+    without, as the file's codes.
+    """
     rows = int(f.attrs[L.ROWS_COMPLETE])
     out = {}
     for field in fields:
         ds = f[L.data_path(field)]
         a = ds[:rows]
-        out[field] = a.astype(np.uint8) if h5py.check_enum_dtype(ds.dtype) else a
+        names = h5py.check_enum_dtype(ds.dtype)
+        if names is not None:
+            a = np.asarray(a, dtype=np.int64)
+            if status_names:
+                lut = np.zeros(max(names.values(), default=0) + 1, dtype=np.uint8)
+                for name, code in names.items():
+                    if name not in status_names:
+                        raise ValueError(f"{f.filename}: {field} holds status {name!r}, unknown to this version")
+                    lut[code] = status_names.index(name)
+                a = lut[a]
+            out[field] = a.astype(np.uint8)
+        else:
+            out[field] = a
     return out
 
 

@@ -9,7 +9,7 @@ behaviour, blended by a genetic algorithm (nevergrad), wrapped as a differentiab
 
 from ._dataset import (
     DATASET_KINDS,
-    MEASURES,
+    DATASET_MEASURES,
     STATUS_NAMES,
     DatasetSpec,
     chunk_rng,
@@ -60,7 +60,7 @@ __all__ = [
     "preset_config",
     "DatasetSpec",
     "DATASET_KINDS",
-    "MEASURES",
+    "DATASET_MEASURES",
     "STATUS_NAMES",
     "make_chunk",
     "make_chunk_json",

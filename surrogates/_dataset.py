@@ -22,11 +22,11 @@ import numpy as np
 
 from bellcore import CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, Scenario, chsh_class, sample, sampler_params
 from bellcore import scenario_from_json
-from certify import SOLVED, Status, nonbilocality, nonlocality
+from certify import SOLVED, ZERO_TOL, Status, nonbilocality, nonlocality
 
 __all__ = [
     "DatasetSpec",
-    "MEASURES",
+    "DATASET_MEASURES",
     "STATUS_NAMES",
     "DATASET_KINDS",
     "make_chunk",
@@ -41,8 +41,8 @@ __all__ = [
 STATUS_NAMES = tuple(s.value for s in Status)
 #: Codes (in ``STATUS_NAMES``) whose label holds a usable value: ``certify.SOLVED``.
 SOLVED_CODES = tuple(STATUS_NAMES.index(s.value) for s in SOLVED)
-#: Measures a dataset can be labelled with, and the scenario kinds they apply to.
-MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",)}
+#: Labels a dataset can carry -> the dataset kinds they apply to (``certify.MEASURES`` are the certify measures).
+DATASET_MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",)}
 #: Dataset kinds (the CLI's ``--scenario``).
 DATASET_KINDS = ("bell", "bilocal", "chsh-correlators")
 _DEFAULT_MEASURES = {"bell": ("nl",), "bilocal": ("nbl",), "chsh-correlators": ("class",)}
@@ -124,10 +124,14 @@ class DatasetSpec:
             raise ValueError(f"chunk size must be >= 1; got {chunk_size}")
         measures = tuple(measures) if measures else _DEFAULT_MEASURES[kind]
         for m in measures:
-            if m not in MEASURES:
-                raise ValueError(f"unknown measure {m!r}; known: {', '.join(MEASURES)}")
-            if kind not in MEASURES[m]:
-                raise ValueError(f"measure {m!r} does not apply to {kind!r} datasets (it applies to {MEASURES[m]})")
+            if m not in DATASET_MEASURES:
+                raise ValueError(f"unknown measure {m!r}; known: {', '.join(DATASET_MEASURES)}")
+            if kind not in DATASET_MEASURES[m]:
+                raise ValueError(
+                    f"measure {m!r} does not apply to {kind!r} datasets (it applies to {DATASET_MEASURES[m]})"
+                )
+        if "nl" in measures:
+            scenario.check_enumerable()  # the NL LP enumerates the deterministic points: refuse before sampling
         if len(set(measures)) != len(measures):
             raise ValueError(f"repeated measure in {measures}")
         if not (nbl_tol > 0 and math.isfinite(nbl_tol)):
@@ -303,9 +307,9 @@ def summarise(data: dict[str, np.ndarray]) -> dict[str, Any]:
         out["nbl_lower_quantiles"] = quantiles(lo)
         out["nbl_upper_quantiles"] = quantiles(up)
         fin = np.isfinite(up)
-        out["fraction_bilocal"] = float((up[fin] <= 1e-9).mean()) if fin.any() else math.nan  # explicit model
+        out["fraction_bilocal"] = float((up[fin] <= ZERO_TOL).mean()) if fin.any() else math.nan  # explicit model
         flo = np.isfinite(lo)
-        out["fraction_nonbilocal"] = float((lo[flo] > 1e-9).mean()) if flo.any() else math.nan  # certified lower
+        out["fraction_nonbilocal"] = float((lo[flo] > ZERO_TOL).mean()) if flo.any() else math.nan  # certified lower
         gap = (up - lo)[np.isfinite(up - lo)]
         out["nbl_max_gap"] = float(gap.max()) if len(gap) else math.nan
     if "class" in data:

@@ -99,7 +99,8 @@ def test_real_subprocess_no_traceback(tmp_path):
     path = _bad_files(tmp_path)["signalling"]
     proc = subprocess.run([sys.executable, "-m", "runs", "certify", str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error: signalling") and "Traceback" not in proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("error: ") and "signalling" in err and "Traceback" not in err and len(err.splitlines()) == 1
     assert proc.stdout == ""
 
 

@@ -1,4 +1,4 @@
-"""Certified nonbilocality (NBL) of the entanglement-swapping network (SCIENCE.md section 4)."""
+"""Certified nonbilocality (NBL) of the entanglement-swapping network (docs/measures.md, docs/golden.md)."""
 
 import jax
 
@@ -14,6 +14,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from scipy.optimize import linprog  # noqa: E402
 
+import bellcore  # noqa: E402
 from bellcore import Behaviour, BilocalScenario, bilocal_werner, brgp_value, pr_box, sample_uniform_ns  # noqa: E402
 from certify._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality  # noqa: E402
 from certify._nbl_lp import NBLProgram, z_of_q  # noqa: E402
@@ -23,12 +24,12 @@ from certify._result import Status  # noqa: E402
 SQ2 = math.sqrt(2)
 
 
-def nbl_binary_werner(v):  # SCIENCE.md section 4, checked by branch-and-bound
-    return max(0.0, (SQ2 * v - 1) / 4)
+def nbl_binary_werner(v):  # docs/golden.md, checked by branch-and-bound
+    return bellcore.golden.nbl_werner(v, "binary")
 
 
 def nbl_bsm_werner(v):  # ours, certified below; the paper's "v^2 - 1/2" is 4x this (see test_bsm_paper_scale)
-    return max(0.0, (v * v - 0.5) / 4)
+    return bellcore.golden.nbl_werner(v, "bsm")
 
 
 def _contains(r: NonbilocalityResult, value: float, slack: float = 1e-9) -> bool:
@@ -44,7 +45,7 @@ def test_binary_werner_curve(v):
 
 
 def test_binary_werner_checked_values():
-    """The tabulated values of SCIENCE.md section 4 match the formula (0.8 is certified to 1e-4 here)."""
+    """The tabulated values of docs/golden.md match the formula (0.8 is certified to 1e-4 here)."""
     for v, val in [(0.75, 0.0151650), (0.8, 0.0328427), (0.9, 0.0681981), (1.0, 0.1035534)]:
         assert nbl_binary_werner(v) == pytest.approx(val, abs=5e-8)
     r = nonbilocality(bilocal_werner(0.8, "binary"), tol=1e-4)

@@ -1,4 +1,4 @@
-"""Bilocal network: Born rule, BRGP quantities, feature maps (SCIENCE.md section 4)."""
+"""Bilocal network: Born rule, BRGP quantities, feature maps (docs/measures.md, docs/golden.md)."""
 
 import jax
 

@@ -1,4 +1,4 @@
-"""certify.nonlocality / visibility: golden values of SCIENCE.md section 2, properties, certificates."""
+"""certify.nonlocality / visibility: golden values (bellcore.golden, docs/golden.md), properties, certificates."""
 
 import dataclasses
 import math
@@ -16,6 +16,7 @@ from certify import Status
 from ._ns import chsh_max, mixture, ns_vertices_m2
 
 S2 = math.sqrt(2)
+G = bc.golden
 VERTS = ns_vertices_m2()
 weights24 = arrays(np.float64, 24, elements=st.floats(0, 1)).filter(lambda w: w.sum() > 1e-3)
 sparse24 = st.tuples(arrays(np.float64, 24, elements=st.floats(0, 1)), arrays(np.bool_, 24)).map(
@@ -32,24 +33,25 @@ def test_pr_box():
 
 
 def test_tsirelson():
-    assert certify.nonlocality(bc.tsirelson()).value == pytest.approx((S2 - 1) / 4, abs=1e-12)
-    assert (S2 - 1) / 4 == pytest.approx(0.1035533906, abs=1e-10)
+    assert certify.nonlocality(bc.tsirelson()).value == pytest.approx(G.NL_TSIRELSON, abs=1e-12)
+    assert G.NL_TSIRELSON == pytest.approx(0.1035533906, abs=1e-10)
+    assert G.NL_TSIRELSON == pytest.approx((S2 - 1) / 4, abs=1e-15)
 
 
 @pytest.mark.parametrize("v", [0.0, 0.3, 0.5, 0.51, 0.75, 0.9, 1.0])
 def test_isotropic_pr(v):
     r = certify.nonlocality(bc.isotropic_pr(v))
-    assert r.value == pytest.approx(max(0.0, (v - 0.5) / 2), abs=1e-12)
+    assert r.value == pytest.approx(G.nl_isotropic_pr(v), abs=1e-12)
     assert r.is_nonlocal == (v > 0.5)
 
 
 def test_chained_m3_equality_and_bound_for_larger_m():
     r = certify.nonlocality(bc.chained(3))
-    assert r.value == pytest.approx((3 * math.sqrt(3) - 4) / 18, abs=1e-12)
+    assert r.value == pytest.approx(G.nl_chained_bound(3), abs=1e-12)
+    assert G.nl_chained_bound(3) == pytest.approx((3 * math.sqrt(3) - 4) / 18, abs=1e-15)
     assert r.value == pytest.approx(0.066453, abs=1e-6)
     for m in (2, 4, 5):
-        i_m = 2 * m * math.cos(math.pi / (2 * m))
-        assert certify.nonlocality(bc.chained(m)).value >= (i_m - 2 * m + 2) / (2 * m**2) - 1e-12
+        assert certify.nonlocality(bc.chained(m)).value >= G.nl_chained_bound(m) - 1e-12
 
 
 @pytest.mark.parametrize("m", [3, 4, 5])
@@ -57,7 +59,7 @@ def test_chained_m3_equality_and_bound_for_larger_m():
 def test_embedding_law(m, fill):
     for beh in (bc.pr_box(), bc.tsirelson(), bc.isotropic_pr(0.8)):
         nl2 = certify.nonlocality(beh).value
-        assert certify.nonlocality(bc.embed(beh, m, fill)).value == pytest.approx(4 * nl2 / m**2, abs=1e-12)
+        assert certify.nonlocality(bc.embed(beh, m, fill)).value == pytest.approx(G.nl_embedded(nl2, m), abs=1e-12)
 
 
 def test_m2_closed_form_on_many_random_ns_points(rng):
@@ -68,7 +70,7 @@ def test_m2_closed_form_on_many_random_ns_points(rng):
         local = mixture(VERTS[:16], rng.dirichlet(np.full(16, 0.2 if i % 2 else 1.0)))
         t = rng.uniform()
         p = t * VERTS[16 + rng.integers(8)] + (1 - t) * local
-        expected = max(0.0, (chsh_max(p) - 2) / 8)
+        expected = G.nl_from_chsh(chsh_max(p))
         r = certify.nonlocality(p)
         assert r.value == pytest.approx(expected, abs=1e-10)
         assert r.certificate_checked
@@ -76,7 +78,11 @@ def test_m2_closed_form_on_many_random_ns_points(rng):
     assert 50 < n_nonlocal < 250  # the test exercises both sides of the local boundary
 
 
-@pytest.mark.parametrize("beh, expected", [(bc.pr_box(), 0.5), (bc.tsirelson(), 1 / S2), (bc.isotropic_pr(0.8), 0.625), (bc.isotropic_pr(0.3), 1.0)])
+@pytest.mark.parametrize(
+    "beh, expected",
+    [(bc.pr_box(), G.VISIBILITY_PR_BOX), (bc.tsirelson(), G.VISIBILITY_TSIRELSON), (bc.isotropic_pr(0.8), 0.625),
+     (bc.isotropic_pr(0.3), G.visibility_isotropic_pr(0.3))],
+)
 def test_visibility_golden(beh, expected):
     r = certify.visibility(beh)
     assert r.value == pytest.approx(expected, abs=1e-12)
@@ -86,8 +92,7 @@ def test_visibility_golden(beh, expected):
 
 
 def test_visibility_of_chained_m3():
-    i3 = 6 * math.cos(math.pi / 6)
-    assert certify.visibility(bc.chained(3)).value == pytest.approx(4 / i3, abs=1e-10)
+    assert certify.visibility(bc.chained(3)).value == pytest.approx(G.visibility_chained(3), abs=1e-10)
 
 
 # ------------------------------------------------------------------------------ properties

@@ -29,3 +29,24 @@ def test_readme_opens_with_the_two_commands_and_ci_calls_the_test_command():
     cmds = [c.strip() for c in lines if c.strip() and not c.strip().startswith("#")]
     assert len(cmds) == 2, cmds
     assert cmds[-1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_code_cites_the_projects_own_docs():
+    """Every ``docs/<page>.md`` cited in code, tests or README exists; nothing points outside the repository."""
+    import re
+
+    cited, outside = set(), []
+    files = [ROOT / "README.md", *ROOT.glob("docs/*.md")]
+    for pkg in ("bellcore", "certify", "surrogates", "discover", "runs", "tests", "benchmarks"):
+        files += list((ROOT / pkg).rglob("*.py"))
+    for f in files:
+        text = f.read_text()
+        cited |= set(re.findall(r"docs/([\w-]+\.md)", text))
+        if "SCIENCE" + ".md" in text or "../" + "shared" in text:
+            outside.append(f.name)
+    assert not outside, f"cite docs/ instead of files outside the repository: {outside}"
+    missing = sorted(c for c in cited if not (ROOT / "docs" / c).exists())
+    assert not missing, missing
+    assert {"index.md", "conventions.md", "measures.md", "golden.md", "samplers.md", "run-files.md", "performance.md"} <= {
+        p.name for p in (ROOT / "docs").glob("*.md")
+    }

@@ -79,7 +79,7 @@ def test_ns_affine_dimensions():
 
 
 def test_uniform_ns_local_fraction_m2_is_16_over_17():
-    """Exact volume ratio 16/17 (SCIENCE.md §3); local <=> all 8 CHSH <= 2."""
+    """Exact volume ratio 16/17 (docs/golden.md); local <=> all 8 CHSH <= 2."""
     sc = bc.BellScenario.binary(2)
     local = []
     for chunk in range(40):
@@ -146,7 +146,7 @@ def test_local_and_quantum_respect_their_bounds():
 
 
 def _brgp(beh):
-    """sqrt|I| + sqrt|J| for binary bilocal behaviours (SCIENCE.md §4)."""
+    """sqrt|I| + sqrt|J| for binary bilocal behaviours (docs/golden.md)."""
     E = beh.correlator((0, 1, 2))  # (N, x, y, z)
     s = np.array([[1.0, -1.0], [-1.0, 1.0]])
     I = E[:, :, 0, :].sum(axis=(1, 2)) / 4
