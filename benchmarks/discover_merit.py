@@ -35,7 +35,7 @@ def main() -> None:
 
     fam = d.family_from_spec({"scenario": "bilocal", "sources": "theta", "bob": "product", "theta": args.theta})
     cons = d.Constraints(brgp_max=1.0, tripartite_local=True)
-    ub = d.upper_bound_objective(brgp_max=0.98, tripartite_weight=1.0)
+    ub = d.upper_bound_objective(brgp_max=0.98, brgp_weight=100.0, tripartite_weight=1.0)
     searchers = [
         ("random-nbl-upper (no model)", d.RandomSearch(batch=8), ub),
         ("cma-nbl-upper (no model)", d.NevergradSearch("CMA", batch=8), ub),
@@ -46,7 +46,7 @@ def main() -> None:
 
         sur = runs.load_model(args.model)
         predict = sur
-        obj = d.Objective.make(sur, kappa=args.kappa, brgp_max=0.98)
+        obj = d.Objective.make(sur, kappa=args.kappa, brgp_max=0.98, brgp_weight=100.0)
         searchers = [
             ("gradient (surrogate)", d.GradientSearch(starts=32, learning_rate=0.05), obj),
             ("cma (surrogate)", d.NevergradSearch("CMA", batch=16), obj),
