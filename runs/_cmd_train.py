@@ -38,6 +38,7 @@ def train_cmd(
     features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, ij, abc or correlators (default from the dataset)."),
     max_rows: Optional[int] = typer.Option(None, "--max-rows", help="Train on the first N rows of the dataset only."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's maximum epochs per group."),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Override the preset's early-stopping patience (epochs)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random symmetry relabellings of every minibatch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (loss, validation error)."),
 ) -> None:
@@ -55,11 +56,15 @@ def train_cmd(
         fail(f"--members must be >= 1; got {members}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
+    if patience is not None and patience < 1:
+        fail(f"--patience must be >= 1; got {patience}")
     if out.exists():
         fail(f"{out} already exists; choose another --out")
     overrides = {"augment": augment}
     if epochs is not None:
         overrides["epochs"] = epochs
+    if patience is not None:
+        overrides["patience"] = patience
     try:
         with rich_progress("train (epochs)", None, enabled=progress) as cb:
             path = run_train(

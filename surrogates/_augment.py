@@ -19,6 +19,7 @@ Tests check every map against bellcore's relabellings of the underlying behaviou
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -68,6 +69,7 @@ def _abc(key, x):
     return jnp.concatenate([E2.ravel(), fx * A[px]])
 
 
+@functools.cache  # one function object per (feature set, scenario): jitted training steps that use it are reused
 def augmentation(feature_set: str, scenario: Scenario) -> Callable | None:
     """``f(key, x (d,)) -> x' (d,)``: one random relabelling of one feature vector; None if not available."""
     if feature_set == "full" and isinstance(scenario, BellScenario) and tuple(scenario.outcomes) == (2, 2):

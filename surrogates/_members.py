@@ -146,6 +146,8 @@ class GroupSpec:
             answers exactly 0 there. Training keeps the gradient alive: the loss sees ``max(0, f)`` on rows whose
             label is 0 (negative values are right there) and ``f`` itself on rows with a positive label (a member
             stuck below 0 is pulled up instead of receiving no gradient).
+        lr_scale: this group's learning rate is ``TrainConfig.learning_rate * lr_scale`` (max-affine members, with
+            no depth to scale their output, learn measurably faster at ~5x the MLPs' rate).
     """
 
     kind: str = "mlp"
@@ -155,13 +157,14 @@ class GroupSpec:
     activation: str = "gelu"
     pieces: int = 32
     floor: bool = True
+    lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.kind not in MEMBER_KINDS:
             raise ValueError(f"unknown member kind {self.kind!r}; known: {', '.join(MEMBER_KINDS)}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
-        if self.members < 1 or self.width < 1 or self.depth < 1 or self.pieces < 1:
+        if self.members < 1 or self.width < 1 or self.depth < 1 or self.pieces < 1 or not self.lr_scale > 0:
             raise ValueError(f"members, width, depth and pieces must be >= 1; got {self}")
 
     @property

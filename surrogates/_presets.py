@@ -21,11 +21,11 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
     if preset == "quick":
         groups = [GroupSpec("mlp", 2, 64, 2, "gelu"), GroupSpec("mlp", 2, 32, 3, "silu")]
         if convex:
-            groups += [GroupSpec("maxaffine", 1, pieces=24), GroupSpec("icnn", 1, 64, 2, "softplus")]
+            groups += [GroupSpec("maxaffine", 1, pieces=24, lr_scale=5.0), GroupSpec("icnn", 1, 64, 2, "softplus")]
     else:
         groups = [GroupSpec("mlp", 3, 256, 3, "gelu"), GroupSpec("mlp", 3, 128, 4, "silu")]
         if convex:
-            groups += [GroupSpec("maxaffine", 2, pieces=96), GroupSpec("icnn", 2, 128, 3, "softplus")]
+            groups += [GroupSpec("maxaffine", 2, pieces=64, lr_scale=5.0), GroupSpec("icnn", 2, 128, 3, "softplus")]
         else:
             groups += [GroupSpec("mlp", 2, 192, 3, "tanh")]
     if members is not None:

@@ -1,0 +1,88 @@
+"""bellscope train / predict / evaluate: the happy path once, and bad input (one `error:` line, exit 2, no file)."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import bellcore as bc
+import runs
+from runs._cli import app
+from surrogates import DatasetSpec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_train")
+    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 1200, 1), d / "train.h5")
+    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 300, 2), d / "test.h5")
+    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(3), "uniform-ns", 20, 3), d / "m3.h5")
+    res = runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(d / "model.h5"), "--members", "2",
+                              "--epochs", "3", "--seed", "4", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return d, res
+
+
+def _error_line(res):
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+def test_train_prints_validation_errors(files):
+    d, res = files
+    assert "typical member" in res.stdout and "kept" in res.stdout
+    mf = runs.read_model(d / "model.h5")
+    assert mf.surrogate.ensemble.n_members == 2 and mf.hyperparameters["train_config"]["seed"] == 4
+    assert mf.hyperparameters["data"]["dropped"] == 0
+
+
+def test_predict_json_lines(files):
+    d, _ = files
+    np.save(d / "p.npy", np.stack([bc.tsirelson().numpy(), bc.pr_box().numpy()]))
+    res = runner.invoke(app, ["predict", str(d / "model.h5"), str(d / "p.npy"), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(ln) for ln in res.stdout.splitlines()]
+    assert len(rows) == 2 and set(rows[0]) == {"value", "std"}
+    assert np.isfinite(rows[0]["value"]) and rows[0]["std"] >= 0
+
+
+def test_evaluate_prints_table_row_and_writes_plot(files):
+    d, _ = files
+    res = runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "test.h5"), "--json", "--plot", str(d / "fig.png")])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert {"typical_member", "average", "blend", "trivial"} <= set(s) and s["n"] == 300
+    assert (d / "fig.png").stat().st_size > 1000
+    res = runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "test.h5"), "--plot", str(d / "fig2.png")])
+    assert res.exit_code == 0 and "Table I row" in res.stdout
+
+
+def test_train_bad_input(files, tmp_path):
+    d, _ = files
+    out = tmp_path / "m.h5"
+    _error_line(runner.invoke(app, ["train", str(tmp_path / "missing.h5"), "--out", str(out)]))
+    _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--target", "class"]))
+    _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--features", "ij"]))
+    _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--members", "0"]))
+    assert not out.exists()
+    line = _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(d / "model.h5")]))
+    assert "already exists" in line
+
+
+def test_predict_and_evaluate_bad_input(files, tmp_path):
+    d, _ = files
+    np.save(tmp_path / "m3.npy", bc.sample("uniform-ns", bc.BellScenario.binary(3), 2, np.random.default_rng(0)).numpy())
+    assert "trained on" in _error_line(runner.invoke(app, ["predict", str(d / "model.h5"), str(tmp_path / "m3.npy")]))
+    bad = bc.tsirelson().numpy().copy()
+    bad[0, 0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    _error_line(runner.invoke(app, ["predict", str(d / "model.h5"), str(tmp_path / "nan.npy")]))
+    _error_line(runner.invoke(app, ["predict", str(d / "train.h5"), str(tmp_path / "m3.npy")]))  # not a model
+    _error_line(runner.invoke(app, ["predict", str(tmp_path / "nope.h5"), str(tmp_path / "m3.npy")]))
+    assert "trained on" in _error_line(runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "m3.h5")]))
+    _error_line(runner.invoke(app, ["evaluate", str(d / "model.h5"), str(tmp_path / "nope.h5")]))
