@@ -36,6 +36,15 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
+def _catch_sigterm():
+    """Route SIGTERM to ``_Terminated``; returns the previous handler (None off the main thread, where only the
+    default handling is possible)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # signal handlers can only be set from the main thread
+        return None
+
+
 def _parse_params(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -114,7 +123,7 @@ def dataset_cmd(
     if resume and not out.exists():
         typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
         resume = False
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # SIGTERM ends the run as Ctrl-C does: status failed
+    previous = _catch_sigterm()  # SIGTERM ends the run as Ctrl-C does: status failed, resumable
     t0 = time.perf_counter()
     first_done: list[int] = []  # rows found already done (on --resume): not counted as made now
 
@@ -143,7 +152,8 @@ def dataset_cmd(
         typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
         raise typer.Exit(130)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - t0
     made = spec.n - (first_done[0] if first_done else 0)
     if as_json:
