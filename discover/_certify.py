@@ -35,7 +35,7 @@ from ._strategy import params_of
 __all__ = ["Constraints", "Candidates", "certify_candidates", "signature", "check_discoveries", "ZERO_TOL"]
 
 #: Certified values at or below this are zero (LP round-off is ~1e-15; certify reports local at 1e-9 too).
-ZERO_TOL = 1e-9
+ZERO_TOL = certify.ZERO_TOL
 _SOLVED = certify.SOLVED
 
 
@@ -135,11 +135,16 @@ def certify_candidates(
     nbl_time_limit: float = 30.0,
     nbl_max_nodes: int = 20_000,
     seed: int = 0,
+    screen: bool = True,
     progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
 ) -> Candidates:
     """Certify the ``top`` best distinct candidates of ``results`` (ranked by search value, all searchers
     pooled; the best of each searcher is always included).
 
+    ``screen``: before the (expensive) NBL certification, check the cheap constraints of every pooled candidate
+    (BRGP, and tripartite NL: one small LP, ~ms) and certify those that pass first (each searcher's best passing
+    candidate, then the rest by value); candidates failing a constraint fill remaining places only. Without it,
+    each searcher's best and then the best by value are certified whatever their constraints.
     ``predict(p) -> Prediction | Array`` (optional): recorded as pred_mean / pred_std. ``nbl_*`` are passed to
     ``certify.nonbilocality`` (a time or node limit leaves a valid, wider interval with status ``limit``).
     """
@@ -156,9 +161,12 @@ def certify_candidates(
             continue
         seen.add(sig)
         chosen.append((item, beh))
-    firsts = [c for c in chosen if c[0][4]]
-    rest = sorted([c for c in chosen if not c[0][4]], key=lambda c: -c[0][0])
-    chosen = (firsts + rest)[: max(top, len(firsts))]
+    if screen:
+        chosen = _screened(chosen, constraints, top)
+    else:
+        firsts = [c for c in chosen if c[0][4]]
+        rest = sorted([c for c in chosen if not c[0][4]], key=lambda c: -c[0][0])
+        chosen = (firsts + rest)[: max(top, len(firsts))]
     rows = []
     t_all = time.perf_counter()
     for n, ((value, name, strat, flat, _), beh) in enumerate(chosen):
@@ -170,6 +178,33 @@ def certify_candidates(
             found = sum(r["discovery"] for r in rows)
             progress(n + 1, len(chosen), {"discoveries": float(found), "seconds": time.perf_counter() - t_all})
     return _stack(rows, results)
+
+
+def _screened(chosen, cons: Constraints, top: int) -> list:
+    """Order candidates: each searcher's best passing the cheap constraints, then passing ones by value, then the
+    rest by value; keep ``top`` (at least one per searcher)."""
+
+    def passes(item, beh) -> bool:
+        if not _bounds_hold(item[2], cons.bounds):
+            return False
+        if not isinstance(beh.scenario, BilocalScenario):
+            return True
+        if cons.brgp_max is not None and not float(brgp_value(beh)) <= cons.brgp_max:
+            return False
+        if cons.tripartite_local:
+            r3 = certify.tripartite_nonlocality(beh, validate=False)
+            return bool(r3.status in _SOLVED and r3.upper <= ZERO_TOL)
+        return True
+
+    flagged = [(passes(item, beh), item, beh) for item, beh in chosen]
+    firsts, seen_names = [], set()
+    for ok, item, beh in sorted(flagged, key=lambda t: (not t[0], -t[1][0])):
+        if item[1] not in seen_names:
+            seen_names.add(item[1])
+            firsts.append((ok, item, beh))
+    rest = sorted([t for t in flagged if not any(t[1] is f[1] for f in firsts)], key=lambda t: (not t[0], -t[1][0]))
+    ordered = sorted(firsts, key=lambda t: (not t[0], -t[1][0])) + rest
+    return [(item, beh) for _, item, beh in ordered[: max(top, len(firsts))]]
 
 
 def _certify_one(beh, strat, value, name, flat, cons, predict, tol, time_limit, max_nodes, seed) -> dict:

@@ -16,6 +16,8 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl
     kappa = 0.0                       # surrogate: mean + kappa * std
     brgp_max = 0.98                   # bilocal: penalise sqrt|I| + sqrt|J| above this during the search
+    brgp_weight = 10.0                # its weight (penalty weight * excess**2)
+    tripartite_weight = 0.0           # nbl-upper only: subtract weight * tripartite NL (an LP per evaluation)
     bounds = { "source1.theta" = [0.3, 0.8] }
 
     [constraints]                     # what a certified candidate must satisfy to be a discovery
@@ -61,7 +63,7 @@ _SEARCHER_KEYS = {
     "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
     "random": {"kind", "name", "target", "steps", "time_budget", "batch"},
 }
-_OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "bounds"}
+_OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "tripartite_weight", "bounds"}
 _CONS_KEYS = {"brgp_max", "tripartite_local", "bounds"}
 _MODEL_KEYS = {"path", "dataset", "target", "preset", "members", "seed"}
 _CERT_KEYS = {"top", "nbl_tol", "nbl_time_limit", "nbl_max_nodes"}

@@ -78,7 +78,8 @@ def _objective(target: str, cfg, surrogate):
     if target == "chsh":
         return d.Objective.make(d.chsh_target, bounds=o.get("bounds"))
     if target == "nbl-upper":
-        return d.upper_bound_objective(**common, seed=int(cfg["seed"]))
+        return d.upper_bound_objective(**common, tripartite_weight=float(o.get("tripartite_weight", 0.0)),
+                                       seed=int(cfg["seed"]))
     if target == "nl":
         return _nl_objective()
     raise ValueError(f"unknown target {target!r}")

@@ -132,7 +132,6 @@ HEADLINE = "headline"
 #
 # <name> is the searcher's name, suffixed "@theta=<value>" when the campaign scans theta.
 KIND_DISCOVERY = "discovery"
-MODEL = "model"
 MODEL_TARGET = "target"
 MODEL_PATH = "path"
 MODEL_CONFIG_HASH = "config_hash"

@@ -142,13 +142,14 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_cli_end_to_end_bipartite(tmp_path):
-    """restricted-eta with tiny budgets from the command line: NL certified > 0 under eta = 0.8."""
-    out = tmp_path / "eta.h5"
-    r = runner.invoke(app, ["discover", "--config", "restricted-eta", "--out", str(out), "--steps", "30",
-                            "--top", "3", "--no-progress", "--json"])
+    """restricted-plane (X-Z plane, theta = 0.3) with tiny budgets from the command line: certified NL > 0."""
+    out = tmp_path / "plane.h5"
+    r = runner.invoke(app, ["discover", "--config", "restricted-plane", "--out", str(out), "--steps", "60",
+                            "--time-budget", "20", "--top", "3", "--no-progress", "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
     assert summary["file"] == str(out) and "headline" in summary
+    assert summary["discoveries"] >= 1 and summary["best"]["nl_lower"] > 0.03  # Horodecki: (2.297 - 2)/8 = 0.0371
     c = runs.read_discovery(out)["candidates"]
     assert set(c["nbl_status"]) == {"none"} and np.isnan(c["nbl_lower"]).all()
     assert d.check_discoveries(c["behaviour"], c["discovery"], d.Constraints()) == []
