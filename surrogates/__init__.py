@@ -22,6 +22,7 @@ from ._dataset import (
 from ._augment import augmentation
 from ._blend import BLEND_OPTIMIZERS, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction
+from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._features import FEATURE_SETS, FeatureMap, feature_map, features
 from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, MaxAffine
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
@@ -58,6 +59,11 @@ __all__ = [
     "split_indices",
     "PRESETS",
     "preset_config",
+    "evaluate_regression",
+    "evaluate_classification",
+    "RegressionReport",
+    "ClassificationReport",
+    "predict_batched",
     "DatasetSpec",
     "DATASET_KINDS",
     "DATASET_MEASURES",

@@ -9,7 +9,7 @@ of every member is measured; each member keeps its best parameters, and a group 
 
 Losses (regression, on ``y / y_scale``, ``y_scale`` = the 99.9th percentile of the training labels' |y|):
 ``"huber"`` (default) — ``optax.huber_loss`` with ``huber_delta`` (0.1 by default: quadratic for ordinary errors,
-linear for the few large ones); ``"mse"``; ``"l1"`` — the mean absolute error of Table I itself, but measured to stall here: on uniform-NS
+linear for the few large ones); ``"mse"``; ``"l1"`` — the mean absolute error of Table I itself, but it stalled in a first run: on uniform-NS
 data most labels are exactly 0 (local points), so the L1 optimum of a weak model is "predict 0" (the median) and its
 constant-size gradients keep it there (docs/surrogates.md). Classification: softmax cross-entropy.
 
