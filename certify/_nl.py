@@ -214,6 +214,12 @@ def nonlocality(
     q = beh.numpy().reshape(-1)
     if sc.n_parties != 2:
         raise ValueError(f"NL is defined here for bipartite Bell scenarios; got {sc} (use nonbilocality)")
+    return raise_unless_solved(solve_distance(q, sc, backend, solver), throw)
+
+
+def solve_distance(q: np.ndarray, sc: Scenario, backend: str, solver: str | None = None) -> NonlocalityResult:
+    """The L1 distance LP of the flat behaviour ``q`` to the local set of ``sc`` (any number of parties), with its
+    certificate checked; shared by bipartite and tripartite NL."""
     if backend == "highs":
         status, message, native, value, weights, bell = _solve_highs(q, sc)
     elif backend == "cvxpy":
@@ -222,10 +228,8 @@ def nonlocality(
         raise ValueError(f"unknown backend {backend!r}; expected 'highs' or 'cvxpy'")
     if status not in SOLVED or weights is None:
         status = status if status not in SOLVED else Status.ERROR  # "solved" without a solution: a solver fault
-        res = NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native)
-    else:
-        res = _finish(q, sc, status, message, native, value, weights, bell, backend)
-    return raise_unless_solved(res, throw)
+        return NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native)
+    return _finish(q, sc, status, message, native, value, weights, bell, backend)
 
 
 def _finish(q, sc, status, message, native, value, weights, bell, backend) -> NonlocalityResult:

@@ -13,13 +13,11 @@ The result is a ``NonlocalityResult`` with its dual Bell functional (shape of p)
 
 from __future__ import annotations
 
-import math
-
 from bellcore import BilocalScenario
 
 from ._nbl_model import as_bilocal_behaviour
-from ._nl import NonlocalityResult, _finish, _solve_cvxpy, _solve_highs
-from ._result import SOLVED, Status, raise_unless_solved
+from ._nl import NonlocalityResult, solve_distance
+from ._result import raise_unless_solved
 
 __all__ = ["tripartite_nonlocality"]
 
@@ -42,15 +40,4 @@ def tripartite_nonlocality(
     beh = as_bilocal_behaviour(p, validate)
     sc: BilocalScenario = beh.scenario
     q = beh.numpy().reshape(-1)
-    if backend == "highs":
-        status, message, native, value, weights, bell = _solve_highs(q, sc)
-    elif backend == "cvxpy":
-        status, message, native, value, weights, bell = _solve_cvxpy(q, sc)
-    else:
-        raise ValueError(f"unknown backend {backend!r}; expected 'highs' or 'cvxpy'")
-    if status not in SOLVED or weights is None:
-        status = status if status not in SOLVED else Status.ERROR  # "solved" without a solution: a solver fault
-        res = NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native)
-    else:
-        res = _finish(q, sc, status, message, native, value, weights, bell, backend)
-    return raise_unless_solved(res, throw)
+    return raise_unless_solved(solve_distance(q, sc, backend), throw)

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from ._cmd_train import Preset
 from ._errors import fail
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
@@ -162,11 +163,6 @@ class Target(str, Enum):
     table1 = "table1"
     table2 = "table2"
     fig3 = "fig3"
-
-
-class Preset(str, Enum):
-    quick = "quick"
-    paper = "paper"
 
 
 def reproduce(
