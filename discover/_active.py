@@ -46,7 +46,8 @@ class ActiveRound:
     round: 0-based; n_train: training rows of the predictor searched with (base + added so far);
     n_candidates: certified candidates of the round; n_scored: those with a usable target (status optimal);
     mae: mean |pred_mean - target| over the scored candidates (NaN if none); mae_constant: the same for the
-    constant predictor at the median of the rows added before this round (0 in round 0: no rows yet -> NaN);
+    constant predictor at the median of the predictor's training targets (``y_base`` + rows added so far; NaN if
+    there are none);
     best_lower: largest certified lower bound among the round's discoveries (NaN if none);
     discoveries: their number; n_added: rows added after this round (0 in the last round); seconds: wall time.
     """
@@ -120,6 +121,7 @@ def active_learning(
     refit: Callable[[np.ndarray, np.ndarray, int], tuple[object, int]],
     n_train: int,
     rounds: int,
+    y_base: np.ndarray | None = None,
     neighbours: int = 4,
     sigma: float = 0.05,
     seed: int = 0,
@@ -130,6 +132,7 @@ def active_learning(
 
     Args:
         predictor: the current surrogate (anything ``search`` accepts); n_train: its number of training rows.
+        y_base: its training targets (optional): the constant-median reference ``mae_constant`` is measured with.
         family: the searched family (``neighbourhood`` rebuilds strategies from candidate parameters).
         search: ``search(predictor, round) -> Candidates``, certified, with ``pred_mean`` from ``predictor``.
         label: ``label(behaviours (K, *shape) float64) -> (y (K,), ok (K,) bool)``: a certified target per row,
@@ -155,8 +158,9 @@ def active_learning(
         pred = np.asarray(cands.pred_mean, np.float64)
         scored = ok & np.isfinite(pred)
         mae = float(np.abs(pred[scored] - target[scored]).mean()) if scored.any() else math.nan
-        const = float(np.median(ys)) if len(ys) else math.nan
-        mae_c = float(np.abs(const - target[scored]).mean()) if scored.any() and len(ys) else math.nan
+        ytr = ys if y_base is None else np.concatenate([np.asarray(y_base, np.float64), ys])
+        const = float(np.median(ytr)) if len(ytr) else math.nan
+        mae_c = float(np.abs(const - target[scored]).mean()) if scored.any() and len(ytr) else math.nan
         disc = np.asarray(cands.discovery, bool)
         lower = np.asarray(cands.certified_lower, np.float64)
         best = float(lower[disc].max()) if disc.any() else math.nan

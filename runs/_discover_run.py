@@ -310,7 +310,7 @@ def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, 
         return cands
 
     res = d.active_learning(
-        surrogate, family=fam, search=search_round, label=label, refit=refit, n_train=len(y0),
+        surrogate, family=fam, search=search_round, label=label, refit=refit, n_train=len(y0), y_base=y0,
         rounds=int(a["rounds"]), neighbours=int(a["neighbours"]), sigma=float(a["sigma"]), seed=master,
         on_round=lambda rec, cands: write_round(f, rec),
     )

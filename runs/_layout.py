@@ -182,7 +182,7 @@ ACTIVE_ROUND_FIELDS = {
     "n_candidates": "certified candidates of the round",
     "n_scored": "candidates whose certificate is usable (status optimal), on which mae is measured",
     "mae": "mean |surrogate mean - certified target| over the round's scored candidates (NaN if none)",
-    "mae_constant": "the same for a constant predictor at the median of the rows added so far (NaN in round 0)",
+    "mae_constant": "the same for a constant predictor at the median of the surrogate's training targets",
     "best_lower": "largest certified lower bound among the round's discoveries (NaN if none)",
     "discoveries": "discoveries among the round's candidates",
     "n_added": "rows labelled and added to the training data after the round (0 in the last round)",
