@@ -4,11 +4,13 @@
 - Strategies (``BellStrategy``, ``NetworkStrategy``) and families built from a mapping (``family_from_spec``).
 - ``Objective``: any target of the behaviour array (a surrogate, a Bell value) minus constraint penalties.
 - Searchers (``GradientSearch``, ``NevergradSearch``, ``RandomSearch``) run by one loop (``search``).
+- ``active_learning``: label certified candidates and their neighbourhoods, refit the surrogate, repeat.
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
 
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
 
+from ._active import ACTIVE_FIELDS, ActiveResult, ActiveRound, active_learning, candidate_targets, neighbourhood
 from ._baseline import upper_bound_objective
 from ._certify import Candidates, Constraints, certify_candidates, check_discoveries, signature
 from ._family import FAMILY_KEYS, Family, family_from_spec
@@ -79,4 +81,10 @@ __all__ = [
     "certify_candidates",
     "check_discoveries",
     "signature",
+    "active_learning",
+    "ActiveRound",
+    "ActiveResult",
+    "ACTIVE_FIELDS",
+    "neighbourhood",
+    "candidate_targets",
 ]

@@ -37,7 +37,7 @@ def _born_network(r1, r2, ma, mb, mc):
 
 @eqx.filter_jit
 def _probabilities64(strategy):
-    # compiled once per strategy structure: eager op-by-op dispatch cost 0.16 s per behaviour, this 1 ms
+    # compiled once per strategy structure: eager op-by-op dispatch is ~100x slower (docs/performance.md)
     return strategy.probabilities(jnp.float64)
 
 

@@ -23,6 +23,7 @@ def discover_cmd(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock seconds per searcher (overrides the campaign)."),
     theta: Optional[str] = typer.Option(None, "--theta", help="Comma-separated source angles to scan (overrides [scan] theta)."),
     top: Optional[int] = typer.Option(None, "--top", help="Distinct candidates certified per scan point."),
+    active_rounds: Optional[int] = typer.Option(None, "--active-rounds", help="Active-learning rounds (overrides [active] rounds; needs an [active] table naming the training data, or [model] dataset)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
 ) -> None:
@@ -32,6 +33,10 @@ def discover_cmd(
     brgp, nbl-upper, chsh, nl); the best distinct candidates (up to relabelling) are certified: NL with its
     Bell functional, or the NBL interval, BRGP and tripartite NL for the network. A **discovery** has a
     certified lower bound > 0 and meets every constraint of the campaign. Flags override the campaign file.
+
+    With an [active] table (or --active-rounds), the surrogate searchers run in rounds: each round's certified
+    candidates and random neighbours of them are labelled with certified values, added to the surrogate's training
+    data and the surrogate refit; the surrogate's error on its own certified candidates is recorded per round.
     """
     from ._discover_config import load_campaign, normalise_campaign
     from ._discover_run import read_discovery, run_discover
@@ -53,6 +58,8 @@ def discover_cmd(
                 fail(f"--theta expects comma-separated numbers; got {theta!r}")
         if top is not None:
             cfg["certify"]["top"] = top
+        if active_rounds is not None:
+            cfg.setdefault("active", {})["rounds"] = active_rounds
         cfg = normalise_campaign(cfg)
     except ValueError as e:
         fail(str(e))
@@ -91,3 +98,14 @@ def _print(out: Path, run) -> None:
         t.add_row(name, _f(p["best_value"]), str(p["evaluations"]), f"{p['seconds']:.1f}", str(p["discoveries"]),
                   _f(p["best_certified"]), _f(p["discoveries_per_minute"]))
     Console().print(t)
+    a = s.get("active")
+    if a:
+        t = Table(title="active learning: the surrogate on its own certified candidates, round by round")
+        for col in ("round", "training rows", "certified", "MAE", "MAE constant", "discoveries", "best certified",
+                    "rows added", "seconds"):
+            t.add_column(col)
+        for i in range(len(a["round"])):
+            t.add_row(str(a["round"][i]), str(a["n_train"][i]), f"{a['n_scored'][i]}/{a['n_candidates'][i]}",
+                      _f(a["mae"][i]), _f(a["mae_constant"][i]), str(a["discoveries"][i]), _f(a["best_lower"][i]),
+                      str(a["n_added"][i]), f"{a['seconds'][i]:.0f}")
+        Console().print(t)

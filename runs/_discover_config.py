@@ -39,6 +39,10 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     [certify]
     top = 8; nbl_tol = 1e-5; nbl_time_limit = 20.0; nbl_max_nodes = 20000
 
+    [active]                          # optional: active learning of the surrogate (runs/_active_run.py)
+    rounds = 3; neighbours = 4; sigma = 0.05     # [3, 4, 0.05]
+    dataset = "swap.h5"               # base training data [model dataset]; preset, members [model's]
+
 ``--quick`` shrinks every budget (steps, time budgets, scan points, certification) so that a campaign ends
 within 5 minutes on a 2-core machine (``quick_config``).
 """
@@ -57,7 +61,9 @@ from typing import Any
 __all__ = ["load_campaign", "normalise_campaign", "quick_config", "campaign_names", "config_hash", "TARGETS"]
 
 TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl")
-_TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify"}
+_TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
+        "active"}
+_ACTIVE_KEYS = {"rounds", "neighbours", "sigma", "dataset", "preset", "members"}
 _SEARCHER_KEYS = {
     "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser"},
     "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
@@ -70,7 +76,7 @@ _CERT_KEYS = {"top", "nbl_tol", "nbl_time_limit", "nbl_max_nodes"}
 
 #: --quick: caps on each searcher, on the scan and on certification (5 minutes in all on 2 cores).
 QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit": 5.0, "nbl_max_nodes": 3000,
-         "starts": 16, "batch": 16}
+         "starts": 16, "batch": 16, "active_rounds": 2, "neighbours": 2}
 
 
 def campaign_names() -> list[str]:
@@ -167,6 +173,19 @@ def normalise_campaign(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"target {s['target']!r} needs a bell family")
         if int(s["steps"]) < 1:
             raise ValueError(f"searcher {s['name']!r}: steps must be >= 1")
+    if "active" in cfg:
+        a = cfg["active"]
+        _keys(a, _ACTIVE_KEYS, "active")
+        a["rounds"] = int(a.get("rounds", 3))
+        a["neighbours"] = int(a.get("neighbours", 4))
+        a["sigma"] = float(a.get("sigma", 0.05))
+        if a["rounds"] < 1 or a["neighbours"] < 0 or not a["sigma"] >= 0:
+            raise ValueError(f"[active] needs rounds >= 1, neighbours >= 0, sigma >= 0; got {a['rounds']}, "
+                             f"{a['neighbours']}, {a['sigma']}")
+        if not any(s["target"] == "surrogate" for s in searchers):
+            raise ValueError("[active] refits the surrogate: at least one searcher must have target 'surrogate'")
+        if len(scan.get("theta", [None])) > 1:
+            raise ValueError("[active] runs at one scan point: give one [scan] theta (or --theta with one angle)")
     return cfg
 
 
@@ -191,6 +210,9 @@ def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if "members" in m:
         m["members"] = min(int(m["members"]), 2)
     m.setdefault("preset", "quick")
+    if "active" in q:
+        q["active"]["rounds"] = min(int(q["active"]["rounds"]), QUICK["active_rounds"])
+        q["active"]["neighbours"] = min(int(q["active"]["neighbours"]), QUICK["neighbours"])
     q["quick"] = True
     return q
 

@@ -165,6 +165,13 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists (choose another --out; run files are never overwritten)")
+    if cfg.get("active") is not None:  # refused before anything is written or trained
+        data = cfg["active"].get("dataset", cfg["model"].get("dataset"))
+        if data is None:
+            raise ValueError("[active] refits the surrogate on its training data plus the new labels: name that data "
+                             "with [active] dataset or [model] dataset (a dataset run file)")
+        if not Path(data).exists():
+            raise ValueError(f"active-learning dataset {data} does not exist")
     needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"])
     surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
     if model is not None:
@@ -174,7 +181,11 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     cons = d.Constraints(cfg["constraints"].get("brgp_max"), bool(cfg["constraints"].get("tripartite_local", False)),
                          {k: tuple(v) for k, v in cfg["constraints"].get("bounds", {}).items()})
     cert = cfg["certify"]
+    active = cfg.get("active")
     total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
+    if active is not None:  # the surrogate searchers run once per round; each round certifies its own candidates
+        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
+        total += (active["rounds"] - 1) * (sum(int(s["steps"]) for s in sur) + max(int(cert["top"]), len(sur)))
     done = [0]
 
     def tick(n=1, info=None):
@@ -197,6 +208,8 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
             fam = d.family_from_spec(spec)
             results = []
             for i, s in enumerate(cfg["searchers"]):
+                if active is not None and s["target"] == "surrogate":
+                    continue  # run by the active-learning rounds below (round 0 = this search, same seed)
                 seed = master + 1000 * j + i
                 name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
                 base = done[0]
@@ -224,12 +237,15 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
                 if progress is not None:
                     progress(done[0], total, {"certified": float(n), **info})
 
-            cands = d.certify_candidates(
-                results, cons, top=int(cert["top"]), predict=surrogate, nbl_tol=float(cert["nbl_tol"]),
-                nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]), seed=master,
-                progress=creport,
-            )
-            _append_candidates(f, cands)
+            if results:
+                cands = d.certify_candidates(
+                    results, cons, top=int(cert["top"]), predict=surrogate, nbl_tol=float(cert["nbl_tol"]),
+                    nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]),
+                    seed=master, progress=creport,
+                )
+                _append_candidates(f, cands)
+            if active is not None:
+                _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, total)
         summary = _summary(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
     except BaseException as e:
@@ -238,6 +254,67 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         raise
     f.close()
     return out
+
+
+def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, total) -> None:
+    """``discover.active_learning`` over the surrogate searchers at one scan point; rounds to ``/active``,
+    candidates to ``/candidates`` (searcher ``<name>@round=<r>``), traces to ``/traces/<name>@round=<r>``."""
+    import discover as d
+
+    from ._active_run import base_training_data, make_label, make_refit, write_added, write_round
+
+    a, cert, master = cfg["active"], cfg["certify"], int(cfg["seed"])
+    x0, y0 = base_training_data(cfg, surrogate)
+    label = make_label(cfg, fam.scenario)
+    refit = make_refit(cfg, surrogate, x0, y0)
+    params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
+    paths = d.leaf_paths(params0)
+
+    def search_round(predictor, r: int):
+        results = []
+        for i, s in enumerate(cfg["searchers"]):
+            if s["target"] != "surrogate":
+                continue
+            seed = master + 1000 * j + i + 100 * r
+            name = f"{s['name']}@round={r}" + ("" if theta is None else f"@theta={theta:g}")
+            base = done[0]
+
+            def report(n, tot, info, base=base):
+                done[0] = base + n
+                if progress is not None:
+                    progress(done[0], total, {"searcher": name, **info})
+
+            res = d.search(_searcher(s), fam, _objective("surrogate", cfg, predictor), steps=int(s["steps"]),
+                           seed=seed, time_budget=s.get("time_budget"), progress=report)
+            done[0] = base + int(s["steps"])
+            res = _rename(res, name)
+            _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, paths)
+            results.append(res)
+            p = per.setdefault(s["name"], {"best_value": -math.inf, "evaluations": 0, "seconds": 0.0})
+            p["best_value"] = max(p["best_value"], float(res.trace.best[-1]))
+            p["evaluations"] += int(res.trace.evaluations[-1])
+            p["seconds"] += res.seconds
+        base = done[0]
+
+        def creport(n, tot, info):
+            done[0] = base + n
+            if progress is not None:
+                progress(done[0], total, {"round": float(r), "certified": float(n), **info})
+
+        cands = d.certify_candidates(
+            results, cons, top=int(cert["top"]), predict=predictor, nbl_tol=float(cert["nbl_tol"]),
+            nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]), seed=master,
+            progress=creport,
+        )
+        _append_candidates(f, cands)
+        return cands
+
+    res = d.active_learning(
+        surrogate, family=fam, search=search_round, label=label, refit=refit, n_train=len(y0), y_base=y0,
+        rounds=int(a["rounds"]), neighbours=int(a["neighbours"]), sigma=float(a["sigma"]), seed=master,
+        on_round=lambda rec, cands: write_round(f, rec),
+    )
+    write_added(f, res.x_added, res.y_added, res.round_added)
 
 
 def _rename(res, name):
@@ -269,8 +346,17 @@ def _summary(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
                     f"{lower[i]:.4g} ({best['searcher']})")
     else:
         headline = f"{cfg['name']}: no discovery among {n} certified candidates"
-    return {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
-            "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
+    out = {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
+           "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
+    if L.ACTIVE in f:
+        import discover as d
+
+        g = f[L.ACTIVE]
+        out["active"] = {k: [None if isinstance(v, float) and not math.isfinite(v) else v
+                             for v in g[k][()].tolist()] for k in d.ACTIVE_FIELDS if k in g}
+        out["headline"] += (f"; active learning: {len(g['round'])} rounds, surrogate MAE on its certified candidates "
+                            + " -> ".join("-" if not math.isfinite(v) else f"{v:.2g}" for v in g["mae"][()]))
+    return out
 
 
 def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
@@ -307,4 +393,5 @@ def read_discovery(path: str | os.PathLike) -> dict[str, Any]:
             "model": dict(f[L.MODEL].attrs) if L.MODEL in f else {},
             "traces": traces,
             "candidates": read_candidates(f),
+            "active": {k: v[()] for k, v in f[L.ACTIVE].items()} if L.ACTIVE in f else {},
         }
