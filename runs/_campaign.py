@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _layout as L
 from . import _store
+from ._discover_config import load_discovery_config, normalise_discovery_config
 
 __all__ = [
     "Stage",
@@ -345,24 +346,15 @@ def stage_hashes(campaign: Campaign) -> dict[str, str]:
 
 
 def discover_config(stage: Stage, campaign: Campaign) -> dict[str, Any]:
-    """The discovery config of a discover stage, loaded and validated (``runs.load_campaign`` /
-    ``normalise_campaign`` of the discover work); raises ``ValueError``."""
-    import runs
-
+    """The discovery config of a discover stage (a shipped name, a TOML path relative to the campaign file, or an
+    inline table), loaded and validated by ``runs/_discover_config.py``; raises ``ValueError``."""
     cfg = stage.options.get("config", {})
-    load = getattr(runs, "load_campaign", None)
     if isinstance(cfg, str):
-        if load is None:
-            raise ValueError(f"discover {stage.name!r}: this build cannot load discovery configs (no runs.load_campaign)")
         path = Path(cfg)
         if not path.is_absolute() and campaign.base_dir is not None and (campaign.base_dir / path).exists():
             cfg = str(campaign.base_dir / path)
-        return load(cfg)
-    try:
-        from ._discover_config import normalise_campaign
-    except ImportError:
-        return dict(cfg)
-    return normalise_campaign(dict(cfg))
+        return load_discovery_config(cfg)
+    return normalise_discovery_config(dict(cfg))
 
 
 def stage_file(runs_dir: Path, stage: Stage, sha: str, campaign: Campaign) -> Path:

@@ -38,12 +38,12 @@ def discover_cmd(
     candidates and random neighbours of them are labelled with certified values, added to the surrogate's training
     data and the surrogate refit; the surrogate's error on its own certified candidates is recorded per round.
     """
-    from ._discover_config import load_campaign, normalise_campaign
+    from ._discover_config import load_discovery_config, normalise_discovery_config
     from ._discover_run import read_discovery, run_discover
     from ._progress import rich_progress
 
     try:
-        cfg = load_campaign(config)
+        cfg = load_discovery_config(config)
         if seed is not None:
             cfg["seed"] = seed
         for s in cfg["searchers"]:
@@ -60,7 +60,7 @@ def discover_cmd(
             cfg["certify"]["top"] = top
         if active_rounds is not None:
             cfg.setdefault("active", {})["rounds"] = active_rounds
-        cfg = normalise_campaign(cfg)
+        cfg = normalise_discovery_config(cfg)
     except ValueError as e:
         fail(str(e))
     if out.exists():

@@ -58,7 +58,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_campaign", "normalise_campaign", "quick_config", "campaign_names", "config_hash", "TARGETS"]
+__all__ = ["load_discovery_config", "normalise_discovery_config", "quick_config", "discovery_config_names", "config_hash", "TARGETS"]
 
 TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl")
 _TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
@@ -79,13 +79,13 @@ QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit"
          "starts": 16, "batch": 16, "active_rounds": 2, "neighbours": 2}
 
 
-def campaign_names() -> list[str]:
+def discovery_config_names() -> list[str]:
     """Names of the campaigns shipped with bellscope (``runs/campaigns/*.toml``)."""
     return sorted(p.name[:-5] for p in resources.files("runs").joinpath("campaigns").iterdir()
                   if p.name.endswith(".toml"))
 
 
-def load_campaign(source: str | Path) -> dict[str, Any]:
+def load_discovery_config(source: str | Path) -> dict[str, Any]:
     """Read a campaign: a path to a TOML file, or the name of a shipped campaign (``fig3b``). Validated."""
     path = Path(source)
     if path.suffix == ".toml" or path.exists():
@@ -96,14 +96,14 @@ def load_campaign(source: str | Path) -> dict[str, Any]:
         res = resources.files("runs").joinpath("campaigns", f"{source}.toml")
         if not res.is_file():
             raise ValueError(f"no campaign file {source!r} and no shipped campaign of that name; shipped: "
-                             f"{', '.join(campaign_names())}")
+                             f"{', '.join(discovery_config_names())}")
         text, stem = res.read_text(), str(source)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"campaign {source}: not valid TOML: {e}") from None
     raw.setdefault("name", stem)
-    return normalise_campaign(raw)
+    return normalise_discovery_config(raw)
 
 
 def _keys(table: Mapping, allowed: set, where: str) -> None:
@@ -114,7 +114,7 @@ def _keys(table: Mapping, allowed: set, where: str) -> None:
         raise ValueError(f"unknown key(s) {sorted(bad)} in [{where}]; allowed: {sorted(allowed)}")
 
 
-def normalise_campaign(raw: Mapping[str, Any]) -> dict[str, Any]:
+def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key and value that can be checked without running; fill defaults. Raises ``ValueError``."""
     cfg = copy.deepcopy(dict(raw))
     _keys(cfg, _TOP, "campaign")

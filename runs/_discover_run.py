@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from . import _layout as L
-from ._discover_config import canonical_json, config_hash, normalise_campaign, quick_config
+from ._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
 from ._store import _status_enum, create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
@@ -151,7 +151,7 @@ def _append_candidates(f: h5py.File, cands) -> None:
 def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, model: Path | None = None,
                  progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
                  argv: list[str] | None = None) -> Path:
-    """Run a discovery campaign (a mapping as ``load_campaign`` returns) into a new run file ``out``.
+    """Run a discovery campaign (a mapping as ``load_discovery_config`` returns) into a new run file ``out``.
 
     ``quick`` shrinks every budget (``runs._discover_config.QUICK``); ``model`` overrides ``[model] path``.
     ``progress(done, total, info)`` counts search steps and certified candidates over the whole campaign.
@@ -159,7 +159,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     """
     import discover as d
 
-    cfg = normalise_campaign(config)
+    cfg = normalise_discovery_config(config)
     if quick:
         cfg = quick_config(cfg)
     out = Path(out)

@@ -13,7 +13,7 @@ import bellcore as bc
 import certify
 import discover as d
 import runs
-from runs._discover_config import normalise_campaign
+from runs._discover_config import normalise_discovery_config
 from surrogates import DatasetSpec
 
 
@@ -105,7 +105,7 @@ def test_active_needs_training_data(tmp_path):
     with pytest.raises(ValueError, match="dataset"):
         runs.run_discover(cfg, tmp_path / "x.h5", model=tmp_path / "m.h5")
     with pytest.raises(ValueError, match="rounds"):
-        normalise_campaign(_campaign(tmp_path / "d.h5", rounds=0))
+        normalise_discovery_config(_campaign(tmp_path / "d.h5", rounds=0))
 
 
 def test_neighbourhood_shapes_and_scale():

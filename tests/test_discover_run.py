@@ -14,7 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 import discover as d  # noqa: E402
 import runs  # noqa: E402
 from runs import _layout as L  # noqa: E402
-from runs._discover_config import QUICK, normalise_campaign, quick_config  # noqa: E402
+from runs._discover_config import QUICK, normalise_discovery_config, quick_config  # noqa: E402
 from runs._cli import app  # noqa: E402
 
 runner = CliRunner()
@@ -95,10 +95,10 @@ def test_never_overwrites(tiny_run):
 
 
 def test_shipped_campaigns_load_by_name_and_path():
-    names = runs.campaign_names()
+    names = runs.discovery_config_names()
     assert {"fig3b", "fig3b-baselines", "restricted-eta", "restricted-plane", "smoke"} <= set(names)
     for n in names:
-        cfg = runs.load_campaign(n)
+        cfg = runs.load_discovery_config(n)
         q = quick_config(cfg)
         for s in q["searchers"]:
             assert s["steps"] <= QUICK["steps"] and s["time_budget"] <= QUICK["time_budget"]
@@ -106,7 +106,7 @@ def test_shipped_campaigns_load_by_name_and_path():
     from importlib import resources
 
     path = resources.files("runs").joinpath("campaigns", "smoke.toml")
-    assert runs.load_campaign(str(path))["name"] == "smoke"
+    assert runs.load_discovery_config(str(path))["name"] == "smoke"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_shipped_campaigns_load_by_name_and_path():
 )
 def test_bad_campaigns_are_refused(patch, match):
     with pytest.raises(ValueError, match=match):
-        normalise_campaign({**SMALL, **patch})
+        normalise_discovery_config({**SMALL, **patch})
 
 
 def test_surrogate_target_needs_a_model(tmp_path):
