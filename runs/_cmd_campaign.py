@@ -162,11 +162,12 @@ def _finite(x) -> bool:
 class Target(str, Enum):
     table1 = "table1"
     table2 = "table2"
+    fig2 = "fig2"
     fig3 = "fig3"
 
 
 def reproduce(
-    target: Target = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig3 (certified discoveries vs θ)."),
+    target: Target = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig2 (exact vs predicted, from the table1 models), fig3 (certified discoveries vs θ)."),
     preset: Preset = typer.Option(Preset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours)."),
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", "-d", help="Results folder (run files, Markdown table, figure)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for the fan-out stages."),

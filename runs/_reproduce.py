@@ -9,6 +9,8 @@ come from the stored model through ``runs.load_model`` (the same path a user tak
   bilocal NBL surrogates on the (I, J, <A0>, <A1>) and (<AxByCz>, <Ax>) feature sets.
 - ``table2``: the CHSH local / quantum / postquantum classifier on a balanced test set: accuracy per class and the
   confusion matrix.
+- ``fig2``: exact value against prediction (the paper's Fig. 2) from the models and test sets of ``table1``
+  (the same campaign, so one reuses the other's stages).
 - ``fig3``: the discovery campaign (surrogate-guided search over cos θ|00> + sin θ|11> sources, candidates
   certified); the figure is ``runs plot`` of the campaign record.
 """
@@ -27,7 +29,7 @@ from ._campaign import CampaignResult, parse_campaign, run_campaign
 
 __all__ = ["TARGETS", "PRESETS", "reproduce", "ReproduceResult", "campaign_text"]
 
-TARGETS = ("table1", "table2", "fig3")
+TARGETS = ("table1", "table2", "fig2", "fig3")
 PRESETS = ("quick", "paper")
 
 #: Points per training / test dataset: (bell, bilocal, chsh) for each preset. The paper used 5e5 bipartite,
@@ -70,8 +72,8 @@ def campaign_text(target: str, preset: str) -> str:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     size = _SIZES[preset]
-    text = f'[campaign]\nname = "{target}-{preset}"\nseed = 1\n'
-    if target == "table1":
+    text = f'[campaign]\nname = "{"table1" if target == "fig2" else target}-{preset}"\nseed = 1\n'
+    if target in ("table1", "fig2"):  # Fig. 2 draws the models and test sets of Table I (the same stages)
         ntr, nte = size["bell"]
         for m in (2, 3, 4, 5):
             text += _dataset(f"m{m}", "bell", ntr, 1, f"settings = {m}\nchunk_size = 1000\n")
@@ -112,27 +114,94 @@ def _files(res: CampaignResult) -> dict[str, Path]:
     return {f"{s.kind}:{s.name}": s.file for s in res.stages}
 
 
-def _table1(res: CampaignResult) -> list[dict[str, Any]]:
+def _test_set(files: Mapping[str, Path], name: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """Behaviours and certified targets of a held-out test set: NL of solved rows, or the midpoint of the NBL
+    interval (the training target) of rows whose interval is solved."""
     from ._dataset_run import read_dataset
+
+    _, data, _ = read_dataset(files[f"dataset:{name}-test"])
+    if field == "nl":
+        solved = _solved(data["nl_status"])
+        y = data["nl"]
+    else:
+        lo, up = data["nbl_lower"], data["nbl_upper"]
+        solved = np.isfinite(lo) & np.isfinite(up) & _solved(data["nbl_status"])
+        y = (lo + up) / 2
+    return data["behaviours"][solved], y[solved]
+
+
+_TABLE1_CASES = [(f"m={m}", f"m{m}", "nl") for m in (2, 3, 4, 5)] + [("I,J,A0,A1", "ij", "nbl"), ("AxByCz,Ax", "abc", "nbl")]
+
+
+def _table1(res: CampaignResult) -> list[dict[str, Any]]:
+    """One row per column of the paper's Table I: typical member, plain average, blend and the trivial predictor
+    (the median training label), all mean |error| x 1e-3 on the held-out test set."""
+    from surrogates import evaluate_regression
+
+    from ._model_run import read_model
 
     files = _files(res)
     rows = []
-    for label, name, field in [(f"m={m}", f"m{m}", "nl") for m in (2, 3, 4, 5)] + [
-        ("I,J,A0,A1", "ij", "nbl"), ("AxByCz,Ax", "abc", "nbl")
-    ]:
-        _, data, _ = read_dataset(files[f"dataset:{name}-test"])
-        if field == "nl":
-            solved = _solved(data["nl_status"])
-            y = data["nl"]
-        else:
-            lo, up = data["nbl_lower"], data["nbl_upper"]
-            solved = np.isfinite(lo) & np.isfinite(up) & _solved(data["nbl_status"])
-            y = (lo + up) / 2  # the training target: midpoint of the certified interval
-        p = data["behaviours"][solved]
-        pred = _predict(files[f"train:{name}"], p).reshape(len(p))
-        err = np.abs(pred - y[solved])
-        rows.append({"case": label, "test_points": int(solved.sum()), "mae_e3": 1e3 * float(err.mean()),
+    for label, name, field in _TABLE1_CASES:
+        p, y = _test_set(files, name, field)
+        model = read_model(files[f"train:{name}"])
+        rep = evaluate_regression(model.surrogate, p, y, model.train_median)
+        rows.append({"case": label, "test_points": rep.n, "typical_e3": 1e3 * rep.typical_member,
+                     "average_e3": 1e3 * rep.average, "mae_e3": 1e3 * rep.blend, "trivial_e3": 1e3 * rep.trivial,
+                     "blend/trivial": rep.blend / rep.trivial if rep.trivial > 0 else math.nan,
                      "paper_e3": PAPER_TABLE1[label]})
+    return rows
+
+
+def _fig2(res: CampaignResult, out: Path) -> list[dict[str, Any]]:
+    """The paper's Fig. 2: exact (certified) value against the surrogate's prediction. (a) m = 2 on the quantum
+    family cos t|00> + sin t|11> with the measurements that maximise CHSH for each t (exact NL from certify);
+    (b) m = 3, (c) m = 5, (d) bilocal (I, J, <A0>, <A1>): held-out test points sorted by their exact value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import bellcore as bc
+    import certify
+    from surrogates import predict_batched
+
+    from ._model_run import load_model
+
+    files = _files(res)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
+    rows = []
+    # (a) Horodecki: CHSH_max = 2 sqrt(1 + sin^2 2t); optimal measurements A: Z, X; B: cos(u) Z +- sin(u) X.
+    ts = np.linspace(0.0, np.pi / 4, 41)
+    p_a = []
+    for t in ts:
+        u = np.arctan(np.sin(2 * t))
+        strategy = bc.QuantumStrategy(bc.pure_two_qubit_state(t), bc.qubit_measurements_xz(np.array([0.0, np.pi / 2])),
+                                      bc.qubit_measurements_xz(np.array([u, -u])))
+        p_a.append(np.asarray(strategy.behaviour().p))  # float32 unless x64 is on: certify validates at its precision
+    p_a = np.stack(p_a)
+    exact_a = np.array([certify.nonlocality(q).value for q in p_a])
+    pred_a = predict_batched(load_model(files["train:m2"]), p_a)[0]
+    panels = [("(a) m = 2, cos t|00> + sin t|11>, CHSH-optimal measurements", ts, exact_a, pred_a, "t (rad)")]
+    for tag, name, field, title in (("(b)", "m3", "nl", "m = 3"), ("(c)", "m5", "nl", "m = 5"),
+                                    ("(d)", "ij", "nbl", "bilocal, features (I, J, <A0>, <A1>)")):
+        p, y = _test_set(files, name, field)
+        order = np.argsort(y, kind="stable")
+        pred = predict_batched(load_model(files[f"train:{name}"]), p)[0]
+        panels.append((f"{tag} {title}, held-out test points", np.arange(len(y)), y[order], pred[order],
+                       "test point i (sorted by exact value)"))
+    for ax, (title, x, exact, pred, xlabel) in zip(axes.ravel(), panels):
+        ax.plot(x, exact, "-", color="tab:blue", lw=2, label="exact (certified)")
+        ax.plot(x, pred, "o", color="tab:red", ms=3, mfc="none", label="surrogate (blend)")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("NBL" if "bilocal" in title else "NL")
+        ax.legend(fontsize=8)
+        rows.append({"panel": title, "points": len(x), "mae_e3": 1e3 * float(np.abs(pred - exact).mean()),
+                     "max_err_e3": 1e3 * float(np.abs(pred - exact).max())})
+    fig.suptitle("Fig. 2: exact value and surrogate prediction")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
     return rows
 
 
@@ -174,6 +243,7 @@ def _markdown(target: str, preset: str, rows: list[dict[str, Any]], res: Campaig
     head = {
         "table1": "Table I: mean |y_test - y_pred| (x 1e-3) of the blended ensemble on held-out test sets",
         "table2": "Table II: CHSH classifier on a balanced held-out test set",
+        "fig2": "Fig. 2: exact values and surrogate predictions (mean |error| x 1e-3 per panel)",
         "fig3": "Fig. 3b: certified candidates of the surrogate-guided search (θ family)",
     }[target]
     lines = [f"# {head}", "", f"preset `{preset}`; machine: {platform.machine()}, {os.cpu_count()} CPUs; "
@@ -276,6 +346,8 @@ def reproduce(
     elif target == "table2":
         rows = _table2(res)
         _plot_rows(target, rows, png)
+    elif target == "fig2":
+        rows = _fig2(res, png)
     else:
         from ._plot import plot_run
 

@@ -285,7 +285,7 @@ def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
             np.testing.assert_array_equal(a[L.CERTIFIED][k][()], b[L.CERTIFIED][k][()])
 
 
-@pytest.mark.parametrize("target", ["table1", "table2", "fig3"])
+@pytest.mark.parametrize("target", ["table1", "table2", "fig2", "fig3"])
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_reproduction_campaigns_are_valid(target, preset):
     from runs._reproduce import campaign_text
@@ -293,6 +293,13 @@ def test_reproduction_campaigns_are_valid(target, preset):
     camp = parse_campaign(campaign_text(target, preset))
     hashes = stage_hashes(camp)
     assert len(set(hashes.values())) == len(hashes)  # every stage its own file
+
+
+def test_fig2_reuses_the_stages_of_table1():
+    from runs._reproduce import campaign_text
+
+    assert stage_hashes(parse_campaign(campaign_text("fig2", "quick"))) == stage_hashes(
+        parse_campaign(campaign_text("table1", "quick")))
 
 
 def test_reproduce_help_and_errors():
