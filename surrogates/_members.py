@@ -1,4 +1,4 @@
-"""Ensemble members: plain MLPs, max-affine functions and input-convex networks (equinox Modules).
+"""Ensemble members: plain MLPs, max-affine functions, input-convex networks and class margins (equinox Modules).
 
 A member maps one standardised feature vector ``(d,)`` to ``(out,)`` (1 for regression, 3 logits for the classifier).
 Members of one shape form a *group* (``GroupSpec``); a group is stored as a single pytree whose array leaves carry a
@@ -8,7 +8,9 @@ vectorised computation.
 Why the convex kinds: NL is convex and piecewise linear on the no-signalling set (a maximum of affine functions, one
 per vertex of the dual LP; nine pieces at m = 2, see docs/surrogates.md). A max-affine member represents exactly that
 form; an input-convex network (ICNN: non-negative weights on the hidden path, convex non-decreasing activations) is a
-smooth convex relative. NBL and the classes are not convex, so these kinds are for NL.
+smooth convex relative. NBL and the classes are not convex, so these kinds are for NL. ``Margins`` is the classifier's
+counterpart: two max-affine class margins (the local and quantum sets are polytopes in the ``correlators-asin``
+features).
 """
 
 from __future__ import annotations
