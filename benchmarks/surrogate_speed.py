@@ -10,6 +10,7 @@ one jitted call: behaviour -> features -> all members -> blend and spread. Print
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -28,9 +29,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    print(f"JAX backend: {jax.default_backend()}, devices: {jax.devices()}")
-    print(f"| model | scenario | features | members | s per behaviour (batch {args.batch:,}) | behaviours/s |")
-    print("|---|---|---|---|---|---|")
+    print(f"JAX backend: {jax.default_backend()}, devices: {jax.devices()}, CPUs: {os.cpu_count()}")
+    print("load average (1, 5, 15 min) at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"| model | scenario | features | members | s per behaviour (batch {args.batch:,}) | behaviours/s | load (1 min) |")
+    print("|---|---|---|---|---|---|---|")
     call = eqx.filter_jit(lambda s, p: s(p).mean)
     for path in args.models:
         sur = runs.load_model(path)
@@ -49,7 +51,8 @@ def main() -> None:
             call(sur, p).block_until_ready()
             times.append(time.perf_counter() - t)
         per = statistics.median(times) / args.batch
-        print(f"| {path} | {sur.scenario} | {sur.feature_set} | {sur.ensemble.n_members} | {per:.2e} | {1 / per:,.0f} |")
+        print(f"| {path} | {sur.scenario} | {sur.feature_set} | {sur.ensemble.n_members} | {per:.2e} | {1 / per:,.0f} |"
+              f" {os.getloadavg()[0]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def training_data(spec, data: Mapping[str, np.ndarray], target: str) -> tuple[np
 
 def default_feature_set(spec, target: str) -> str:
     if target == "class":
-        return "correlators"
+        return "correlators-asin"  # E and arcsin E: both class boundaries are hyperplanes there (docs/surrogates.md)
     if spec.kind == "bilocal":
         return {"features-ij": "ij", "features-abc": "abc"}.get(spec.sampler, "full")
     return "full"
@@ -289,7 +289,7 @@ def run_train(
         target: ``nl`` / ``nbl`` / ``class`` (default: the dataset's measure).
         preset: ``quick`` or ``paper`` (``surrogates.preset_config``); members: total member count (rescales groups).
         feature_set: a ``surrogates.FEATURE_SETS`` name (default: ``full``; ``ij`` / ``abc`` for datasets sampled on
-            those feature families; ``correlators`` for the classifier).
+            those feature families; ``correlators-asin`` for the classifier).
         max_rows: use only the first ``max_rows`` rows of the dataset (learning curves).
         overrides: ``TrainConfig`` fields to change (e.g. ``{"augment": False}``).
 

@@ -89,7 +89,7 @@ def campaign_text(target: str, preset: str) -> str:
         ntr, nte = size["chsh"]
         text += _dataset("chsh", "chsh-correlators", ntr, 1, "chunk_size = 5000\n")
         text += _dataset("chsh-test", "chsh-correlators", nte, 1001, 'chunk_size = 5000\nparams = { balance = true }\n')
-        text += _train("chsh", "chsh", "class", preset, "correlators")
+        text += _train("chsh", "chsh", "class", preset, "correlators-asin")
     else:
         from ._campaign import DEFAULT_CAMPAIGN
 

@@ -24,7 +24,7 @@ from ._blend import BLEND_OPTIMIZERS, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._features import FEATURE_SETS, FeatureMap, feature_map, features
-from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, MaxAffine
+from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
 from ._presets import PRESETS, preset_config
@@ -42,6 +42,7 @@ __all__ = [
     "MaxAffine",
     "ICNN",
     "MEMBER_KINDS",
+    "Margins",
     "ACTIVATIONS",
     "TrainConfig",
     "TrainCurves",

@@ -9,6 +9,8 @@ augmented on the fly inside the jitted training step, without going back to prob
   ``E'_xy = s_x t_y E_{pi(x) sigma(y)}`` (``s, t`` = +-1 outcome flips per setting, ``pi, sigma`` setting
   permutations), and with probability 1/2 the party swap ``A <-> B``, ``E -> E^T`` (equal settings only).
 - ``"correlators"`` (``E_xy``, m = 2, marginals zero): the same maps on ``E`` alone.
+- ``"correlators-asin"`` (``E_xy``, ``arcsin E_xy``): the same map on both blocks (arcsin is odd, so an outcome
+  flip commutes with it).
 - ``"abc"`` (``E_xyz``, ``A_x``): flips and permutations of A's, B's and C's settings and outcomes. For the BSM
   variant, B's "flip y" and "permute y" act on the two bits of B's outcome, also relabellings of outcomes.
   (A <-> C is not available: the features omit C's marginals.)
@@ -51,12 +53,13 @@ def _full_bell(m: int, swap: bool) -> Callable:
 
 
 def _correlators(key, x):
+    # x: (4 k,) = k blocks of E_xy (k = 1: correlators; k = 2: E and arcsin E), one relabelling applied to each block
     ka, kb, kfa, kfb, ks = jax.random.split(key, 5)
-    E = x.reshape(2, 2)
+    E = x.reshape(-1, 2, 2)
     pa, pb = jax.random.permutation(ka, 2), jax.random.permutation(kb, 2)
     fa, fb = _flips(kfa, 2, x.dtype), _flips(kfb, 2, x.dtype)
-    E2 = fa[:, None] * fb[None, :] * E[pa][:, pb]
-    E2 = jnp.where(jax.random.bernoulli(ks, 0.5), E2.T, E2)
+    E2 = fa[None, :, None] * fb[None, None, :] * E[:, pa][:, :, pb]
+    E2 = jnp.where(jax.random.bernoulli(ks, 0.5), jnp.swapaxes(E2, 1, 2), E2)
     return E2.ravel()
 
 
@@ -77,7 +80,7 @@ def augmentation(feature_set: str, scenario: Scenario) -> Callable | None:
         if ma == mb:
             return _full_bell(ma, swap=True)
         return None
-    if feature_set == "correlators":
+    if feature_set in ("correlators", "correlators-asin"):
         return _correlators
     if feature_set == "abc" and isinstance(scenario, BilocalScenario):
         return _abc

@@ -62,8 +62,10 @@ class Ensemble(eqx.Module):
         out = 1 if task == "regression" else 3
         groups, j = [], 0
         for s in specs:
-            if task == "classification" and s.kind != "mlp":
-                raise ValueError(f"classification ensembles take MLP members only; got {s.kind!r}")
+            if task == "classification" and s.kind not in ("mlp", "margins"):
+                raise ValueError(f"classification ensembles take MLP or margins members only; got {s.kind!r}")
+            if task == "regression" and s.kind == "margins":
+                raise ValueError("margins members are classifier members; regression takes mlp, maxaffine or icnn")
             keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(j, j + s.members))
             groups.append(make_group(s, keys, d, out, dtype))
             j += s.members

@@ -11,6 +11,9 @@ Every map takes an array of shape ``(*batch, *scenario.shape)`` and returns ``(*
 - ``"abc"``: the 8 ``<A_x B_y C_z>`` and ``<A0>, <A1>`` (``bellcore.features_correlators``).
 - ``"correlators"``: the CHSH correlators ``E[x, y]`` of the m = 2 binary Bell scenario (4 numbers), the input of the
   local / quantum / postquantum classifier.
+- ``"correlators-asin"``: ``E[x, y]`` and ``arcsin E[x, y]`` (8 numbers), the classifier's input with an inductive
+  bias: the local set is ``max over signs of sum_xy s_xy E_xy <= 2`` and the quantum set (TLM) is the same with
+  ``arcsin E_xy`` and ``pi``, so both class boundaries are hyperplanes in these features (docs/surrogates.md).
 """
 
 from __future__ import annotations
@@ -57,6 +60,13 @@ def _correlators(p, sc: Scenario):
     return E.reshape(E.shape[:-2] + (4,))
 
 
+def _correlators_asin(p, sc: Scenario):
+    E = _correlators(p, sc)
+    # clip inside (-1, 1): arcsin's derivative is infinite at +-1, and a surrogate must stay differentiable there
+    lim = 1.0 - 1e-6
+    return jnp.concatenate([E, jnp.arcsin(jnp.clip(E, -lim, lim))], axis=-1)
+
+
 def _dim_full(sc: Scenario) -> int:
     if _is_binary_bell(sc):
         return sc.settings[0] + sc.settings[1] + sc.settings[0] * sc.settings[1]
@@ -97,6 +107,10 @@ FEATURE_SETS: dict[str, FeatureMap] = {
     "abc": FeatureMap("abc", _abc, lambda sc: 10, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
     "correlators": FeatureMap(
         "correlators", _correlators, lambda sc: 4, lambda sc: sc == BellScenario.binary(2),
+        "the m = 2 binary Bell scenario",
+    ),
+    "correlators-asin": FeatureMap(
+        "correlators-asin", _correlators_asin, lambda sc: 8, lambda sc: sc == BellScenario.binary(2),
         "the m = 2 binary Bell scenario",
     ),
 }

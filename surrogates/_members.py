@@ -1,4 +1,4 @@
-"""Ensemble members: plain MLPs, max-affine functions and input-convex networks (equinox Modules).
+"""Ensemble members: plain MLPs, max-affine functions, input-convex networks and class margins (equinox Modules).
 
 A member maps one standardised feature vector ``(d,)`` to ``(out,)`` (1 for regression, 3 logits for the classifier).
 Members of one shape form a *group* (``GroupSpec``); a group is stored as a single pytree whose array leaves carry a
@@ -8,7 +8,9 @@ vectorised computation.
 Why the convex kinds: NL is convex and piecewise linear on the no-signalling set (a maximum of affine functions, one
 per vertex of the dual LP; nine pieces at m = 2, see docs/surrogates.md). A max-affine member represents exactly that
 form; an input-convex network (ICNN: non-negative weights on the hidden path, convex non-decreasing activations) is a
-smooth convex relative. NBL and the classes are not convex, so these kinds are for NL.
+smooth convex relative. NBL and the classes are not convex, so these kinds are for NL. ``Margins`` is the classifier's
+counterpart: two max-affine class margins (the local and quantum sets are polytopes in the ``correlators-asin``
+features).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-__all__ = ["GroupSpec", "MLP", "MaxAffine", "ICNN", "make_group", "MEMBER_KINDS", "ACTIVATIONS"]
+__all__ = ["GroupSpec", "MLP", "MaxAffine", "Margins", "ICNN", "make_group", "MEMBER_KINDS", "ACTIVATIONS"]
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -90,6 +92,32 @@ class MaxAffine(eqx.Module):
         return jnp.max(self.w @ x + self.b)[None]
 
 
+class Margins(eqx.Module):
+    """Classifier member with the classes' geometry built in: two max-affine functions ``g1(x)``, ``g2(x)`` of
+    ``pieces`` affine pieces each, and logits ``(-g1, 0, g2)`` (local, quantum, postquantum).
+
+    Why: local ⇔ every signed CHSH combination ``sum_xy s_xy E_xy <= 2`` (8 of them), quantum ⇔ every signed TLM
+    combination ``sum_xy s_xy arcsin E_xy <= pi``. On the ``correlators-asin`` features both are maxima of 8 affine
+    functions, so ``g1 = max CHSH - 2`` and ``g2 = max TLM - pi`` are exactly representable; the member predicts local
+    where ``g1 < 0``, postquantum where ``g2 > 0`` (``g2 > -g1``), quantum between. It is an inductive bias for the
+    three-class problem only (``out = 3``), as ``MaxAffine`` is one for NL.
+    """
+
+    w: jax.Array  # (2, pieces, d)
+    b: jax.Array  # (2, pieces)
+
+    def __init__(self, key, d: int, out: int, pieces: int, dtype=jnp.float32):
+        if out != 3:
+            raise ValueError("margins members are three-class (local / quantum / postquantum) classifier members")
+        k1, k2 = jax.random.split(key)
+        self.w = jax.random.normal(k1, (2, pieces, d), dtype) / jnp.sqrt(jnp.asarray(d, dtype))
+        self.b = 0.1 * jax.random.normal(k2, (2, pieces), dtype)
+
+    def __call__(self, x):
+        g = jnp.max(self.w @ x + self.b, axis=-1)  # (2,)
+        return jnp.stack([-g[0], jnp.zeros((), g.dtype), g[1]])
+
+
 class ICNN(eqx.Module):
     """Input-convex network: ``z1 = act(W0 x + b0)``, ``z_{k+1} = act(softplus(U_k) z_k + W_k x + b_k)``,
     ``f = softplus(u) . z_L + w . x + c``; ``act`` convex and non-decreasing, so ``f`` is convex in ``x``
@@ -129,7 +157,7 @@ class ICNN(eqx.Module):
         return (jax.nn.softplus(self.u_out) @ z / z.shape[0] + self.w_out @ x + self.c_out)[None]
 
 
-MEMBER_KINDS = ("mlp", "maxaffine", "icnn")
+MEMBER_KINDS = ("mlp", "maxaffine", "icnn", "margins")
 
 
 @dataclass(frozen=True)
@@ -137,10 +165,10 @@ class GroupSpec:
     """The shape shared by the members of one group.
 
     Attributes:
-        kind: ``"mlp"``, ``"maxaffine"`` or ``"icnn"``.
+        kind: ``"mlp"``, ``"maxaffine"``, ``"icnn"`` (regression) or ``"margins"`` (the three-class classifier).
         members: how many members of this shape.
         width, depth, activation: hidden layers (MLP, ICNN).
-        pieces: number of affine pieces (max-affine).
+        pieces: number of affine pieces (max-affine; per margin for ``margins``).
         floor: the ensemble outputs ``max(0, f)`` of this group's members (regression of non-negative targets such
             as NL and NBL; ignored for classifiers). Most uniform-NS points are local (NL exactly 0): a floored member
             answers exactly 0 there. Training keeps the gradient alive: the loss sees ``max(0, f)`` on rows whose
@@ -170,6 +198,8 @@ class GroupSpec:
     @property
     def name(self) -> str:
         """A readable, unique-per-shape group name (the HDF5 data set name of its parameters)."""
+        if self.kind == "margins":
+            return f"margins_k{self.pieces}"
         if self.kind == "maxaffine":
             return f"maxaffine_k{self.pieces}{'_floor' if self.floor else ''}"
         fl = "_floor" if self.floor else ""
@@ -192,6 +222,8 @@ class GroupSpec:
             return MLP(key, d, out, self.width, self.depth, self.activation, dtype, self.floor)
         if self.kind == "maxaffine":
             return MaxAffine(key, d, out, self.pieces, self.floor, dtype)
+        if self.kind == "margins":
+            return Margins(key, d, out, self.pieces, dtype)
         act = self.activation if self.activation in _CONVEX_ACTIVATIONS else "softplus"
         return ICNN(key, d, out, self.width, self.depth, act, self.floor, dtype)
 

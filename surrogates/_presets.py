@@ -1,7 +1,14 @@
-"""Training presets: ``quick`` (seconds to a minute on a laptop CPU) and ``paper`` (the reproduction's ensembles).
+"""Training presets: ``quick`` (seconds to a minute on a laptop CPU), ``paper`` (the reproduction's ensembles) and
+``maxaffine`` (NL only: max-affine members trained long with the L1 loss).
 
 Regression on NL mixes plain MLPs with max-affine and input-convex members (NL is convex and piecewise linear);
-NBL (not convex) and the classifier use MLPs of differing width, depth and activation only.
+NBL (not convex) uses MLPs of differing width, depth and activation only; the classifier adds ``margins`` members
+(two max-affine class margins, the classes' geometry on the ``correlators-asin`` features).
+
+``maxaffine``: NL is a maximum of affine functions of the features (nine pieces at m = 2); 4 max-affine members of
+12 pieces at 5x the learning rate, 150 epochs (patience 40), L1 loss. L1 stalls for MLPs (docs/surrogates.md) but not
+for floored max-affine members: rows labelled 0 see ``max(0, f)``, rows above 0 pull their piece up. Measured at
+m = 2 only (docs/surrogates.md); at m >= 3 NL has many more pieces than 12.
 """
 
 from __future__ import annotations
@@ -13,21 +20,29 @@ from ._train import TrainConfig
 
 __all__ = ["PRESETS", "preset_config"]
 
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper", "maxaffine")
 
 
 def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, ...]:
     convex = target == "nl"
-    if preset == "quick":
+    if preset == "maxaffine":
+        if not convex:
+            raise ValueError(f"preset 'maxaffine' is for the nl target only; got {target!r}")
+        groups = [GroupSpec("maxaffine", 4, pieces=12, lr_scale=5.0)]
+    elif preset == "quick":
         groups = [GroupSpec("mlp", 2, 64, 2, "gelu"), GroupSpec("mlp", 2, 32, 3, "silu")]
         if convex:
             groups += [GroupSpec("maxaffine", 1, pieces=24, lr_scale=5.0), GroupSpec("icnn", 1, 64, 2, "softplus")]
+        elif target == "class":  # a max-affine kind learns its sharp boundaries at a far higher rate than the MLPs
+            groups += [GroupSpec("margins", 2, pieces=16, lr_scale=100.0)]
     else:
         groups = [GroupSpec("mlp", 3, 256, 3, "gelu"), GroupSpec("mlp", 3, 128, 4, "silu")]
         if convex:
             groups += [GroupSpec("maxaffine", 2, pieces=64, lr_scale=5.0), GroupSpec("icnn", 2, 128, 3, "softplus")]
         else:
             groups += [GroupSpec("mlp", 2, 192, 3, "tanh")]
+        if target == "class":
+            groups += [GroupSpec("margins", 2, pieces=32, lr_scale=100.0)]
     if members is not None:
         # scale every group to reach ``members`` in total (at least one per group, in order)
         if members < len(groups):
@@ -48,7 +63,9 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
     if members is not None and members < 1:
         raise ValueError(f"members must be >= 1; got {members}")
     groups = _groups(preset, target, members)
-    if preset == "quick":
+    if preset == "maxaffine":
+        base = dict(epochs=150, patience=40, batch_size=256, learning_rate=3e-3, blend_budget=300, loss="l1")
+    elif preset == "quick":
         base = dict(epochs=30, patience=8, batch_size=256, learning_rate=3e-3, blend_budget=300)
     else:
         base = dict(epochs=150, patience=20, batch_size=256, learning_rate=2e-3, blend_budget=1000)

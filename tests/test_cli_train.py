@@ -17,8 +17,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_train")
-    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 1200, 1), d / "train.h5")
-    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 300, 2), d / "test.h5")
+    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 600, 1), d / "train.h5")
+    runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(2), "uniform-ns", 150, 2), d / "test.h5")
     runs.run_dataset(DatasetSpec.create("bell", bc.BellScenario.binary(3), "uniform-ns", 20, 3), d / "m3.h5")
     res = runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(d / "model.h5"), "--members", "2",
                               "--epochs", "3", "--seed", "4", "--no-progress"])
@@ -56,7 +56,7 @@ def test_evaluate_prints_table_row_and_writes_plot(files):
     res = runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "test.h5"), "--json", "--plot", str(d / "fig.png")])
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)
-    assert {"typical_member", "average", "blend", "trivial"} <= set(s) and s["n"] == 300
+    assert {"typical_member", "average", "blend", "trivial"} <= set(s) and s["n"] == 150
     assert (d / "fig.png").stat().st_size > 1000
     res = runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "test.h5"), "--plot", str(d / "fig2.png")])
     assert res.exit_code == 0 and "Table I row" in res.stdout

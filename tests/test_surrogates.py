@@ -64,6 +64,8 @@ def test_feature_sets_have_their_dimensions():
     assert S.features(bil.p, bil.scenario, "abc").shape == (10,)
     assert S.features(bil.p, bil.scenario, "full").shape == (35,)
     assert S.features(bc.tsirelson().p, bc.BellScenario.binary(2), "correlators").shape == (4,)
+    x = np.asarray(S.features(bc.tsirelson().p, bc.BellScenario.binary(2), "correlators-asin"))
+    np.testing.assert_allclose(x[4:], np.arcsin(x[:4]), atol=1e-6)
     with pytest.raises(ValueError, match="bilocal"):
         S.features(bc.tsirelson().p, bc.BellScenario.binary(2), "ij")
     with pytest.raises(ValueError, match="unknown feature set"):
@@ -94,11 +96,40 @@ def test_abc_and_correlator_augmentations_keep_the_label_invariants():
     E2 = np.asarray(jax.jit(jax.vmap(S.augmentation("correlators", bc.BellScenario.binary(2))))(
         jax.random.split(jax.random.PRNGKey(1), 50), jnp.asarray(E)))
     np.testing.assert_array_equal(bc.chsh_class(E.reshape(-1, 2, 2)), bc.chsh_class(E2.reshape(-1, 2, 2)))
+    # correlators-asin: one relabelling of both blocks; the second block stays arcsin of the first
+    x = jnp.asarray(np.concatenate([E, np.arcsin(E)], axis=1))
+    x2 = np.asarray(jax.jit(jax.vmap(S.augmentation("correlators-asin", bc.BellScenario.binary(2))))(
+        jax.random.split(jax.random.PRNGKey(1), 50), x))
+    np.testing.assert_allclose(x2[:, 4:], np.arcsin(x2[:, :4]), atol=1e-12)
+    np.testing.assert_array_equal(bc.chsh_class(E.reshape(-1, 2, 2)), bc.chsh_class(x2[:, :4].reshape(-1, 2, 2)))
     # abc: |<A_x B_y C_z>| multiset and |A_x| multiset are preserved
     x = np.random.default_rng(2).uniform(-0.4, 0.4, (20, 10))
     x2 = np.asarray(jax.jit(jax.vmap(S.augmentation("abc", bc.BilocalScenario("bsm"))))(jax.random.split(jax.random.PRNGKey(2), 20), jnp.asarray(x)))
     np.testing.assert_allclose(np.sort(np.abs(x2[:, :8]), 1), np.sort(np.abs(x[:, :8]), 1))
     assert S.augmentation("ij", bc.BilocalScenario("bsm")) is None
+
+
+def test_margins_member_represents_the_classes_exactly():
+    """With the 8 signed CHSH combinations on E and the 8 signed TLM ones on arcsin E as pieces, a ``Margins``
+    member's argmax is the exact class (the inductive bias of the classifier, docs/surrogates.md)."""
+    signs = []
+    for odd in range(4):
+        v = np.ones(4)
+        v[odd] = -1
+        signs += [v, -v]
+    signs = np.array(signs)  # (8, 4)
+    z = np.zeros_like(signs)
+    w = np.stack([np.concatenate([signs, z], 1), np.concatenate([z, signs], 1)])  # (2, 8, 8)
+    b = np.stack([np.full(8, -2.0), np.full(8, -np.pi)])
+    member = S.Margins(jax.random.PRNGKey(0), 8, 3, 8, jnp.float64)
+    member = eqx.tree_at(lambda m: (m.w, m.b), member, (jnp.asarray(w), jnp.asarray(b)))
+    E = bc.sample("chsh-correlators", bc.BellScenario.binary(2), 3000, np.random.default_rng(0)).correlators()
+    E = np.asarray(E).reshape(-1, 4)
+    x = jnp.asarray(np.concatenate([E, np.arcsin(E)], 1))
+    pred = np.asarray(jax.vmap(member)(x)).argmax(-1)
+    np.testing.assert_array_equal(pred, bc.chsh_class(E.reshape(-1, 2, 2)))
+    with pytest.raises(ValueError, match="three-class"):
+        S.Margins(jax.random.PRNGKey(0), 8, 1, 8)
 
 
 # ------------------------------------------------------------------------------------------------ ensemble
@@ -234,6 +265,12 @@ def test_config_validation():
     with pytest.raises(ValueError, match="unknown preset"):
         S.preset_config("huge", "nl")
     assert S.preset_config("paper", "nl", members=5).n_members == 5
+    with pytest.raises(ValueError, match="nl target only"):
+        S.preset_config("maxaffine", "class")
+    assert {g.kind for g in S.preset_config("maxaffine", "nl").groups} == {"maxaffine"}
+    assert "margins" in {g.kind for g in S.preset_config("quick", "class").groups}
+    with pytest.raises(ValueError, match="classifier members"):
+        S.Ensemble.init((S.GroupSpec("margins", 1, pieces=4),), 8, "regression", jax.random.PRNGKey(0))
     cfg = S.preset_config("quick", "nl", seed=3)
     assert S.TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
 
