@@ -10,7 +10,6 @@ from typing import Optional
 
 import typer
 
-from ._cmd_train import Preset
 from ._errors import fail
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
@@ -157,6 +156,13 @@ def _report(result, runs_dir: Path, camp) -> None:
 
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+class Preset(str, Enum):
+    """The scale of a reproduction (``train`` has model presets besides these)."""
+
+    quick = "quick"
+    paper = "paper"
 
 
 class Target(str, Enum):
