@@ -261,7 +261,7 @@ def _markdown(target: str, preset: str, rows: list[dict[str, Any]], res: Campaig
 def _cell(x) -> str:
     if isinstance(x, float):
         return "nan" if not math.isfinite(x) else f"{x:.4g}"
-    return str(x)
+    return str(x).replace("|", "\\|")  # a literal bar (a ket) must not split the Markdown cell
 
 
 def _fig3_rows(res: CampaignResult) -> list[dict[str, Any]]:
