@@ -5,7 +5,7 @@ quantum strategies (Born rule in JAX), reference behaviours and samplers with st
 """
 
 from . import _golden as golden
-from ._behaviour import Behaviour, as_behaviour, default_tolerance
+from ._behaviour import Behaviour, as_behaviour, default_tolerance, real_array
 from ._progress import Progress
 from ._quantum import (
     PAULI,
@@ -49,6 +49,7 @@ __all__ = [
     "Behaviour",
     "default_tolerance",
     "as_behaviour",
+    "real_array",
     "Scenario",
     "BellScenario",
     "BilocalScenario",

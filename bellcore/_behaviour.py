@@ -10,7 +10,7 @@ import numpy as np
 
 from ._scenario import Scenario, infer_scenario, scenario_from_json
 
-__all__ = ["Behaviour", "default_tolerance", "as_behaviour"]
+__all__ = ["Behaviour", "default_tolerance", "as_behaviour", "real_array"]
 
 
 def default_tolerance(dtype) -> float:
@@ -26,6 +26,20 @@ def default_tolerance(dtype) -> float:
     if dt.kind != "f" or dt.itemsize >= 8:
         return 1e-9
     return 1e-5 if dt.itemsize == 4 else float(100 * np.finfo(dt).eps)
+
+
+def real_array(arr: np.ndarray, where: str = "") -> np.ndarray:
+    """``arr`` with its own precision kept (float32 stays float32, so validation can follow it); a complex array
+    only when its imaginary part is exactly zero. Raises ``ValueError`` prefixed by ``where``."""
+    prefix = f"{where}: " if where else ""
+    if arr.dtype.kind == "c":
+        imag = float(np.abs(arr.imag).max(initial=0.0))
+        if imag != 0.0:
+            raise ValueError(f"{prefix}complex probabilities: imaginary part up to {imag:.3g} (probabilities are real)")
+        arr = arr.real
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{prefix}dtype {arr.dtype} is not numeric")
+    return arr
 
 
 def as_behaviour(p, scenario: Scenario | None = None, *, validate: bool = True, batch: bool = True) -> "Behaviour":
@@ -47,13 +61,7 @@ def as_behaviour(p, scenario: Scenario | None = None, *, validate: bool = True, 
         arr = np.asarray(p)
     except (TypeError, ValueError) as e:
         raise ValueError(f"not an array of numbers: {e}") from None
-    if arr.dtype.kind == "c":
-        imag = float(np.abs(arr.imag).max(initial=0.0))
-        if imag != 0.0:
-            raise ValueError(f"complex probabilities: imaginary part up to {imag:.3g} (probabilities are real)")
-        arr = arr.real
-    if arr.dtype.kind not in "fiub":
-        raise ValueError(f"not an array of numbers: dtype {arr.dtype}")
+    arr = real_array(arr, "not an array of numbers")
     atol = default_tolerance(arr.dtype)
     beh = Behaviour(np.asarray(arr, dtype=np.float64), scenario)
     if not batch and beh.is_batch:

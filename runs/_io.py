@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bellcore import Behaviour, as_behaviour, scenario_from_json
+from bellcore import Behaviour, as_behaviour, real_array, scenario_from_json
 
 from . import _layout as layout
 
@@ -17,18 +17,6 @@ __all__ = ["load_behaviours", "IncompleteRunWarning"]
 
 class IncompleteRunWarning(UserWarning):
     """A run file read before its run completed: only its committed rows are used."""
-
-
-def _real_array(arr: np.ndarray, where: str) -> np.ndarray:
-    """The array with its own precision kept (float32 stays float32: validation follows it); refuses the rest."""
-    if arr.dtype.kind == "c":
-        imag = float(np.abs(arr.imag).max(initial=0.0))
-        if imag != 0.0:
-            raise ValueError(f"{where}: complex probabilities with imaginary part up to {imag:.3g}")
-        arr = arr.real
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{where}: array of dtype {arr.dtype} is not numeric")
-    return arr
 
 
 def load_behaviours(path: str | Path, *, validate: bool = True) -> Behaviour:
@@ -82,7 +70,7 @@ def _load_npy(path: Path) -> Behaviour:
         raise ValueError(f"{path}: not a readable .npy array ({str(e) or type(e).__name__})") from None
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"{path}: not a single .npy array")
-    return _behaviour(_real_array(arr, str(path)), None, str(path))
+    return _behaviour(real_array(arr, str(path)), None, str(path))
 
 
 #: Optional fields of the JSON interchange, written by ``bellscope runs export`` and ignored when reading behaviours.
@@ -162,4 +150,4 @@ def _load_h5(path: Path) -> Behaviour:
             arr = ds[:rows]
         else:
             arr = ds[()]
-        return _behaviour(_real_array(np.asarray(arr), str(path)), scenario, str(path))
+        return _behaviour(real_array(np.asarray(arr), str(path)), scenario, str(path))
