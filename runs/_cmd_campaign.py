@@ -45,29 +45,30 @@ def campaign(
     if runs_dir.exists() and not runs_dir.is_dir():
         fail(f"--runs-dir {runs_dir} is a file, not a folder")
 
+    result = _with_display(progress, lambda display: run_campaign(
+        camp, runs_dir, scheduler=scheduler, workers=workers, argv=sys.argv, on_stage=display.on_stage,
+        progress=display.progress))
+    _report(result, runs_dir, camp)
+
+
+def _with_display(progress: bool, run):
+    """``run(display)`` under one progress display; every way a campaign can stop becomes one line on stderr."""
     from rich.console import Console
 
-    err = Console(stderr=True)
-    display = _Display(err, progress)
+    display = _Display(Console(stderr=True), progress)
     try:
         with display:
-            result = run_campaign(camp, runs_dir, scheduler=scheduler, workers=workers, argv=sys.argv,
-                                  on_stage=display.on_stage, progress=display.progress)
+            return run(display)
     except (ValueError, FileExistsError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
         raise typer.Exit(130)
     except Exception as e:  # noqa: BLE001 - a stage crashed: its file is marked failed; one line, not a traceback
-        _stage_crashed(e)
-    _report(result, runs_dir, camp)
-
-
-def _stage_crashed(e: Exception):
-    first = str(e).splitlines()[0] if str(e) else ""
-    typer.echo(f"error: a stage failed with {type(e).__name__}: {first} (its file is marked failed; run the same "
-               "command again to recompute it)", err=True)
-    raise typer.Exit(1)
+        first = str(e).splitlines()[0] if str(e) else ""
+        typer.echo(f"error: a stage failed with {type(e).__name__}: {first} (its file is marked failed; run the "
+                   "same command again to recompute it)", err=True)
+        raise typer.Exit(1)
 
 
 class _Display:
@@ -185,23 +186,12 @@ def reproduce(
     Stages already computed (same config hash) are reused, so a second call only redraws; an interrupted one
     continues. Test sets are separate datasets that training never sees.
     """
-    from rich.console import Console
-
     from ._reproduce import reproduce as run
 
     if scheduler is not None and workers not in (None, 1):
         fail("--workers and --scheduler are exclusive")
-    display = _Display(Console(stderr=True), progress)
-    try:
-        with display:
-            res = run(target.value, preset.value, runs_dir, workers=workers, scheduler=scheduler, argv=sys.argv,
-                      on_stage=display.on_stage, progress=display.progress)
-    except (ValueError, FileExistsError) as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
-        raise typer.Exit(130)
-    except Exception as e:  # noqa: BLE001
-        _stage_crashed(e)
+    res = _with_display(progress, lambda display: run(
+        target.value, preset.value, runs_dir, workers=workers, scheduler=scheduler, argv=sys.argv,
+        on_stage=display.on_stage, progress=display.progress))
     sys.stdout.write(res.markdown.read_text())
     sys.stdout.write(f"\ntable: {res.markdown}\nfigure: {res.figure}\n")
