@@ -34,17 +34,24 @@ from . import _layout as L
 __all__ = ["base_training_data", "make_label", "make_refit", "write_round", "write_added"]
 
 
-def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, np.ndarray]:
-    """The usable rows of ``[active] dataset`` (or ``[model] dataset``) for the surrogate's target."""
-    from ._dataset_run import read_dataset
-    from ._model_run import training_data
-
+def active_dataset(cfg: Mapping[str, Any]) -> Path:
+    """The dataset run file an ``[active]`` campaign refits on (``[active] dataset``, else ``[model] dataset``);
+    ``ValueError`` when it is not named or does not exist (checked before anything is written or trained)."""
     path = cfg["active"].get("dataset", cfg["model"].get("dataset"))
     if path is None:
         raise ValueError("[active] refits the surrogate on its training data plus the new labels: name that data with "
                          "[active] dataset or [model] dataset (a dataset run file)")
     if not Path(path).exists():
         raise ValueError(f"active-learning dataset {path} does not exist")
+    return Path(path)
+
+
+def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, np.ndarray]:
+    """The usable rows of ``[active] dataset`` (or ``[model] dataset``) for the surrogate's target."""
+    from ._dataset_run import read_dataset
+    from ._model_run import training_data
+
+    path = active_dataset(cfg)
     spec, data, _ = read_dataset(path)
     if spec.scenario != surrogate.scenario:
         raise ValueError(f"dataset {path} is for {spec.scenario}, the surrogate for {surrogate.scenario}")

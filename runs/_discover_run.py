@@ -148,6 +148,14 @@ def _append_candidates(f: h5py.File, cands) -> None:
     f.flush()
 
 
+def _tally(per: dict, name: str, res) -> None:
+    """Add one search result to its searcher's totals (best value, evaluations, seconds) over scan points/rounds."""
+    p = per.setdefault(name, {"best_value": -math.inf, "evaluations": 0, "seconds": 0.0})
+    p["best_value"] = max(p["best_value"], float(res.trace.best[-1]))
+    p["evaluations"] += int(res.trace.evaluations[-1])
+    p["seconds"] += res.seconds
+
+
 def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, model: Path | None = None,
                  progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
                  argv: list[str] | None = None) -> Path:
@@ -166,12 +174,9 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     if out.exists():
         raise FileExistsError(f"{out} already exists (choose another --out; run files are never overwritten)")
     if cfg.get("active") is not None:  # refused before anything is written or trained
-        data = cfg["active"].get("dataset", cfg["model"].get("dataset"))
-        if data is None:
-            raise ValueError("[active] refits the surrogate on its training data plus the new labels: name that data "
-                             "with [active] dataset or [model] dataset (a dataset run file)")
-        if not Path(data).exists():
-            raise ValueError(f"active-learning dataset {data} does not exist")
+        from ._active_run import active_dataset
+
+        active_dataset(cfg)
     needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"])
     surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
     if model is not None:
@@ -226,10 +231,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
                 params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
                 _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
                 results.append(res)
-                p = per.setdefault(s["name"], {"best_value": -math.inf, "evaluations": 0, "seconds": 0.0})
-                p["best_value"] = max(p["best_value"], float(res.trace.best[-1]))
-                p["evaluations"] += int(res.trace.evaluations[-1])
-                p["seconds"] += res.seconds
+                _tally(per, s["name"], res)
             base = done[0]
 
             def creport(n, tot, info, base=base):
@@ -290,10 +292,7 @@ def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, 
             res = _rename(res, name)
             _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, paths)
             results.append(res)
-            p = per.setdefault(s["name"], {"best_value": -math.inf, "evaluations": 0, "seconds": 0.0})
-            p["best_value"] = max(p["best_value"], float(res.trace.best[-1]))
-            p["evaluations"] += int(res.trace.evaluations[-1])
-            p["seconds"] += res.seconds
+            _tally(per, s["name"], res)
         base = done[0]
 
         def creport(n, tot, info):

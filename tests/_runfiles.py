@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import h5py
@@ -14,6 +15,20 @@ import bellcore as bc
 from runs import _layout as L
 from runs import _store
 from surrogates import STATUS_NAMES
+
+
+def dataset_cli(*args: str) -> list[str]:
+    """argv of ``bellscope dataset ARGS`` in a fresh interpreter (for the kill / signal / resume tests)."""
+    return [sys.executable, "-m", "runs", "dataset", *args]
+
+
+def rows_complete(path: Path) -> int:
+    """Committed rows of a run file that another process may still be writing (0 before it exists)."""
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return int(f.attrs.get(L.ROWS_COMPLETE, 0))
+    except (OSError, KeyError):
+        return 0
 
 
 def _create(path: Path, kind: str, config: dict, scenario) -> h5py.File:

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import certify
 from bellcore import chsh_max
 from runs import _layout as L
 from runs._dataset_run import read_dataset, run_dataset
+
+from ._runfiles import dataset_cli, rows_complete
 from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,25 +212,13 @@ def test_dask_local_cluster_equals_local_run(tmp_path):
     _assert_same_data(tmp_path / "local.h5", tmp_path / "dask.h5")
 
 
-def _cli(*args, **kw):
-    return [sys.executable, "-m", "runs", "dataset", *args]
-
-
-def _rows(path: Path) -> int:
-    try:
-        with h5py.File(path, "r", locking=False) as f:
-            return int(f.attrs.get(L.ROWS_COMPLETE, 0))
-    except (OSError, KeyError):
-        return 0
-
-
 @pytest.mark.timeout(240)
 def test_sigkill_and_resume_gives_the_uninterrupted_file(tmp_path):
     args = ["--scenario", "bell", "--settings", "3", "--n", "3000", "--seed", "21", "--chunk-size", "50", "--no-progress"]
     out = tmp_path / "killed.h5"
-    proc = subprocess.Popen(_cli(*args, "--out", str(out)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(dataset_cli(*args, "--out", str(out)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and _rows(out) < 100 and proc.poll() is None:
+    while time.time() < deadline and rows_complete(out) < 100 and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
@@ -240,7 +229,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_file(tmp_path):
         assert 100 <= rows < 3000 and rows % 50 == 0
         assert f.attrs[L.STATUS] == "running"
         assert np.all(np.isfinite(f["/labels/nl"][:rows]))
-    done = subprocess.run(_cli(*args, "--out", str(out), "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(dataset_cli(*args, "--out", str(out), "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     with h5py.File(out, "r") as f:
         assert len(json.loads(f[L.PROVENANCE].attrs[L.RESUMES])) == 1

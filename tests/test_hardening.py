@@ -22,6 +22,8 @@ import certify
 from runs import _layout as L
 from runs._cli import app
 from runs._dataset_run import read_dataset, run_dataset
+
+from ._runfiles import dataset_cli, rows_complete
 from runs._io import IncompleteRunWarning, load_behaviours
 from surrogates import STATUS_NAMES, DatasetSpec, make_chunk
 
@@ -292,27 +294,15 @@ def test_status_labels_are_read_through_the_files_enum_names(tmp_path):
     assert [STATUS_NAMES[c] for c in after["nl_status"]] == names
 
 
-def _cli(*args):
-    return [sys.executable, "-m", "runs", "dataset", *args]
-
-
-def _rows(path: Path) -> int:
-    try:
-        with h5py.File(path, "r", locking=False) as f:
-            return int(f.attrs.get(L.ROWS_COMPLETE, 0))
-    except (OSError, KeyError):
-        return 0
-
-
 @pytest.mark.timeout(240)
 def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
     """Beside the SIGKILL test and the Ctrl-C (KeyboardInterrupt) tests of test_dataset.py."""
     sig, code = signal.SIGTERM, 143
     args = ["--scenario", "bell", "--settings", "2", "--n", "2000", "--seed", "21", "--chunk-size", "50", "--no-progress"]
     out = tmp_path / "stopped.h5"
-    proc = subprocess.Popen(_cli(*args, "--out", str(out)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(dataset_cli(*args, "--out", str(out)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and _rows(out) < 100 and proc.poll() is None:
+    while time.time() < deadline and rows_complete(out) < 100 and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be stopped"
     os.kill(proc.pid, sig)
@@ -323,7 +313,7 @@ def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
         assert f.attrs[L.STATUS] == "failed"
         rows = int(f.attrs[L.ROWS_COMPLETE])
         assert 100 <= rows < 2000 and rows % 50 == 0
-    done = subprocess.run(_cli(*args, "--out", str(out), "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(dataset_cli(*args, "--out", str(out), "--resume"), cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     _, data, attrs = read_dataset(out)
     assert attrs["status"] == "complete" and len(data["nl"]) == 2000
@@ -349,7 +339,7 @@ def test_disk_full_stops_with_one_error_line_status_failed_and_committed_rows_in
     try:
         out = mnt / "full.h5"
         args = ["--scenario", "bell", "--settings", "3", "--n", "3000", "--seed", "1", "--chunk-size", "50", "--no-progress"]
-        res = subprocess.run(_cli(*args, "--out", str(out)), cwd=tmp_path, capture_output=True, text=True, timeout=200)
+        res = subprocess.run(dataset_cli(*args, "--out", str(out)), cwd=tmp_path, capture_output=True, text=True, timeout=200)
         assert res.returncode == 2, res.stderr[-2000:]
         err = res.stderr.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1 and "no space left" in err, err
