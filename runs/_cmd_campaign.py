@@ -190,6 +190,8 @@ def reproduce(
 
     if scheduler is not None and workers not in (None, 1):
         fail("--workers and --scheduler are exclusive")
+    if runs_dir.exists() and not runs_dir.is_dir():
+        fail(f"--runs-dir {runs_dir} is a file, not a folder")
     res = _with_display(progress, lambda display: run(
         target.value, preset.value, runs_dir, workers=workers, scheduler=scheduler, argv=sys.argv,
         on_stage=display.on_stage, progress=display.progress))

@@ -309,6 +309,14 @@ def test_reproduce_help_and_errors():
     assert r.exit_code == 2
 
 
+def test_reproduce_refuses_a_file_as_runs_dir(tmp_path):
+    f = tmp_path / "f.h5"
+    f.write_bytes(b"x")
+    r = runner.invoke(app, ["reproduce", "fig2", "--runs-dir", str(f)])
+    assert r.exit_code == 2 and "is a file, not a folder" in r.output
+    assert f.read_bytes() == b"x"
+
+
 def test_discover_config_by_name_path_or_table_hashes_its_content(tmp_path):
     import runs as R
 
