@@ -77,7 +77,7 @@ def train_cmd(
     mf = read_model(path)
     b = mf.hyperparameters["blend"]
     errs = b["errors"]
-    kind = "mean |error|" if mf.surrogate.task == "regression" else "cross-entropy"
+    kind = "mean |error|" if mf.surrogate.task == "regression" else "error rate (+1e-6 x cross-entropy)"
     typer.echo(f"wrote {path}: {mf.summary.get('headline', '')}")
     typer.echo(
         f"validation {kind}: typical member {errs['typical_member']:.4g}, average {errs['average']:.4g}, "

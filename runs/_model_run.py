@@ -140,7 +140,7 @@ def save_model(
 def _summary(surrogate, hyper: dict) -> dict:
     blend = hyper.get("blend", {})
     errs = blend.get("errors", {})
-    metric = "val |err|" if surrogate.ensemble.task == "regression" else "val cross-entropy"
+    metric = "val |err|" if surrogate.ensemble.task == "regression" else "val error rate"
     head = (
         f"{surrogate.target} model, {surrogate.ensemble.n_members} members on {surrogate.feature_set!r} features of "
         f"{surrogate.scenario}; blend={blend.get('method', '?')}"

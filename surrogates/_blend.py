@@ -6,7 +6,11 @@ The default optimiser is ``TwoPointsDE`` (differential evolution with two-point 
 real vectors); ``DE``, ``CMA`` and ``DiscreteOnePlusOne`` are offered too. Not offered: ``NGOpt`` (fails under
 numpy 2.4) and ``OnePlusOne`` (measured: the same seed gave different weights within one test session). The search starts from uniform weights (plain averaging).
 
-Objective: the blend's mean |error| on the validation split (regression) or its cross-entropy (classification).
+Objective: the blend's mean |error| on the validation split (regression) or, for classification, its error rate
+(1 - accuracy) plus ``CE_WEIGHT`` times its cross-entropy. Accuracy is what Table II scores; cross-entropy alone
+prefers a smooth, well-calibrated member over a sharper one that classifies better (measured: it kept an MLP at
+99.23 % over margins members at 99.66 %), and the small cross-entropy term only breaks ties between weightings that
+misclassify the same points.
 The result is never worse than the best single member or plain averaging on that split: the three candidates are
 compared at the end and the best is kept (``BlendResult.method`` says which).
 
@@ -22,9 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BlendResult", "blend", "blend_error", "BLEND_OPTIMIZERS"]
+__all__ = ["BlendResult", "blend", "blend_error", "BLEND_OPTIMIZERS", "CE_WEIGHT"]
 
 BLEND_OPTIMIZERS = ("TwoPointsDE", "DE", "CMA", "DiscreteOnePlusOne")
+#: Weight of the cross-entropy beside the error rate in a classifier's blend objective (a tie-breaker: one
+#: misclassified point of a 10,000-point validation split is 1e-4, more than any cross-entropy difference times this).
+CE_WEIGHT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -49,13 +56,14 @@ class BlendResult:
 
 def blend_error(weights, members, y, task: str = "regression") -> float:
     """Validation error of the blend ``sum_k w_k members[k]``: mean |error| (regression, members ``(K, N)``) or
-    cross-entropy (classification, members ``(K, N, 3)`` probabilities, y int labels)."""
+    error rate + ``CE_WEIGHT`` x cross-entropy (classification, members ``(K, N, 3)`` probabilities, y int labels)."""
     w = np.asarray(weights, dtype=np.float64)
     m = np.asarray(members, dtype=np.float64)
     pred = np.tensordot(w, m, axes=1)
     if task == "classification":
-        p = np.clip(pred[np.arange(len(y)), np.asarray(y, int)], 1e-12, None)
-        return float(-np.log(p).mean())
+        y = np.asarray(y, int)
+        p = np.clip(pred[np.arange(len(y)), y], 1e-12, None)
+        return float((pred.argmax(-1) != y).mean() + CE_WEIGHT * -np.log(p).mean())
     return float(np.abs(pred - np.asarray(y, np.float64)).mean())
 
 
