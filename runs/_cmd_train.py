@@ -27,21 +27,23 @@ class Preset(str, Enum):
     quick = "quick"
     paper = "paper"
     maxaffine = "maxaffine"
+    dual = "dual"
 
 
 def train_cmd(
     dataset: Path = typer.Argument(..., help="A dataset run file (bellscope dataset)."),
     out: Path = typer.Option(..., "--out", "-o", help="The model run file to write (never overwritten)."),
     target: Optional[Target] = typer.Option(None, "--target", help="nl, nbl or class (default: the dataset's label)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs) or maxaffine (NL only: 4 max-affine members, L1, 150 epochs)."),
+    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs) or dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features)."),
     members: Optional[int] = typer.Option(None, "--members", "-k", help="Total number of members (the preset's groups are rescaled)."),
     seed: int = typer.Option(0, "--seed", help="Master seed: initialisation, minibatches, augmentation, split and blend."),
-    features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, ij, abc, correlators or correlators-asin (default from the dataset: full, ij, abc; correlators-asin for the classifier)."),
+    features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, canonical, ij, abc, correlators or correlators-asin (default from the dataset: full, ij, abc; canonical for --preset dual; correlators-asin for the classifier)."),
     max_rows: Optional[int] = typer.Option(None, "--max-rows", help="Train on the first N rows of the dataset only."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's maximum epochs per group."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Override the preset's early-stopping patience (epochs)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random symmetry relabellings of every minibatch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (loss, validation error)."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Processes certifying the training rows of a dual-vertex member (--preset dual)."),
 ) -> None:
     """Train an ensemble surrogate on DATASET and write it to OUT.
 
@@ -55,6 +57,8 @@ def train_cmd(
 
     if members is not None and members < 1:
         fail(f"--members must be >= 1; got {members}")
+    if workers < 1:
+        fail(f"--workers must be >= 1; got {workers}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:
@@ -71,6 +75,7 @@ def train_cmd(
             path = run_train(
                 dataset, out, target=target.value if target else None, preset=preset.value, members=members,
                 seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb, argv=sys.argv,
+                workers=workers,
             )
     except (ValueError, FileExistsError) as e:
         fail(str(e))

@@ -282,14 +282,17 @@ def run_train(
     overrides: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     argv: list[str] | None = None,
+    workers: int = 1,
 ) -> Path:
     """Train a surrogate on a dataset run file and write it to a new model run file ``out``; return ``out``.
 
     Args:
         target: ``nl`` / ``nbl`` / ``class`` (default: the dataset's measure).
-        preset: ``quick`` or ``paper`` (``surrogates.preset_config``); members: total member count (rescales groups).
-        feature_set: a ``surrogates.FEATURE_SETS`` name (default: ``full``; ``ij`` / ``abc`` for datasets sampled on
-            those feature families; ``correlators-asin`` for the classifier).
+        preset: a ``surrogates.PRESETS`` name (``surrogates.preset_config``); members: total member count (rescales
+            groups).
+        feature_set: a ``surrogates.FEATURE_SETS`` name (default: ``full``; ``canonical`` for preset ``dual``;
+            ``ij`` / ``abc`` for datasets sampled on those feature families; ``correlators-asin`` for the classifier).
+        workers: processes certifying the training rows of a dual-vertex member (preset ``dual``).
         max_rows: use only the first ``max_rows`` rows of the dataset (learning curves).
         overrides: ``TrainConfig`` fields to change (e.g. ``{"augment": False}``).
 
@@ -310,13 +313,18 @@ def run_train(
             raise ValueError(f"max_rows must be >= 10; got {max_rows}")
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
-    fs = feature_set or default_feature_set(spec, target)
+    fs = feature_set or ("canonical" if preset == "dual" else default_feature_set(spec, target))
     cfg = S.preset_config(preset, target, members=members, seed=seed, **dict(overrides or {}))
-    res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress)
+    res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
+                          workers=workers)
     w = np.asarray(res.blend.weights)
     mv = res.members_val
     if res.surrogate.task == "regression":
-        evaluation = {"y_true": res.y_val, "y_pred": np.tensordot(w, mv, axes=1), "y_std": mv.std(axis=0)}
+        pred = np.tensordot(w, mv, axes=1)
+        dual = list(res.surrogate.ensemble.dual_members)
+        if dual:  # as Ensemble.predict: raised to the certified lower bound
+            pred = np.maximum(pred, mv[dual].max(axis=0))
+        evaluation = {"y_true": res.y_val, "y_pred": pred, "y_std": mv.std(axis=0)}
     else:
         probs = np.tensordot(w, mv, axes=1)
         cls = probs.argmax(-1)

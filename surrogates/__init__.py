@@ -23,8 +23,9 @@ from ._augment import augmentation
 from ._blend import BLEND_OPTIMIZERS, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
-from ._features import FEATURE_SETS, FeatureMap, feature_map, features
-from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine
+from ._dual import DualPieces, dual_pieces, pieces_on_features, prune_pieces
+from ._features import FEATURE_SETS, FeatureMap, behaviours_from_full, canonical_behaviour, feature_map, features
+from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine, dual_group
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
 from ._presets import PRESETS, preset_config
@@ -38,6 +39,13 @@ __all__ = [
     "feature_map",
     "features",
     "GroupSpec",
+    "canonical_behaviour",
+    "behaviours_from_full",
+    "DualPieces",
+    "dual_pieces",
+    "pieces_on_features",
+    "prune_pieces",
+    "dual_group",
     "MLP",
     "MaxAffine",
     "ICNN",

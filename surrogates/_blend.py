@@ -54,12 +54,14 @@ class BlendResult:
     evaluations: int = 0
 
 
-def blend_error(weights, members, y, task: str = "regression") -> float:
+def blend_error(weights, members, y, task: str = "regression", floor=None) -> float:
     """Validation error of the blend ``sum_k w_k members[k]``: mean |error| (regression, members ``(K, N)``) or
     error rate + ``CE_WEIGHT`` x cross-entropy (classification, members ``(K, N, 3)`` probabilities, y int labels)."""
     w = np.asarray(weights, dtype=np.float64)
     m = np.asarray(members, dtype=np.float64)
     pred = np.tensordot(w, m, axes=1)
+    if floor is not None:  # certified lower bounds (dual-vertex members): the answer is max(floor, blend)
+        pred = np.maximum(pred, np.asarray(floor, np.float64))
     if task == "classification":
         y = np.asarray(y, int)
         p = np.clip(pred[np.arange(len(y)), y], 1e-12, None)
@@ -68,8 +70,9 @@ def blend_error(weights, members, y, task: str = "regression") -> float:
 
 
 def blend(members, y, *, task: str = "regression", budget: int = 600, seed: int = 0,
-          optimizer: str = "TwoPointsDE") -> BlendResult:
-    """Find blend weights for ``members`` (``(K, N)`` or ``(K, N, 3)`` validation outputs) against ``y (N,)``."""
+          optimizer: str = "TwoPointsDE", floor=None) -> BlendResult:
+    """Find blend weights for ``members`` (``(K, N)`` or ``(K, N, 3)`` validation outputs) against ``y (N,)``;
+    ``floor (N,)``: certified lower bounds (regression), the blend is scored as ``max(floor, blend)``."""
     import nevergrad as ng
 
     if optimizer not in BLEND_OPTIMIZERS:
@@ -79,9 +82,12 @@ def blend(members, y, *, task: str = "regression", budget: int = 600, seed: int 
     m = np.asarray(members, dtype=np.float64)
     K = m.shape[0]
     y = np.asarray(y)
-    member_err = np.array([blend_error(np.eye(K)[k], m, y, task) for k in range(K)])
+    member_err = np.array([blend_error(np.eye(K)[k], m, y, task) for k in range(K)])  # each member alone
     uniform = np.full(K, 1.0 / K)
-    cands = {"average": uniform, "best-member": np.eye(K)[int(np.argmin(member_err))]}
+    # the best single member as the blend would use it (raised to ``floor`` where there is one: a member that is poor
+    # alone may be the best partner of a certified lower bound)
+    scored = member_err if floor is None else np.array([blend_error(np.eye(K)[k], m, y, task, floor) for k in range(K)])
+    cands = {"average": uniform, "best-member": np.eye(K)[int(np.argmin(scored))]}
     evaluations = 0
     if budget > 0 and K > 1:
         param = ng.p.Array(init=np.full(K, 0.5), lower=0.0, upper=1.0)
@@ -95,7 +101,7 @@ def blend(members, y, *, task: str = "regression", budget: int = 600, seed: int 
         def objective(v):
             nonlocal evaluations
             evaluations += 1
-            return blend_error(to_w(v), m, y, task)
+            return blend_error(to_w(v), m, y, task, floor)
 
         opt = ng.optimizers.registry[optimizer](parametrization=param, budget=int(budget), num_workers=1)
         try:
@@ -104,7 +110,7 @@ def blend(members, y, *, task: str = "regression", budget: int = 600, seed: int 
         finally:
             del opt
             gc.collect()
-    errors = {k: blend_error(w, m, y, task) for k, w in cands.items()}
+    errors = {k: blend_error(w, m, y, task, floor) for k, w in cands.items()}
     # ties resolve towards the simpler candidate: best single member, then plain average, then the GA's weights
     order = [k for k in ("best-member", "average", "ga") if k in errors]
     method = min(order, key=lambda k: (errors[k], order.index(k)))

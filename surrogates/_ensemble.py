@@ -64,6 +64,8 @@ class Ensemble(eqx.Module):
         for s in specs:
             if task == "classification" and s.kind not in ("mlp", "margins"):
                 raise ValueError(f"classification ensembles take MLP or margins members only; got {s.kind!r}")
+            if task == "classification" and s.kind == "dual":
+                raise ValueError("dual-vertex members are NL members (regression)")
             if task == "regression" and s.kind == "margins":
                 raise ValueError("margins members are classifier members; regression takes mlp, maxaffine or icnn")
             keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(j, j + s.members))
@@ -107,13 +109,27 @@ class Ensemble(eqx.Module):
             return raw[..., 0] * self.y_scale
         return jax.nn.softmax(raw, axis=-1)
 
+    @property
+    def dual_members(self) -> tuple[int, ...]:
+        """Indices (over all members) of the dual-vertex members: certified lower bounds on the target."""
+        out, j = [], 0
+        for s in self.specs:
+            if s.kind == "dual":
+                out += range(j, j + s.members)
+            j += s.members
+        return tuple(out)
+
     def predict(self, x, weights=None) -> Prediction:
-        """Blend on features ``x (*batch, d)``: ``mean = sum_k w_k member_k`` (``weights (K,)``, uniform if None)."""
+        """Blend on features ``x (*batch, d)``: ``mean = sum_k w_k member_k`` (``weights (K,)``, uniform if None),
+        raised to the largest dual-vertex member where there is one (a certified lower bound: the maximum is never
+        further from the target than the blend)."""
         x = jnp.asarray(x)
         batch = x.shape[:-1]
         m = self.members_output(x.reshape((-1, x.shape[-1])))
         w = jnp.full((self.n_members,), 1.0 / self.n_members, m.dtype) if weights is None else jnp.asarray(weights)
         mean = jnp.tensordot(w.astype(m.dtype), m, axes=1)
+        if self.task == "regression" and self.dual_members:
+            mean = jnp.maximum(mean, m[jnp.asarray(self.dual_members)].max(axis=0))
         std = jnp.std(m, axis=0)
         m = m.reshape((m.shape[0], *batch, *m.shape[2:]))
         return Prediction(mean.reshape(batch + mean.shape[1:]), std.reshape(batch + std.shape[1:]), m)

@@ -7,6 +7,11 @@ Every map takes an array of shape ``(*batch, *scenario.shape)`` and returns ``(*
   correlators ``<A_x B_y>`` (``2m + m^2`` numbers; they determine a no-signalling behaviour exactly). Any other
   scenario (the bilocal network): the orthonormal no-signalling coordinates ``basis.T @ (p - p0)`` of
   ``bellcore.ns_affine_basis`` (26 binary, 35 BSM).
+- ``"canonical"``: ``"full"`` of a binary Bell scenario after a canonical relabelling (``canonical_behaviour``):
+  every marginal made non-negative by outcome flips, settings sorted by decreasing marginal, and the parties
+  exchanged (equal settings only) so that Alice holds the largest marginal. NL is invariant under all of these, so a
+  model sees one representative per symmetry class: the data are as if |G| times denser (|G| = 2 (m!)^2 4^m at
+  m settings per party). The map is piecewise linear (continuous except where two marginals tie).
 - ``"ij"``: the paper's bilocal features ``(I, J, <A0>, <A1>)`` (``bellcore.features_ij``).
 - ``"abc"``: the 8 ``<A_x B_y C_z>`` and ``<A0>, <A1>`` (``bellcore.features_correlators``).
 - ``"correlators"``: the CHSH correlators ``E[x, y]`` of the m = 2 binary Bell scenario (4 numbers), the input of the
@@ -26,7 +31,7 @@ import numpy as np
 
 from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, features_correlators, features_ij, ns_affine_basis
 
-__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features"]
+__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features", "canonical_behaviour", "behaviours_from_full"]
 
 
 def _is_binary_bell(sc: Scenario) -> bool:
@@ -44,6 +49,46 @@ def _full(p, sc: Scenario):
     p0, basis = ns_affine_basis(sc)
     flat = p.reshape(p.shape[:nb] + (-1,))
     return (flat - jnp.asarray(p0, p.dtype)) @ jnp.asarray(basis, p.dtype)
+
+
+def canonical_behaviour(p, sc: Scenario, xp=jnp):
+    """The canonical relabelling of binary Bell behaviours ``p (*batch, 2, 2, mA, mB)``, same shape and dtype.
+
+    Outcome flips make every ``<A_x>``, ``<B_y>`` >= 0; settings are then sorted by decreasing marginal (stable, so
+    ties keep their order); with ``mA == mB`` the parties are exchanged when ``max <B_y> > max <A_x>``. Only entries
+    move (a permutation per behaviour), so ``p``'s values, its norm and NL are unchanged. ``xp``: ``jax.numpy``
+    (differentiable; the feature map) or ``numpy`` (float64 on the host, for certifying canonical points).
+    """
+    nb = p.ndim - 4
+    mA, mB = sc.settings
+    A = p[..., 0, :, :, 0].sum(-2) - p[..., 1, :, :, 0].sum(-2)  # (*batch, mA)
+    B = p[..., :, 0, 0, :].sum(-2) - p[..., :, 1, 0, :].sum(-2)  # (*batch, mB)
+    ex = (slice(None),) * nb
+    p = xp.where((A < 0)[ex + (None, None, slice(None), None)], xp.flip(p, axis=nb), p)
+    p = xp.where((B < 0)[ex + (None, None, None, slice(None))], xp.flip(p, axis=nb + 1), p)
+    A, B = xp.abs(A), xp.abs(B)
+    oa, ob = xp.argsort(-A, axis=-1, stable=True), xp.argsort(-B, axis=-1, stable=True)
+    p = xp.take_along_axis(p, oa[ex + (None, None, slice(None), None)], axis=nb + 2)
+    p = xp.take_along_axis(p, ob[ex + (None, None, None, slice(None))], axis=nb + 3)
+    if mA == mB:
+        swap = A.max(-1) < B.max(-1)
+        p = xp.where(swap[ex + (None,) * 4], xp.swapaxes(xp.swapaxes(p, nb, nb + 1), nb + 2, nb + 3), p)
+    return p
+
+
+def _canonical(p, sc: Scenario):
+    return _full(canonical_behaviour(p, sc), sc)
+
+
+def behaviours_from_full(f, sc: Scenario) -> np.ndarray:
+    """Inverse of ``"full"`` (and ``"canonical"``) on binary Bell scenarios: ``f (N, mA + mB + mA mB)`` ->
+    ``p (N, 2, 2, mA, mB)`` float64, ``p(ab|xy) = (1 + (-1)^a A_x + (-1)^b B_y + (-1)^(a+b) E_xy) / 4``."""
+    f = np.asarray(f, np.float64)
+    mA, mB = sc.settings
+    A, B, E = f[:, :mA], f[:, mA : mA + mB], f[:, mA + mB :].reshape(-1, mA, mB)
+    s = np.array([1.0, -1.0])
+    return (1 + s[None, :, None, None, None] * A[:, None, None, :, None] + s[None, None, :, None, None] * B[:, None, None, None, :]
+            + (s[:, None] * s[None, :])[None, :, :, None, None] * E[:, None, None]) / 4
 
 
 def _ij(p, sc: Scenario):
@@ -103,6 +148,9 @@ class FeatureMap:
 
 FEATURE_SETS: dict[str, FeatureMap] = {
     "full": FeatureMap("full", _full, _dim_full, lambda sc: True, "any scenario"),
+    "canonical": FeatureMap(
+        "canonical", _canonical, _dim_full, _is_binary_bell, "a two-party Bell scenario with binary outcomes",
+    ),
     "ij": FeatureMap("ij", _ij, lambda sc: 4, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
     "abc": FeatureMap("abc", _abc, lambda sc: 10, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
     "correlators": FeatureMap(

@@ -22,8 +22,9 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["GroupSpec", "MLP", "MaxAffine", "Margins", "ICNN", "make_group", "MEMBER_KINDS", "ACTIVATIONS"]
+__all__ = ["GroupSpec", "MLP", "MaxAffine", "Margins", "ICNN", "make_group", "dual_group", "MEMBER_KINDS", "ACTIVATIONS"]
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -157,7 +158,7 @@ class ICNN(eqx.Module):
         return (jax.nn.softplus(self.u_out) @ z / z.shape[0] + self.w_out @ x + self.c_out)[None]
 
 
-MEMBER_KINDS = ("mlp", "maxaffine", "icnn", "margins")
+MEMBER_KINDS = ("mlp", "maxaffine", "icnn", "margins", "dual")
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,13 @@ class GroupSpec:
     """The shape shared by the members of one group.
 
     Attributes:
-        kind: ``"mlp"``, ``"maxaffine"``, ``"icnn"`` (regression) or ``"margins"`` (the three-class classifier).
+        kind: ``"mlp"``, ``"maxaffine"``, ``"icnn"`` (regression), ``"margins"`` (the three-class classifier) or
+            ``"dual"`` (NL only: a ``MaxAffine`` whose pieces are the dual Bell functionals certify returned for the
+            training rows, collected rather than trained; a certified lower bound, see ``surrogates._dual``).
         members: how many members of this shape.
         width, depth, activation: hidden layers (MLP, ICNN).
-        pieces: number of affine pieces (max-affine; per margin for ``margins``).
+        pieces: number of affine pieces (max-affine; per margin for ``margins``; for ``dual``, the most pieces to
+            keep, and in a trained model the number kept).
         floor: the ensemble outputs ``max(0, f)`` of this group's members (regression of non-negative targets such
             as NL and NBL; ignored for classifiers). Most uniform-NS points are local (NL exactly 0): a floored member
             answers exactly 0 there. Training keeps the gradient alive: the loss sees ``max(0, f)`` on rows whose
@@ -192,6 +196,8 @@ class GroupSpec:
             raise ValueError(f"unknown member kind {self.kind!r}; known: {', '.join(MEMBER_KINDS)}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
+        if self.kind == "dual" and self.members != 1:
+            raise ValueError(f"a dual-vertex group is one member (its pieces are collected, not trained); got {self.members}")
         if self.members < 1 or self.width < 1 or self.depth < 1 or self.pieces < 1 or not self.lr_scale > 0:
             raise ValueError(f"members, width, depth and pieces must be >= 1; got {self}")
 
@@ -200,6 +206,8 @@ class GroupSpec:
         """A readable, unique-per-shape group name (the HDF5 data set name of its parameters)."""
         if self.kind == "margins":
             return f"margins_k{self.pieces}"
+        if self.kind == "dual":
+            return f"dual_k{self.pieces}"
         if self.kind == "maxaffine":
             return f"maxaffine_k{self.pieces}{'_floor' if self.floor else ''}"
         fl = "_floor" if self.floor else ""
@@ -220,12 +228,24 @@ class GroupSpec:
     def make_one(self, key, d: int, out: int, dtype=jnp.float32) -> eqx.Module:
         if self.kind == "mlp":
             return MLP(key, d, out, self.width, self.depth, self.activation, dtype, self.floor)
-        if self.kind == "maxaffine":
-            return MaxAffine(key, d, out, self.pieces, self.floor, dtype)
+        if self.kind in ("maxaffine", "dual"):
+            return MaxAffine(key, d, out, self.pieces, self.floor or self.kind == "dual", dtype)
         if self.kind == "margins":
             return Margins(key, d, out, self.pieces, dtype)
         act = self.activation if self.activation in _CONVEX_ACTIVATIONS else "softplus"
         return ICNN(key, d, out, self.width, self.depth, act, self.floor, dtype)
+
+
+def dual_group(W, c, x_mean, x_std, y_scale, dtype=jnp.float32) -> eqx.Module:
+    """A one-member ``MaxAffine`` group holding the pieces ``W f + c`` (``W (P, d)``, ``c (P,)``, NL units, on raw
+    features ``f``) in the ensemble's units: standardised inputs ``x = (f - x_mean) / x_std``, output ``/ y_scale``."""
+    W = np.asarray(W, np.float64)
+    c = np.asarray(c, np.float64)
+    mu, sd, ys = (np.asarray(v, np.float64) for v in (x_mean, x_std, y_scale))
+    w = (W * sd[None, :]) / ys
+    b = (W @ mu + c) / ys
+    g = make_group(GroupSpec("dual", 1, pieces=len(c)), jax.random.PRNGKey(0)[None], W.shape[1], 1, dtype)
+    return eqx.tree_at(lambda t: (t.w, t.b), g, (jnp.asarray(w[None], dtype), jnp.asarray(b[None], dtype)))
 
 
 def make_group(spec: GroupSpec, keys, d: int, out: int, dtype=jnp.float32) -> eqx.Module:

@@ -9,6 +9,10 @@ NBL (not convex) uses MLPs of differing width, depth and activation only; the cl
 12 pieces at 5x the learning rate, 150 epochs (patience 40), L1 loss. L1 stalls for MLPs (docs/surrogates.md) but not
 for floored max-affine members: rows labelled 0 see ``max(0, f)``, rows above 0 pull their piece up. Measured at
 m = 2 only (docs/surrogates.md); at m >= 3 NL has many more pieces than 12.
+
+``dual`` (NL only): a dual-vertex member (NL's own pieces, collected from certify's certificates of the nonlocal
+training rows; a certified lower bound, ``surrogates._dual``) beside the quick preset's MLPs; the surrogate answers
+``max(dual member, blend)``. Meant for the ``canonical`` features (``runs.run_train`` picks them for this preset).
 """
 
 from __future__ import annotations
@@ -18,17 +22,24 @@ from dataclasses import replace
 from ._members import GroupSpec
 from ._train import TrainConfig
 
-__all__ = ["PRESETS", "preset_config"]
+__all__ = ["PRESETS", "preset_config", "DUAL_MAX_PIECES"]
 
-PRESETS = ("quick", "paper", "maxaffine")
+#: Most pieces a dual-vertex member keeps (those that are the maximum at the most training rows); prediction costs
+#: ``pieces x d`` multiply-adds per behaviour.
+DUAL_MAX_PIECES = 50_000
+
+PRESETS = ("quick", "paper", "maxaffine", "dual")
 
 
 def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, ...]:
     convex = target == "nl"
+    if preset in ("maxaffine", "dual") and not convex:
+        raise ValueError(f"preset {preset!r} is for the nl target only; got {target!r}")
     if preset == "maxaffine":
-        if not convex:
-            raise ValueError(f"preset 'maxaffine' is for the nl target only; got {target!r}")
         groups = [GroupSpec("maxaffine", 4, pieces=12, lr_scale=5.0)]
+    elif preset == "dual":
+        groups = [GroupSpec("mlp", 2, 64, 2, "gelu"), GroupSpec("mlp", 2, 32, 3, "silu"),
+                  GroupSpec("dual", 1, pieces=DUAL_MAX_PIECES)]
     elif preset == "quick":
         groups = [GroupSpec("mlp", 2, 64, 2, "gelu"), GroupSpec("mlp", 2, 32, 3, "silu")]
         if convex:
@@ -44,6 +55,8 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
         if target == "class":
             groups += [GroupSpec("margins", 2, pieces=32, lr_scale=100.0)]
     if members is not None:
+        if preset == "dual":
+            raise ValueError("--members does not apply to preset 'dual' (its dual-vertex group is one member)")
         # scale every group to reach ``members`` in total (at least one per group, in order)
         if members < len(groups):
             groups = groups[:members]
@@ -65,7 +78,7 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
     groups = _groups(preset, target, members)
     if preset == "maxaffine":
         base = dict(epochs=150, patience=40, batch_size=256, learning_rate=3e-3, blend_budget=300, loss="l1")
-    elif preset == "quick":
+    elif preset in ("quick", "dual"):
         base = dict(epochs=30, patience=8, batch_size=256, learning_rate=3e-3, blend_budget=300)
     else:
         base = dict(epochs=150, patience=20, batch_size=256, learning_rate=2e-3, blend_budget=1000)

@@ -8,7 +8,7 @@ axes), usable under ``jax.grad`` / ``jax.vmap`` / ``jax.jit``. It refuses arrays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 import equinox as eqx
@@ -20,8 +20,10 @@ from bellcore import Scenario
 
 from ._augment import augmentation
 from ._blend import BlendResult, blend
+from ._dual import DUAL_FEATURE_SETS, dual_pieces, pieces_on_features, prune_pieces
 from ._ensemble import Ensemble, Prediction
-from ._features import check_input, feature_map
+from ._features import _is_binary_bell, canonical_behaviour, check_input, feature_map
+from ._members import dual_group
 from ._train import TrainConfig, TrainCurves, train_ensemble
 
 __all__ = ["Surrogate", "FitResult", "fit_surrogate", "TARGETS", "split_indices"]
@@ -112,12 +114,14 @@ def fit_surrogate(
     val_fraction: float = 0.1,
     progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
     feature_batch: int = 100_000,
+    workers: int = 1,
 ) -> FitResult:
     """Features -> seeded train/validation split -> ``train_ensemble`` -> GA ``blend`` -> ``Surrogate``.
 
     Args:
         behaviours: ``(N, *scenario.shape)`` behaviour arrays (numpy); y: ``(N,)`` labels (float targets, or class
             codes 0..2 for ``target="class"``).
+        workers: processes for certifying the training rows of a ``"dual"`` group (``certify.certify_many``).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
@@ -138,8 +142,40 @@ def fit_surrogate(
     tr, va = split_indices(len(x), val_fraction, config.seed)
     aug = augmentation(feature_set, scenario) if config.augment else None
     ens, curves = train_ensemble(x[tr], y[tr], x[va], y[va], config, task=task, augment=aug, progress=progress)
+    if any(s.kind == "dual" for s in config.groups):
+        ens = _collect_dual(ens, behaviours[tr], x[tr], y[tr], scenario, feature_set, target, workers, progress)
     members_val = np.asarray(ens.members_output(jnp.asarray(x[va], dt)))
-    res = blend(members_val, y[va], task=task, budget=config.blend_budget, seed=config.seed, optimizer=config.blend_optimizer)
+    floor = members_val[list(ens.dual_members)].max(axis=0) if ens.dual_members else None
+    res = blend(members_val, y[va], task=task, budget=config.blend_budget, seed=config.seed,
+                optimizer=config.blend_optimizer, floor=floor)
     sur = Surrogate(ens, jnp.asarray(res.weights, dt), feature_set, scenario, target)
     med = float(np.median(y[tr])) if task == "regression" else float("nan")
     return FitResult(sur, curves, res, va, y[va], members_val, med)
+
+
+def _collect_dual(ens, behaviours, x, y, scenario, feature_set, target, workers, progress):
+    """Replace every ``"dual"`` group of ``ens`` by the dual functionals of the nonlocal training rows (at their
+    canonical representatives on the ``"canonical"`` features), pruned to the group's ``pieces``."""
+    from certify import ZERO_TOL
+
+    if target != "nl" or feature_set not in DUAL_FEATURE_SETS or not _is_binary_bell(scenario):
+        raise ValueError(
+            f"dual-vertex members need the nl target on {' or '.join(map(repr, DUAL_FEATURE_SETS))} features of a "
+            f"binary Bell scenario; got target {target!r}, features {feature_set!r}, {scenario}"
+        )
+    rows = np.flatnonzero(np.asarray(y) > ZERO_TOL)
+    beh = np.asarray(behaviours[rows], np.float64)
+    if feature_set == "canonical":
+        beh = canonical_behaviour(beh, scenario, np)
+    pieces = dual_pieces(beh, scenario, workers=workers,
+                         progress=None if progress is None else (lambda d, t, i: progress(d, t, {"certified": float(d)})))
+    W, c = pieces_on_features(pieces, scenario)
+    if len(c) == 0:  # no nonlocal training row: one piece that is never above 0 (still a valid lower bound)
+        W, c = np.zeros((1, x.shape[1])), np.full(1, -1.0)
+    groups, specs = list(ens.groups), list(ens.specs)
+    for g, s in enumerate(specs):
+        if s.kind == "dual":
+            keep = prune_pieces(W, c, np.asarray(x, np.float64), s.pieces)
+            groups[g] = dual_group(W[keep], c[keep], ens.x_mean, ens.x_std, ens.y_scale, ens.x_mean.dtype)
+            specs[g] = replace(s, pieces=len(keep))
+    return Ensemble(tuple(groups), ens.x_mean, ens.x_std, ens.y_scale, tuple(specs), ens.task)

@@ -263,6 +263,9 @@ def train_ensemble(
     total = len(config.groups) * config.epochs
     curves, best_epochs, new_groups = {}, {}, []
     for g, (spec, params) in enumerate(zip(config.groups, ens.groups)):
+        if spec.kind == "dual":  # collected from certificates by the caller (fit_surrogate), not trained
+            new_groups.append(params)
+            continue
         M = spec.members
         floor = spec.floor and task == "regression"
         key = tuple((k, getattr(config, k)) for k in _OPT_FIELDS)
