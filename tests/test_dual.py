@@ -114,3 +114,34 @@ def test_dual_member_refuses_what_it_cannot_be(m3):
         S.fit_surrogate(beh[:50], y[:50], sc, feature_set="full", target="nbl", config=cfg)
     with pytest.raises(ValueError, match="classification ensembles take"):
         S.Ensemble.init((S.GroupSpec("dual", 1, pieces=3),), 15, "classification", jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_canonical_features_equal_full_features_of_the_canonical_behaviour(m):
+    from surrogates._features import _full_matrix
+
+    sc = bc.BellScenario.binary(m)
+    p = bc.sample("uniform-ns", sc, 300, np.random.default_rng(m)).numpy()
+    fast = np.asarray(S.features(jnp.asarray(p), sc, "canonical"))
+    slow = np.asarray(S.features(S.canonical_behaviour(jnp.asarray(p), sc), sc, "full"))
+    np.testing.assert_allclose(fast, slow, atol=3e-7)
+    # the one-matrix "full" map against the definition: A_x = sum_ab (-1)^a p(ab|x, y) at every y (no-signalling)
+    s = np.array([1.0, -1.0])
+    full = p.reshape(len(p), -1) @ _full_matrix(m, m)
+    for y in range(m):
+        np.testing.assert_allclose(full[:, :m], np.einsum("nabx,a->nx", p[..., y], s), atol=1e-12)
+    np.testing.assert_allclose(full[:, 2 * m :], np.einsum("nabxy,a,b->nxy", p, s, s).reshape(len(p), -1), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind,out", [("maxaffine", 1), ("margins", 3), ("dual", 1)])
+def test_max_affine_groups_apply_as_their_per_row_call(kind, out):
+    import equinox as eqx
+
+    from surrogates._ensemble import group_apply
+    from surrogates._members import make_group
+
+    spec = S.GroupSpec(kind, 1 if kind == "dual" else 3, pieces=7)
+    g = make_group(spec, jax.random.split(jax.random.PRNGKey(0), spec.members), 6, out)
+    for xs in (jax.random.normal(jax.random.PRNGKey(1), (11, 6)), jax.random.normal(jax.random.PRNGKey(2), (spec.members, 11, 6))):
+        per_row = eqx.filter_vmap(lambda mdl, xx: jax.vmap(mdl)(xx), in_axes=(eqx.if_array(0), 0 if xs.ndim == 3 else None))(g, xs)
+        np.testing.assert_allclose(np.asarray(group_apply(g, xs)), np.asarray(per_row), atol=1e-6)
