@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ def save_model(
     evaluation: Mapping[str, np.ndarray] | None = None,
     extra: Mapping[str, Any] | None = None,
     argv: list[str] | None = None,
+    train_seconds: float = 0.0,
 ) -> Path:
     """Write ``surrogate`` to a new model run file ``path`` (mode "w-": ``FileExistsError`` if it exists).
 
@@ -81,6 +83,8 @@ def save_model(
         curves: a ``surrogates.TrainCurves`` (or None).
         evaluation: ``{"y_true", "y_pred", "y_std"}`` arrays on the validation split (or None).
         extra: more JSON-able entries for the hyperparameters (e.g. the blend's choice, the trivial predictor).
+        train_seconds: wall time of the training that made ``surrogate``; the root ``wall_seconds`` is that plus the
+            time spent writing the file.
     """
     ens = surrogate.ensemble
     hyper = {
@@ -129,6 +133,8 @@ def save_model(
                 eg.create_dataset(k, data=np.asarray(evaluation[k]))
         summary = _summary(surrogate, hyper)
         _store.set_status(f, L.STATUS_COMPLETE, summary)
+        if train_seconds:  # the file is written after training: add the time that went before it
+            f.attrs[L.WALL_SECONDS] = float(f.attrs[L.WALL_SECONDS]) + float(train_seconds)
     except BaseException:
         f.close()
         Path(path).unlink(missing_ok=True)  # a half-written model is useless (training is not resumable): no file
@@ -306,6 +312,7 @@ def run_train(
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose another --out")
+    started = time.monotonic()
     spec, data, _ = read_dataset(_existing(dataset))
     target = target or _DEFAULT_TARGET[spec.kind]
     if max_rows is not None:
@@ -338,7 +345,7 @@ def run_train(
                  "target_definition": {"nl": "NL value (status optimal)", "nbl": "midpoint of the certified NBL interval (status optimal)", "class": "class code"}[target]},
     }
     return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(), curves=res.curves,
-                      evaluation=evaluation, extra=extra, argv=argv)
+                      evaluation=evaluation, extra=extra, argv=argv, train_seconds=time.monotonic() - started)
 
 
 def _existing(p) -> Path:
