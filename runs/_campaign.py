@@ -78,7 +78,7 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
         "name": "stage name, referenced by discover.model",
         "dataset": "name of the dataset stage to train on",
         "target": "label to learn: nl | nbl | class (default: the dataset's measure)",
-        "preset": "training preset: quick | paper",
+        "preset": "training preset: quick | paper | maxaffine | dual",
         "members": "ensemble members in total",
         "seed": "training seed",
         "feature_set": "surrogates.FEATURE_SETS name (default: full; ij / abc for feature-sampled bilocal data)",
@@ -497,7 +497,7 @@ def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume
             raise ValueError("this build has no training (runs.run_train is missing): drop the [[train]] stages")
         o = s.options
         kw = {k: o[k] for k in ("target", "preset", "members", "seed", "feature_set", "max_rows", "overrides") if k in o}
-        fn(files[s.needs[0]], out, progress=step, **kw, **_argv_kw(fn, argv))
+        fn(files[s.needs[0]], out, progress=step, workers=1 if scheduler else workers, **kw, **_argv_kw(fn, argv))
     elif s.kind == "discover":
         fn = getattr(runs, "run_discover", None)
         if fn is None:

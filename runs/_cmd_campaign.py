@@ -164,6 +164,7 @@ class Preset(str, Enum):
 
     quick = "quick"
     paper = "paper"
+    dual = "dual"
 
 
 class Target(str, Enum):
@@ -175,7 +176,7 @@ class Target(str, Enum):
 
 def reproduce(
     target: Target = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig2 (exact vs predicted, from the table1 models), fig3 (certified discoveries vs θ)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours)."),
+    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours); dual: quick, with Table I's NL models trained with the dual-vertex member (train --preset dual)."),
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", "-d", help="Results folder (run files, Markdown table, figure)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for the fan-out stages."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes for dataset and certify stages."),

@@ -286,7 +286,7 @@ def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
 
 
 @pytest.mark.parametrize("target", ["table1", "table2", "fig2", "fig3"])
-@pytest.mark.parametrize("preset", ["quick", "paper"])
+@pytest.mark.parametrize("preset", ["quick", "paper", "dual"])
 def test_reproduction_campaigns_are_valid(target, preset):
     from runs._reproduce import campaign_text
 
@@ -356,3 +356,12 @@ def test_cli_reports_a_crashed_stage_in_one_line(tmp_path, fake_engines):
     r = runner.invoke(app, ["campaign", str(cfg), "--runs-dir", str(tmp_path / "res"), "--no-progress"])
     assert r.exit_code == 1 and "error: a stage failed with RuntimeError: training diverged" in r.output
     assert "Traceback" not in r.output
+
+
+def test_dual_reproduction_trains_table1_nl_models_with_the_dual_preset():
+    from runs._reproduce import campaign_text
+
+    camp = parse_campaign(campaign_text("table1", "dual"))
+    presets = {s.name: s.options["preset"] for s in camp.stages if s.kind == "train"}
+    assert {k: v for k, v in presets.items() if k.startswith("m")} == {f"m{m}": "dual" for m in (2, 3, 4, 5)}
+    assert presets["ij"] == presets["abc"] == "quick"
