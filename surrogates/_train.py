@@ -4,8 +4,8 @@ Per group: parameters with a member axis; ``optax.chain(clip_by_global_norm, ada
 schedule, its state vmapped over members (so the clipping norm is each member's own, and members never share a
 step size). Every member sees its own shuffling of the training split (its own minibatches) and its own random
 relabellings (augmentation). An epoch is one ``lax.scan`` over minibatches. After each epoch the validation error
-of every member is measured; each member keeps its best parameters, and a group stops when no member improved for
-``patience`` epochs.
+of every member is measured (regression: mean |error|; classification: error rate, cross-entropy breaking ties); each
+member keeps its best parameters, and a group stops when no member improved for ``patience`` epochs.
 
 Losses (regression, on ``y / y_scale``, ``y_scale`` = the 99.9th percentile of the training labels' |y|):
 ``"huber"`` (default) — ``optax.huber_loss`` with ``huber_delta`` (0.1 by default: quadratic for ordinary errors,
