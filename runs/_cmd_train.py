@@ -28,13 +28,14 @@ class Preset(str, Enum):
     paper = "paper"
     maxaffine = "maxaffine"
     dual = "dual"
+    margins = "margins"
 
 
 def train_cmd(
     dataset: Path = typer.Argument(..., help="A dataset run file (bellscope dataset)."),
     out: Path = typer.Option(..., "--out", "-o", help="The model run file to write (never overwritten)."),
     target: Optional[Target] = typer.Option(None, "--target", help="nl, nbl or class (default: the dataset's label)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs) or dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features)."),
+    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs), margins (class only: 2 margins members, 200 epochs) or dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features)."),
     members: Optional[int] = typer.Option(None, "--members", "-k", help="Total number of members (the preset's groups are rescaled)."),
     seed: int = typer.Option(0, "--seed", help="Master seed: initialisation, minibatches, augmentation, split and blend."),
     features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, canonical, ij, abc, correlators or correlators-asin (default from the dataset: full, ij, abc; canonical for --preset dual; correlators-asin for the classifier)."),

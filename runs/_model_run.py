@@ -201,7 +201,7 @@ def read_model(path: str | os.PathLike) -> ModelFile:
         groups = []
         for spec, like in zip(specs, skeleton.groups):
             raw = bytes(np.asarray(g[L.MODEL_MEMBERS][spec.name][()], dtype=np.uint8))
-            groups.append(eqx.tree_deserialise_leaves(io.BytesIO(raw), like))
+            groups.append(_read_group(raw, spec, like, path))
         ens = Ensemble(
             groups=tuple(groups),
             x_mean=jnp.asarray(g[L.MODEL_X_MEAN][()]),
@@ -222,6 +222,27 @@ def read_model(path: str | os.PathLike) -> ModelFile:
             sur, hyper, str(g.attrs[L.MODEL_DATASET_HASH]), float(hyper.get("train_median", math.nan)), curves,
             json.loads(f.attrs.get(L.SUMMARY, "{}")),
         )
+
+
+def _read_group(raw: bytes, spec, like, path: Path):
+    """One member group's parameters from its ``eqx.tree_serialise_leaves`` bytes into the skeleton ``like``.
+
+    Margins groups written before margins members learned a logit scale hold ``(w, b)`` only: they are read with
+    ``log_scale = 0`` (scale 1), the function they were trained as."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    try:
+        return eqx.tree_deserialise_leaves(io.BytesIO(raw), like)
+    except Exception as e:  # equinox raises several kinds (tree path, shape, dtype) for bytes that do not fit
+        if spec.kind == "margins":
+            try:
+                w, b = eqx.tree_deserialise_leaves(io.BytesIO(raw), (like.w, like.b))
+                return eqx.tree_at(lambda m: (m.w, m.b, m.log_scale), like, (w, b, jnp.zeros_like(like.log_scale)))
+            except Exception:
+                pass
+        raise ValueError(f"{path}: member group {spec.name!r} does not fit its hyperparameters ({type(e).__name__}); "
+                         "the file is damaged or was written by an incompatible bellscope") from None
 
 
 def load_model(path: str | os.PathLike):

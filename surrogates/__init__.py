@@ -20,7 +20,7 @@ from ._dataset import (
 )
 
 from ._augment import augmentation
-from ._blend import BLEND_OPTIMIZERS, BlendResult, blend, blend_error
+from ._blend import BLEND_OPTIMIZERS, CE_WEIGHT, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._dual import DualPieces, dual_pieces, pieces_on_features, prune_pieces
@@ -62,6 +62,7 @@ __all__ = [
     "blend_error",
     "BlendResult",
     "BLEND_OPTIMIZERS",
+    "CE_WEIGHT",
     "augmentation",
     "fit_surrogate",
     "FitResult",

@@ -145,7 +145,8 @@ def group_apply(group, xs):
         if isinstance(group, MaxAffine):
             return (z + group.b[:, None, :]).max(axis=-1, keepdims=True)  # (M, N, 1)
         g = (z + group.b[:, None, :, :]).max(axis=-1)  # (M, N, 2)
-        return jnp.stack([-g[..., 0], jnp.zeros_like(g[..., 0]), g[..., 1]], axis=-1)
+        scale = jnp.exp(group.log_scale)[:, None, None]  # (M, 1, 1): as Margins.__call__
+        return scale * jnp.stack([-g[..., 0], jnp.zeros_like(g[..., 0]), g[..., 1]], axis=-1)
     in_x = 0 if xs.ndim == 3 else None
     return eqx.filter_vmap(lambda mdl, xx: jax.vmap(mdl)(xx), in_axes=(eqx.if_array(0), in_x))(group, xs)
 

@@ -95,17 +95,23 @@ class MaxAffine(eqx.Module):
 
 class Margins(eqx.Module):
     """Classifier member with the classes' geometry built in: two max-affine functions ``g1(x)``, ``g2(x)`` of
-    ``pieces`` affine pieces each, and logits ``(-g1, 0, g2)`` (local, quantum, postquantum).
+    ``pieces`` affine pieces each, and logits ``exp(log_scale) * (-g1, 0, g2)`` (local, quantum, postquantum).
 
     Why: local ⇔ every signed CHSH combination ``sum_xy s_xy E_xy <= 2`` (8 of them), quantum ⇔ every signed TLM
     combination ``sum_xy s_xy arcsin E_xy <= pi``. On the ``correlators-asin`` features both are maxima of 8 affine
     functions, so ``g1 = max CHSH - 2`` and ``g2 = max TLM - pi`` are exactly representable; the member predicts local
     where ``g1 < 0``, postquantum where ``g2 > 0`` (``g2 > -g1``), quantum between. It is an inductive bias for the
     three-class problem only (``out = 3``), as ``MaxAffine`` is one for NL.
+
+    ``log_scale`` (a learned scalar, 0 at init; the argmax does not depend on it): the classes are separable, so the
+    cross-entropy keeps falling only as the logits grow. Through ``w`` and ``b`` alone Adam grows them additively, by
+    about one learning rate per step; through ``log_scale`` multiplicatively, leaving ``w`` and ``b`` to place the
+    boundaries. Measured (docs/surrogates.md, same data and steps): test accuracy 99.35 % without it, 99.90 % with.
     """
 
     w: jax.Array  # (2, pieces, d)
     b: jax.Array  # (2, pieces)
+    log_scale: jax.Array  # ()
 
     def __init__(self, key, d: int, out: int, pieces: int, dtype=jnp.float32):
         if out != 3:
@@ -113,10 +119,11 @@ class Margins(eqx.Module):
         k1, k2 = jax.random.split(key)
         self.w = jax.random.normal(k1, (2, pieces, d), dtype) / jnp.sqrt(jnp.asarray(d, dtype))
         self.b = 0.1 * jax.random.normal(k2, (2, pieces), dtype)
+        self.log_scale = jnp.zeros((), dtype)
 
     def __call__(self, x):
         g = jnp.max(self.w @ x + self.b, axis=-1)  # (2,)
-        return jnp.stack([-g[0], jnp.zeros((), g.dtype), g[1]])
+        return jnp.exp(self.log_scale) * jnp.stack([-g[0], jnp.zeros((), g.dtype), g[1]])
 
 
 class ICNN(eqx.Module):

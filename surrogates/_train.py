@@ -4,8 +4,8 @@ Per group: parameters with a member axis; ``optax.chain(clip_by_global_norm, ada
 schedule, its state vmapped over members (so the clipping norm is each member's own, and members never share a
 step size). Every member sees its own shuffling of the training split (its own minibatches) and its own random
 relabellings (augmentation). An epoch is one ``lax.scan`` over minibatches. After each epoch the validation error
-of every member is measured; each member keeps its best parameters, and a group stops when no member improved for
-``patience`` epochs.
+of every member is measured (regression: mean |error|; classification: error rate, cross-entropy breaking ties); each
+member keeps its best parameters, and a group stops when no member improved for ``patience`` epochs.
 
 Losses (regression, on ``y / y_scale``, ``y_scale`` = the 99.9th percentile of the training labels' |y|):
 ``"huber"`` (default) — ``optax.huber_loss`` with ``huber_delta`` (0.1 by default: quadratic for ordinary errors,
@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._blend import CE_WEIGHT
 from ._ensemble import Ensemble, group_apply
 from ._members import GroupSpec
 
@@ -187,11 +188,19 @@ def _val_metrics(params, xv, yv, x_mean, x_std, y_scale, task, loss, delta, floo
     if task == "classification":
         ce = optax.softmax_cross_entropy_with_integer_labels(raw, yv[None]).mean(axis=-1)
         err = (raw.argmax(-1) != yv[None]).mean(axis=-1)
-        return ce, ce, err  # early stopping on the cross-entropy (smooth), error rate reported
+        # the criterion (error rate, cross-entropy as tie-break) is formed on the host in float64: see train_ensemble
+        return err, ce, err
     ys = yv / y_scale
     per = _member_losses(raw, jnp.broadcast_to(ys, raw.shape[:2]), task, loss, delta)
     mae = jnp.abs(raw[..., 0] * y_scale - yv[None]).mean(axis=-1)
     return mae, per, mae  # early stopping on the validation mean |error| (the reported metric)
+
+
+def _class_criterion(err, ce):
+    """A classifier member's validation criterion (best-parameter keeping and early stopping): the error rate, with
+    ``CE_WEIGHT`` x cross-entropy breaking ties (the blend's objective, ``blend_error``). Cross-entropy alone kept
+    margins members at an early epoch while their accuracy still improved (docs/surrogates.md)."""
+    return err + CE_WEIGHT * ce
 
 
 _val_metrics_jit = eqx.filter_jit(_val_metrics, donate="none")
@@ -285,7 +294,9 @@ def train_ensemble(
             idx = jnp.asarray(perms.reshape(M, steps, batch).transpose(1, 0, 2), jnp.int32)
             params, opt_state, tl = epoch_fn(params, opt_state, x_train, ys_train, idx, ak, ens.x_mean, ens.x_std)
             crit, vl, vm = _chunked_val(params, x_val, y_val, ens.x_mean, ens.x_std, ens.y_scale, task, config.loss, config.huber_delta, floor)
-            crit = np.asarray(crit)
+            crit = np.asarray(crit, np.float64)
+            if task == "classification":
+                crit = _class_criterion(crit, np.asarray(vl, np.float64))
             improved = crit < best_val
             if improved.any():
                 best = _keep_best(best, params, jnp.asarray(improved))

@@ -90,3 +90,29 @@ def test_predict_and_evaluate_bad_input(files, tmp_path):
     _error_line(runner.invoke(app, ["predict", str(tmp_path / "nope.h5"), str(tmp_path / "m3.npy")]))
     assert "trained on" in _error_line(runner.invoke(app, ["evaluate", str(d / "model.h5"), str(d / "m3.h5")]))
     _error_line(runner.invoke(app, ["evaluate", str(d / "model.h5"), str(tmp_path / "nope.h5")]))
+
+
+def test_margins_groups_written_before_the_logit_scale_still_load(tmp_path):
+    """A margins group stored as ``(w, b)`` only (files written before ``Margins.log_scale``) reads with scale 1;
+    bytes that fit no skeleton give a one-line ValueError."""
+    import io
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    import surrogates as S
+    from runs._model_run import _read_group
+    from surrogates._members import make_group
+
+    spec = S.GroupSpec("margins", 2, pieces=4)
+    like = make_group(spec, jax.random.split(jax.random.PRNGKey(0), 2), 8, 3)
+    old = eqx.tree_at(lambda m: (m.w, m.b), like, (like.w + 1.0, like.b - 1.0))  # differs from the skeleton
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, (old.w, old.b))
+    got = _read_group(buf.getvalue(), spec, like, tmp_path / "m.h5")
+    np.testing.assert_array_equal(got.w, old.w)
+    np.testing.assert_array_equal(got.b, old.b)
+    np.testing.assert_array_equal(got.log_scale, jnp.zeros(2))
+    with pytest.raises(ValueError, match="does not fit its hyperparameters"):
+        _read_group(b"not a group", spec, like, tmp_path / "m.h5")

@@ -197,6 +197,62 @@ def test_classification_blend_uses_probabilities():
     assert r.weights[0] > 0.9
 
 
+def test_classifier_blend_prefers_accuracy_over_cross_entropy():
+    """The classifier blend is chosen by validation error rate: a confident member that misclassifies 10 % of the
+    points has the lower cross-entropy, a hesitant one that classifies every point right the higher; the blend must
+    follow the hesitant one (cross-entropy alone kept an MLP over more accurate margins members, docs/surrogates.md)."""
+    rng = np.random.default_rng(0)
+    n = 500
+    y = rng.integers(0, 3, n)
+    onehot = np.eye(3)[y]
+    hesitant = 0.4 * onehot + 0.3 * (1 - onehot)  # right everywhere, p(true) = 0.4
+    confident = 0.998 * onehot + 0.001 * (1 - onehot)
+    wrong = np.flatnonzero(rng.random(n) < 0.1)
+    confident[wrong] = 0.3
+    confident[wrong, (y[wrong] + 1) % 3] = 0.4  # p(true) = 0.3 < p(other) = 0.4
+    members = np.stack([confident, hesitant])
+    ce = -np.log(members[:, np.arange(n), y]).mean(axis=1)
+    assert ce[0] < 0.2 < 0.9 < ce[1]  # the premise: cross-entropy prefers the confident member
+    r = S.blend(members, y, task="classification", budget=60, seed=0)
+    assert r.member_errors[1] < r.member_errors[0]
+    pred = np.tensordot(r.weights, members, axes=1).argmax(-1)
+    np.testing.assert_array_equal(pred, y)
+    assert r.weights[1] > r.weights[0]
+
+
+@pytest.fixture(scope="module")
+def class_fit():
+    """A short margins-preset training on 3,000 balanced chsh-correlators points (25 epochs), validated on 600 points
+    of which 15 % carry a wrong label: as a member sharpens, its validation cross-entropy rises (confident on the
+    wrong labels) while its error rate still falls, so the two criteria pick different epochs."""
+    sc = bc.BellScenario.binary(2)
+    beh = bc.sample("chsh-correlators", sc, 3600, np.random.default_rng(5), balance=True)
+    y = bc.chsh_class(np.asarray(beh.correlators())).astype(np.int64)
+    x = np.asarray(S.features(jnp.asarray(beh.numpy(), jnp.float32), sc, "correlators-asin"))
+    rng = np.random.default_rng(6)
+    y_val = y[3000:].copy()
+    flip = rng.random(len(y_val)) < 0.15
+    y_val[flip] = (y_val[flip] + rng.integers(1, 3, flip.sum())) % 3
+    cfg = S.preset_config("margins", "class", epochs=25, patience=25)
+    ens, curves = S.train_ensemble(x[:3000], y[:3000], x[3000:], y_val, cfg, task="classification")
+    return ens, curves, x[3000:], y[3000:], y_val
+
+
+def test_classifier_members_keep_parameters_by_error_rate(class_fit):
+    """Each classifier member keeps the parameters of its epoch of lowest validation error rate (cross-entropy only
+    breaks ties), and the kept parameters reproduce that error rate; 25 epochs reach 95 % on the true labels."""
+    ens, curves, x_val, y_true, y_val = class_fit
+    (name, cur), = curves.groups.items()
+    err, ce = cur["val_mae"].astype(np.float64), cur["val_loss"].astype(np.float64)
+    best = curves.best_epoch[name]
+    np.testing.assert_array_equal(best, (err + S.CE_WEIGHT * ce).argmin(axis=0))
+    assert np.any(best != ce.argmin(axis=0))  # the premise: cross-entropy would have kept another epoch
+    out = np.asarray(ens.members_output(jnp.asarray(x_val)))  # (M, N, 3)
+    kept = (out.argmax(-1) != y_val[None]).mean(axis=1)
+    np.testing.assert_allclose(kept, err[best, np.arange(err.shape[1])], atol=1e-6)
+    assert np.all((out.argmax(-1) == y_true[None]).mean(axis=1) >= 0.95)
+
+
 # ------------------------------------------------------------------------------------------ the Surrogate
 def test_surrogate_gradients_match_finite_differences(fitted):
     res, _ = fitted
@@ -269,6 +325,9 @@ def test_config_validation():
         S.preset_config("maxaffine", "class")
     assert {g.kind for g in S.preset_config("maxaffine", "nl").groups} == {"maxaffine"}
     assert "margins" in {g.kind for g in S.preset_config("quick", "class").groups}
+    assert {g.kind for g in S.preset_config("margins", "class").groups} == {"margins"}
+    with pytest.raises(ValueError, match="class target only"):
+        S.preset_config("margins", "nl")
     with pytest.raises(ValueError, match="classifier members"):
         S.Ensemble.init((S.GroupSpec("margins", 1, pieces=4),), 8, "regression", jax.random.PRNGKey(0))
     cfg = S.preset_config("quick", "nl", seed=3)
