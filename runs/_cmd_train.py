@@ -45,6 +45,7 @@ def train_cmd(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random symmetry relabellings of every minibatch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (loss, validation error)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Processes certifying the training rows of a dual-vertex member (--preset dual)."),
+    dual_pieces: Optional[int] = typer.Option(None, "--dual-pieces", help="--preset dual: keep at most N pieces (those that are the maximum at the most training rows; default 50,000). Fewer pieces: faster predictions, a looser certified bound."),
 ) -> None:
     """Train an ensemble surrogate on DATASET and write it to OUT.
 
@@ -60,6 +61,8 @@ def train_cmd(
         fail(f"--members must be >= 1; got {members}")
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
+    if dual_pieces is not None and (dual_pieces < 1 or preset.value != "dual"):
+        fail(f"--dual-pieces takes N >= 1 with --preset dual; got {dual_pieces} with --preset {preset.value}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:
@@ -76,7 +79,7 @@ def train_cmd(
             path = run_train(
                 dataset, out, target=target.value if target else None, preset=preset.value, members=members,
                 seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb, argv=sys.argv,
-                workers=workers,
+                workers=workers, dual_pieces=dual_pieces,
             )
     except (ValueError, FileExistsError) as e:
         fail(str(e))

@@ -310,6 +310,7 @@ def run_train(
     progress: Progress | None = None,
     argv: list[str] | None = None,
     workers: int = 1,
+    dual_pieces: int | None = None,
 ) -> Path:
     """Train a surrogate on a dataset run file and write it to a new model run file ``out``; return ``out``.
 
@@ -320,6 +321,7 @@ def run_train(
         feature_set: a ``surrogates.FEATURE_SETS`` name (default: ``full``; ``canonical`` for preset ``dual``;
             ``ij`` / ``abc`` for datasets sampled on those feature families; ``correlators-asin`` for the classifier).
         workers: processes certifying the training rows of a dual-vertex member (preset ``dual``).
+        dual_pieces: most pieces the dual-vertex member keeps (preset ``dual``; ``surrogates.preset_config``).
         max_rows: use only the first ``max_rows`` rows of the dataset (learning curves).
         overrides: ``TrainConfig`` fields to change (e.g. ``{"augment": False}``).
 
@@ -342,7 +344,7 @@ def run_train(
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
     fs = feature_set or ("canonical" if preset == "dual" else default_feature_set(spec, target))
-    cfg = S.preset_config(preset, target, members=members, seed=seed, **dict(overrides or {}))
+    cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
                           workers=workers)
     w = np.asarray(res.blend.weights)

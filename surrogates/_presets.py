@@ -80,13 +80,20 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
     return tuple(groups)
 
 
-def preset_config(preset: str, target: str, *, members: int | None = None, seed: int = 0, **overrides) -> TrainConfig:
-    """The ``TrainConfig`` of a preset for a target (``nl``, ``nbl``, ``class``); ``members`` rescales the groups."""
+def preset_config(preset: str, target: str, *, members: int | None = None, seed: int = 0,
+                  dual_pieces: int | None = None, **overrides) -> TrainConfig:
+    """The ``TrainConfig`` of a preset for a target (``nl``, ``nbl``, ``class``); ``members`` rescales the groups;
+    ``dual_pieces`` caps the dual-vertex member of preset ``dual`` (default ``DUAL_MAX_PIECES``: fewer pieces, faster
+    predictions, a looser bound; docs/surrogates.md measures the trade)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if members is not None and members < 1:
         raise ValueError(f"members must be >= 1; got {members}")
+    if dual_pieces is not None and (preset != "dual" or dual_pieces < 1):
+        raise ValueError(f"dual_pieces applies to preset 'dual' and must be >= 1; got {dual_pieces} with preset {preset!r}")
     groups = _groups(preset, target, members)
+    if dual_pieces is not None:
+        groups = tuple(replace(g, pieces=dual_pieces) if g.kind == "dual" else g for g in groups)
     if preset == "maxaffine":
         base = dict(epochs=150, patience=40, batch_size=256, learning_rate=3e-3, blend_budget=300, loss="l1")
     elif preset == "margins":

@@ -73,6 +73,8 @@ def test_train_bad_input(files, tmp_path):
     _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--target", "class"]))
     _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--features", "ij"]))
     _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--members", "0"]))
+    _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--dual-pieces", "5"]))  # not --preset dual
+    _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--preset", "dual", "--dual-pieces", "0"]))
     assert not out.exists()
     line = _error_line(runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(d / "model.h5")]))
     assert "already exists" in line
@@ -116,3 +118,18 @@ def test_margins_groups_written_before_the_logit_scale_still_load(tmp_path):
     np.testing.assert_array_equal(got.log_scale, jnp.zeros(2))
     with pytest.raises(ValueError, match="does not fit its hyperparameters"):
         _read_group(b"not a group", spec, like, tmp_path / "m.h5")
+
+
+def test_train_dual_preset_keeps_at_most_dual_pieces(files, tmp_path):
+    d, _ = files
+    out = tmp_path / "dual.h5"
+    res = runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--preset", "dual", "--dual-pieces", "3",
+                              "--epochs", "2", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    mf = runs.read_model(out)
+    dual = [s for s in mf.surrogate.ensemble.specs if s.kind == "dual"]
+    assert mf.surrogate.feature_set == "canonical" and len(dual) == 1 and 1 <= dual[0].pieces <= 3
+    res = runner.invoke(app, ["evaluate", str(out), str(d / "test.h5"), "--json", "--plot", str(tmp_path / "dual.png")])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout)
+    assert row["blend"] < row["trivial"]  # at m = 2 three CHSH pieces already beat the constant
