@@ -28,6 +28,7 @@ class Preset(str, Enum):
     paper = "paper"
     maxaffine = "maxaffine"
     dual = "dual"
+    dual_bound = "dual-bound"
     margins = "margins"
 
 
@@ -35,7 +36,7 @@ def train_cmd(
     dataset: Path = typer.Argument(..., help="A dataset run file (bellscope dataset)."),
     out: Path = typer.Option(..., "--out", "-o", help="The model run file to write (never overwritten)."),
     target: Optional[Target] = typer.Option(None, "--target", help="nl, nbl or class (default: the dataset's label)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs), margins (class only: 2 margins members, 200 epochs) or dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features)."),
+    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs), margins (class only: 2 margins members, 200 epochs), dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features) or dual-bound (NL only: those pieces alone, so every prediction is a certified lower bound)."),
     members: Optional[int] = typer.Option(None, "--members", "-k", help="Total number of members (the preset's groups are rescaled)."),
     seed: int = typer.Option(0, "--seed", help="Master seed: initialisation, minibatches, augmentation, split and blend."),
     features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, canonical, ij, abc, correlators or correlators-asin (default from the dataset: full, ij, abc; canonical for --preset dual; correlators-asin for the classifier)."),
@@ -45,7 +46,7 @@ def train_cmd(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random symmetry relabellings of every minibatch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr (loss, validation error)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Processes certifying the training rows of a dual-vertex member (--preset dual)."),
-    dual_pieces: Optional[int] = typer.Option(None, "--dual-pieces", help="--preset dual: keep at most N pieces (those that are the maximum at the most training rows; default 50,000). Fewer pieces: faster predictions, a looser certified bound."),
+    dual_pieces: Optional[int] = typer.Option(None, "--dual-pieces", help="--preset dual / dual-bound: keep at most N pieces (those that are the maximum at the most training rows; default 50,000). Fewer pieces: faster predictions, a looser certified bound."),
 ) -> None:
     """Train an ensemble surrogate on DATASET and write it to OUT.
 
@@ -61,8 +62,8 @@ def train_cmd(
         fail(f"--members must be >= 1; got {members}")
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
-    if dual_pieces is not None and (dual_pieces < 1 or preset.value != "dual"):
-        fail(f"--dual-pieces takes N >= 1 with --preset dual; got {dual_pieces} with --preset {preset.value}")
+    if dual_pieces is not None and (dual_pieces < 1 or preset.value not in ("dual", "dual-bound")):
+        fail(f"--dual-pieces takes N >= 1 with --preset dual or dual-bound; got {dual_pieces} with --preset {preset.value}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:

@@ -343,7 +343,7 @@ def run_train(
             raise ValueError(f"max_rows must be >= 10; got {max_rows}")
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
-    fs = feature_set or ("canonical" if preset == "dual" else default_feature_set(spec, target))
+    fs = feature_set or ("canonical" if preset in ("dual", "dual-bound") else default_feature_set(spec, target))
     cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
                           workers=workers)

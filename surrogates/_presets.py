@@ -20,6 +20,8 @@ unbalanced ones (the small postquantum class had the most errors there).
 ``dual`` (NL only): a dual-vertex member (NL's own pieces, collected from certify's certificates of the nonlocal
 training rows; a certified lower bound, ``surrogates._dual``) beside the quick preset's MLPs; the surrogate answers
 ``max(dual member, blend)``. Meant for the ``canonical`` features (``runs.run_train`` picks them for this preset).
+``dual-bound``: the dual-vertex member alone, so every prediction is a certified lower bound on NL (up to float32
+rounding); with ``dual_pieces`` ~1,000 it is the fast NL model at m = 3 (docs/surrogates.md).
 """
 
 from __future__ import annotations
@@ -35,18 +37,20 @@ __all__ = ["PRESETS", "preset_config", "DUAL_MAX_PIECES"]
 #: ``pieces x d`` multiply-adds per behaviour.
 DUAL_MAX_PIECES = 50_000
 
-PRESETS = ("quick", "paper", "maxaffine", "margins", "dual")
+PRESETS = ("quick", "paper", "maxaffine", "margins", "dual", "dual-bound")
 
 
 def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, ...]:
     convex = target == "nl"
-    if preset in ("maxaffine", "dual") and not convex:
+    if preset in ("maxaffine", "dual", "dual-bound") and not convex:
         raise ValueError(f"preset {preset!r} is for the nl target only; got {target!r}")
     if preset == "maxaffine":
         groups = [GroupSpec("maxaffine", 4, pieces=12, lr_scale=5.0)]
     elif preset == "dual":
         groups = [GroupSpec("mlp", 2, 64, 2, "gelu"), GroupSpec("mlp", 2, 32, 3, "silu"),
                   GroupSpec("dual", 1, pieces=DUAL_MAX_PIECES)]
+    elif preset == "dual-bound":
+        groups = [GroupSpec("dual", 1, pieces=DUAL_MAX_PIECES)]
     elif preset == "margins":
         if target != "class":
             raise ValueError(f"preset 'margins' is for the class target only; got {target!r}")
@@ -66,8 +70,8 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
         if target == "class":
             groups += [GroupSpec("margins", 2, pieces=32, lr_scale=100.0)]
     if members is not None:
-        if preset == "dual":
-            raise ValueError("--members does not apply to preset 'dual' (its dual-vertex group is one member)")
+        if preset in ("dual", "dual-bound"):
+            raise ValueError(f"--members does not apply to preset {preset!r} (its dual-vertex group is one member)")
         # scale every group to reach ``members`` in total (at least one per group, in order)
         if members < len(groups):
             groups = groups[:members]
@@ -89,8 +93,8 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if members is not None and members < 1:
         raise ValueError(f"members must be >= 1; got {members}")
-    if dual_pieces is not None and (preset != "dual" or dual_pieces < 1):
-        raise ValueError(f"dual_pieces applies to preset 'dual' and must be >= 1; got {dual_pieces} with preset {preset!r}")
+    if dual_pieces is not None and (preset not in ("dual", "dual-bound") or dual_pieces < 1):
+        raise ValueError(f"dual_pieces applies to presets 'dual' and 'dual-bound' and must be >= 1; got {dual_pieces} with preset {preset!r}")
     groups = _groups(preset, target, members)
     if dual_pieces is not None:
         groups = tuple(replace(g, pieces=dual_pieces) if g.kind == "dual" else g for g in groups)
@@ -98,7 +102,7 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
         base = dict(epochs=150, patience=40, batch_size=256, learning_rate=3e-3, blend_budget=300, loss="l1")
     elif preset == "margins":
         base = dict(epochs=200, patience=50, batch_size=256, learning_rate=3e-3, weight_decay=0.0, blend_budget=300)
-    elif preset in ("quick", "dual"):
+    elif preset in ("quick", "dual", "dual-bound"):
         base = dict(epochs=30, patience=8, batch_size=256, learning_rate=3e-3, blend_budget=300)
     else:
         base = dict(epochs=150, patience=20, batch_size=256, learning_rate=2e-3, blend_budget=1000)

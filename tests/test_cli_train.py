@@ -133,3 +133,20 @@ def test_train_dual_preset_keeps_at_most_dual_pieces(files, tmp_path):
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout)
     assert row["blend"] < row["trivial"]  # at m = 2 three CHSH pieces already beat the constant
+
+
+def test_train_dual_bound_answers_certified_lower_bounds(files, tmp_path):
+    import jax.numpy as jnp
+
+    import certify
+
+    d, _ = files
+    out = tmp_path / "bound.h5"
+    res = runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--preset", "dual-bound", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    sur = runs.load_model(out)
+    assert [s.kind for s in sur.ensemble.specs] == ["dual"]
+    _, test, _ = runs.read_dataset(d / "test.h5")
+    pred = np.asarray(sur(jnp.asarray(test["behaviours"], jnp.float32)).mean)
+    assert (pred <= test["nl"] + 1e-6).all()  # a lower bound at points it never saw
+    assert np.abs(pred - test["nl"]).mean() < 1e-6  # m = 2: the eight CHSH pieces, exact up to float32
