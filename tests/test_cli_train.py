@@ -138,8 +138,6 @@ def test_train_dual_preset_keeps_at_most_dual_pieces(files, tmp_path):
 def test_train_dual_bound_answers_certified_lower_bounds(files, tmp_path):
     import jax.numpy as jnp
 
-    import certify
-
     d, _ = files
     out = tmp_path / "bound.h5"
     res = runner.invoke(app, ["train", str(d / "train.h5"), "--out", str(out), "--preset", "dual-bound", "--no-progress"])
