@@ -170,7 +170,6 @@ def _json_default(x):
 
 def read_model(path: str | os.PathLike) -> ModelFile:
     """Read a model run file; ``ValueError`` with a one-line reason for anything that is not one."""
-    import equinox as eqx
     import h5py
     import jax
     import jax.numpy as jnp
