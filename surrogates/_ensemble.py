@@ -139,7 +139,7 @@ def group_apply(group, xs):
     """``group`` (member axis on its leaves) on ``xs (N, d)`` shared by all members, or ``(M, N, d)`` per member."""
     if isinstance(group, (MaxAffine, Margins)):
         # one batched matrix product and a max: vmapping the per-row call was measured ~30x slower on a CPU (the
-        # max over pieces then runs row by row); docs/performance.md
+        # max over pieces then runs row by row); docs/surrogates.md, "Prediction time after profiling"
         k = "" if isinstance(group, MaxAffine) else "k"
         z = jnp.einsum(f"m{k}pd,{'m' if xs.ndim == 3 else ''}nd->mn{k}p", group.w, xs)
         if isinstance(group, MaxAffine):
