@@ -133,6 +133,13 @@ def fit_surrogate(
     y = np.asarray(y)
     if len(y) != len(behaviours):
         raise ValueError(f"{len(behaviours)} behaviours but {len(y)} labels")
+    if any(s.kind == "dual" for s in config.groups) and (
+        target != "nl" or feature_set not in DUAL_FEATURE_SETS or not _is_binary_bell(scenario)
+    ):  # checked before any training: the pieces are collected after it
+        raise ValueError(
+            f"dual-vertex members need the nl target on {' or '.join(map(repr, DUAL_FEATURE_SETS))} features of a "
+            f"binary Bell scenario; got target {target!r}, features {feature_set!r}, {scenario}"
+        )
     dt = np.float32 if config.dtype == "float32" else np.float64
     x = np.concatenate([
         np.asarray(fm(jnp.asarray(behaviours[s : s + feature_batch], dt), scenario))
@@ -158,11 +165,6 @@ def _collect_dual(ens, behaviours, x, y, scenario, feature_set, target, workers,
     canonical representatives on the ``"canonical"`` features), pruned to the group's ``pieces``."""
     from certify import ZERO_TOL
 
-    if target != "nl" or feature_set not in DUAL_FEATURE_SETS or not _is_binary_bell(scenario):
-        raise ValueError(
-            f"dual-vertex members need the nl target on {' or '.join(map(repr, DUAL_FEATURE_SETS))} features of a "
-            f"binary Bell scenario; got target {target!r}, features {feature_set!r}, {scenario}"
-        )
     rows = np.flatnonzero(np.asarray(y) > ZERO_TOL)
     beh = np.asarray(behaviours[rows], np.float64)
     if feature_set == "canonical":
