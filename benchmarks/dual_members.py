@@ -75,10 +75,7 @@ def main() -> None:
         return
     # the dual pieces in raw-feature units, and the training rows the model counted them on
     g = next(i for i, s in enumerate(ens.specs) if s.kind == "dual")
-    mA = ens.groups[g]
-    sd, mu, ys = (np.asarray(v, np.float64) for v in (ens.x_std, ens.x_mean, ens.y_scale))
-    W = np.asarray(mA.w[0], np.float64) * ys / sd[None, :]
-    c = np.asarray(mA.b[0], np.float64) * ys - W @ mu
+    W, c = S.dual_group_pieces(ens.groups[g], ens.x_mean, ens.x_std, ens.y_scale)
     data_spec, tr, _ = runs.read_dataset(mf.hyperparameters["data"]["dataset"])
     beh, y, _ = training_data(data_spec, tr, "nl")
     rows = mf.hyperparameters["data"].get("max_rows")

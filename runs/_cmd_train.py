@@ -62,8 +62,6 @@ def train_cmd(
         fail(f"--members must be >= 1; got {members}")
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
-    if dual_pieces is not None and (dual_pieces < 1 or preset.value not in ("dual", "dual-bound")):
-        fail(f"--dual-pieces takes N >= 1 with --preset dual or dual-bound; got {dual_pieces} with --preset {preset.value}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:

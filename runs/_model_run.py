@@ -342,21 +342,16 @@ def run_train(
             raise ValueError(f"max_rows must be >= 10; got {max_rows}")
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
-    fs = feature_set or ("canonical" if preset in ("dual", "dual-bound") else default_feature_set(spec, target))
+    fs = feature_set or ("canonical" if preset in S.DUAL_PRESETS else default_feature_set(spec, target))
     cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
                           workers=workers)
-    w = np.asarray(res.blend.weights)
     mv = res.members_val
+    blended = np.asarray(res.surrogate.ensemble.blend_members(np.asarray(res.blend.weights, mv.dtype), mv), np.float64)
     if res.surrogate.task == "regression":
-        pred = np.tensordot(w, mv, axes=1)
-        dual = list(res.surrogate.ensemble.dual_members)
-        if dual:  # as Ensemble.predict: raised to the certified lower bound
-            pred = np.maximum(pred, mv[dual].max(axis=0))
-        evaluation = {"y_true": res.y_val, "y_pred": pred, "y_std": mv.std(axis=0)}
+        evaluation = {"y_true": res.y_val, "y_pred": blended, "y_std": mv.std(axis=0)}
     else:
-        probs = np.tensordot(w, mv, axes=1)
-        cls = probs.argmax(-1)
+        cls = blended.argmax(-1)
         evaluation = {"y_true": res.y_val, "y_pred": cls, "y_std": mv.std(axis=0)[np.arange(len(cls)), cls]}
     extra = {
         "blend": {"method": res.blend.method, "errors": res.blend.errors, "member_errors": np.asarray(res.blend.member_errors).tolist(),

@@ -24,11 +24,11 @@ from ._blend import BLEND_OPTIMIZERS, CE_WEIGHT, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._dual import DualPieces, dual_pieces, pieces_on_features, prune_pieces
-from ._features import FEATURE_SETS, FeatureMap, behaviours_from_full, canonical_behaviour, feature_map, features
-from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine, dual_group
+from ._features import FEATURE_SETS, FeatureMap, canonical_behaviour, feature_map, features
+from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine, dual_group, dual_group_pieces
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
-from ._presets import PRESETS, preset_config
+from ._presets import DUAL_PRESETS, PRESETS, preset_config
 
 __all__ = [
     "Surrogate",
@@ -40,12 +40,12 @@ __all__ = [
     "features",
     "GroupSpec",
     "canonical_behaviour",
-    "behaviours_from_full",
     "DualPieces",
     "dual_pieces",
     "pieces_on_features",
     "prune_pieces",
     "dual_group",
+    "dual_group_pieces",
     "MLP",
     "MaxAffine",
     "ICNN",
@@ -68,6 +68,7 @@ __all__ = [
     "FitResult",
     "split_indices",
     "PRESETS",
+    "DUAL_PRESETS",
     "preset_config",
     "evaluate_regression",
     "evaluate_classification",

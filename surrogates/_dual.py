@@ -43,7 +43,7 @@ class DualPieces:
     Attributes:
         bell: ``(P, *scenario.shape)`` functionals, each with ``|B| <= 1/(2|X||Y|)``.
         local_bound: ``(P,)`` ``max_L <B, .>`` (by enumerating deterministic points, in certify).
-        solved: behaviours certified; kept: functionals after removing duplicates (``P``).
+        solved: behaviours certified (status in ``certify.SOLVED``); ``n_pieces``: distinct functionals kept (``P``).
         unsolved: behaviours whose status was not in ``certify.SOLVED`` (contribute nothing).
     """
 
@@ -64,10 +64,7 @@ def dual_pieces(behaviours, scenario: Scenario, *, workers: int = 1, progress: P
     from certify import SOLVED, certify_many
 
     behaviours = np.asarray(behaviours, np.float64)
-    if len(behaviours) == 0:
-        shape = (0, *scenario.shape)
-        return DualPieces(np.zeros(shape), np.zeros(0), 0, 0)
-    results = certify_many(behaviours, measure="nl", workers=workers, progress=progress)
+    results = certify_many(behaviours, measure="nl", workers=workers, progress=progress) if len(behaviours) else []
     good = [r for r in results if r.status in SOLVED and r.bell is not None and r.is_nonlocal]
     unsolved = sum(r.status not in SOLVED for r in results)
     if not good:

@@ -119,6 +119,14 @@ class Ensemble(eqx.Module):
             j += s.members
         return tuple(out)
 
+    def blend_members(self, weights, members):
+        """``sum_k w_k members[k]`` (``weights (K,)``, ``members`` as ``members_output``), raised for regression to the
+        largest dual-vertex member (a certified lower bound). Takes numpy or JAX arrays."""
+        mean = jnp.tensordot(weights, members, axes=1)
+        if self.task == "regression" and self.dual_members:
+            mean = jnp.maximum(mean, jnp.asarray(members)[jnp.asarray(self.dual_members)].max(axis=0))
+        return mean
+
     def predict(self, x, weights=None) -> Prediction:
         """Blend on features ``x (*batch, d)``: ``mean = sum_k w_k member_k`` (``weights (K,)``, uniform if None),
         raised to the largest dual-vertex member where there is one (a certified lower bound: the maximum is never
@@ -127,9 +135,7 @@ class Ensemble(eqx.Module):
         batch = x.shape[:-1]
         m = self.members_output(x.reshape((-1, x.shape[-1])))
         w = jnp.full((self.n_members,), 1.0 / self.n_members, m.dtype) if weights is None else jnp.asarray(weights)
-        mean = jnp.tensordot(w.astype(m.dtype), m, axes=1)
-        if self.task == "regression" and self.dual_members:
-            mean = jnp.maximum(mean, m[jnp.asarray(self.dual_members)].max(axis=0))
+        mean = self.blend_members(w.astype(m.dtype), m)
         std = jnp.std(m, axis=0)
         m = m.reshape((m.shape[0], *batch, *m.shape[2:]))
         return Prediction(mean.reshape(batch + mean.shape[1:]), std.reshape(batch + std.shape[1:]), m)

@@ -32,7 +32,7 @@ import numpy as np
 
 from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, features_correlators, features_ij, ns_affine_basis
 
-__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features", "canonical_behaviour", "behaviours_from_full"]
+__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features", "canonical_behaviour"]
 
 
 def _is_binary_bell(sc: Scenario) -> bool:
@@ -116,17 +116,6 @@ def _canonical(p, sc: Scenario):
         swap = (A.max(-1) < B.max(-1))[..., None]
         A, B, E = jnp.where(swap, B, A), jnp.where(swap, A, B), jnp.where(swap[..., None], jnp.swapaxes(E, -1, -2), E)
     return jnp.concatenate([A, B, E.reshape(E.shape[:-2] + (mA * mB,))], axis=-1)
-
-
-def behaviours_from_full(f, sc: Scenario) -> np.ndarray:
-    """Inverse of ``"full"`` (and ``"canonical"``) on binary Bell scenarios: ``f (N, mA + mB + mA mB)`` ->
-    ``p (N, 2, 2, mA, mB)`` float64, ``p(ab|xy) = (1 + (-1)^a A_x + (-1)^b B_y + (-1)^(a+b) E_xy) / 4``."""
-    f = np.asarray(f, np.float64)
-    mA, mB = sc.settings
-    A, B, E = f[:, :mA], f[:, mA : mA + mB], f[:, mA + mB :].reshape(-1, mA, mB)
-    s = np.array([1.0, -1.0])
-    return (1 + s[None, :, None, None, None] * A[:, None, None, :, None] + s[None, None, :, None, None] * B[:, None, None, None, :]
-            + (s[:, None] * s[None, :])[None, :, :, None, None] * E[:, None, None]) / 4
 
 
 def _ij(p, sc: Scenario):

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["GroupSpec", "MLP", "MaxAffine", "Margins", "ICNN", "make_group", "dual_group", "MEMBER_KINDS", "ACTIVATIONS"]
+__all__ = ["GroupSpec", "MLP", "MaxAffine", "Margins", "ICNN", "make_group", "dual_group", "dual_group_pieces", "MEMBER_KINDS", "ACTIVATIONS"]
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -253,6 +253,14 @@ def dual_group(W, c, x_mean, x_std, y_scale, dtype=jnp.float32) -> eqx.Module:
     b = (W @ mu + c) / ys
     g = make_group(GroupSpec("dual", 1, pieces=len(c)), jax.random.PRNGKey(0)[None], W.shape[1], 1, dtype)
     return eqx.tree_at(lambda t: (t.w, t.b), g, (jnp.asarray(w[None], dtype), jnp.asarray(b[None], dtype)))
+
+
+def dual_group_pieces(group, x_mean, x_std, y_scale) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of ``dual_group``: the pieces ``(W (P, d), c (P,))`` of a one-member dual group, in NL units on raw
+    features (float64 from the group's stored weights)."""
+    mu, sd, ys = (np.asarray(v, np.float64) for v in (x_mean, x_std, y_scale))
+    W = np.asarray(group.w[0], np.float64) * ys / sd[None, :]
+    return W, np.asarray(group.b[0], np.float64) * ys - W @ mu
 
 
 def make_group(spec: GroupSpec, keys, d: int, out: int, dtype=jnp.float32) -> eqx.Module:

@@ -31,18 +31,20 @@ from dataclasses import replace
 from ._members import GroupSpec
 from ._train import TrainConfig
 
-__all__ = ["PRESETS", "preset_config", "DUAL_MAX_PIECES"]
+__all__ = ["PRESETS", "DUAL_PRESETS", "preset_config", "DUAL_MAX_PIECES"]
 
 #: Most pieces a dual-vertex member keeps (those that are the maximum at the most training rows); prediction costs
 #: ``pieces x d`` multiply-adds per behaviour.
 DUAL_MAX_PIECES = 50_000
 
 PRESETS = ("quick", "paper", "maxaffine", "margins", "dual", "dual-bound")
+#: Presets with a dual-vertex member: NL only, ``canonical`` features by default, ``dual_pieces`` applies.
+DUAL_PRESETS = ("dual", "dual-bound")
 
 
 def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, ...]:
     convex = target == "nl"
-    if preset in ("maxaffine", "dual", "dual-bound") and not convex:
+    if (preset == "maxaffine" or preset in DUAL_PRESETS) and not convex:
         raise ValueError(f"preset {preset!r} is for the nl target only; got {target!r}")
     if preset == "maxaffine":
         groups = [GroupSpec("maxaffine", 4, pieces=12, lr_scale=5.0)]
@@ -70,7 +72,7 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
         if target == "class":
             groups += [GroupSpec("margins", 2, pieces=32, lr_scale=100.0)]
     if members is not None:
-        if preset in ("dual", "dual-bound"):
+        if preset in DUAL_PRESETS:
             raise ValueError(f"--members does not apply to preset {preset!r} (its dual-vertex group is one member)")
         # scale every group to reach ``members`` in total (at least one per group, in order)
         if members < len(groups):
@@ -93,8 +95,9 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if members is not None and members < 1:
         raise ValueError(f"members must be >= 1; got {members}")
-    if dual_pieces is not None and (preset not in ("dual", "dual-bound") or dual_pieces < 1):
-        raise ValueError(f"dual_pieces applies to presets 'dual' and 'dual-bound' and must be >= 1; got {dual_pieces} with preset {preset!r}")
+    if dual_pieces is not None and (preset not in DUAL_PRESETS or dual_pieces < 1):
+        raise ValueError(f"--dual-pieces (dual_pieces) takes N >= 1 with preset {' or '.join(DUAL_PRESETS)}; "
+                         f"got {dual_pieces} with preset {preset!r}")
     groups = _groups(preset, target, members)
     if dual_pieces is not None:
         groups = tuple(replace(g, pieces=dual_pieces) if g.kind == "dual" else g for g in groups)
@@ -102,7 +105,7 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
         base = dict(epochs=150, patience=40, batch_size=256, learning_rate=3e-3, blend_budget=300, loss="l1")
     elif preset == "margins":
         base = dict(epochs=200, patience=50, batch_size=256, learning_rate=3e-3, weight_decay=0.0, blend_budget=300)
-    elif preset in ("quick", "dual", "dual-bound"):
+    elif preset == "quick" or preset in DUAL_PRESETS:
         base = dict(epochs=30, patience=8, batch_size=256, learning_rate=3e-3, blend_budget=300)
     else:
         base = dict(epochs=150, patience=20, batch_size=256, learning_rate=2e-3, blend_budget=1000)

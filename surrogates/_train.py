@@ -269,7 +269,8 @@ def train_ensemble(
     batch = min(config.batch_size, n)
     steps = n // batch
     data_key = jax.random.PRNGKey(config.seed + 1)
-    total = len(config.groups) * config.epochs
+    trained = [g for g, spec in enumerate(config.groups) if spec.kind != "dual"]
+    total = len(trained) * config.epochs  # dual groups are collected, not trained: no epochs on the bar
     curves, best_epochs, new_groups = {}, {}, []
     for g, (spec, params) in enumerate(zip(config.groups, ens.groups)):
         if spec.kind == "dual":  # collected from certificates by the caller (fit_surrogate), not trained
@@ -310,12 +311,12 @@ def train_ensemble(
             rec["val_loss"].append(np.asarray(vl))
             rec["val_mae"].append(np.asarray(vm))
             if progress is not None:
-                progress(g * config.epochs + e + 1, total,
+                progress(trained.index(g) * config.epochs + e + 1, total,
                          {"group": float(g), "loss": float(np.mean(tl)), "val_mae": float(np.min(np.asarray(vm)))})
             if stale >= config.patience:
                 break
         if progress is not None:
-            progress((g + 1) * config.epochs, total, {"group": float(g), "loss": float(np.mean(tl)), "val_mae": float(np.min(best_val))})
+            progress((trained.index(g) + 1) * config.epochs, total, {"group": float(g), "loss": float(np.mean(tl)), "val_mae": float(np.min(best_val))})
         new_groups.append(best)
         curves[spec.name] = {k: np.asarray(v) for k, v in rec.items()}
         best_epochs[spec.name] = best_ep

@@ -42,7 +42,7 @@ def test_canonical_form_keeps_nl_and_matches_in_jax(m3):
     cj = np.asarray(S.canonical_behaviour(jnp.asarray(beh[:12]), sc))
     np.testing.assert_allclose(cj, c, atol=1e-6)
     f = S.features(jnp.asarray(beh[:12]), sc, "canonical")
-    np.testing.assert_allclose(S.behaviours_from_full(f, sc), c, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(f), np.asarray(S.features(c, sc, "full")), atol=1e-6)
     assert S.feature_map("canonical").applies(sc) and not S.feature_map("canonical").applies(bc.BilocalScenario("bsm"))
 
 
@@ -76,7 +76,14 @@ def dual_fit(m3):
     sc, beh, y = m3
     cfg = S.TrainConfig(groups=(S.GroupSpec("mlp", 1, 16, 1, "gelu"), S.GroupSpec("dual", 1, pieces=200)),
                         epochs=2, patience=2, batch_size=64, blend_budget=30, seed=2)
-    return S.fit_surrogate(beh[:600], y[:600], sc, feature_set="canonical", target="nl", config=cfg)
+    seen = []
+    res = S.fit_surrogate(beh[:600], y[:600], sc, feature_set="canonical", target="nl", config=cfg,
+                          progress=lambda d, t, i: seen.append((d, t, dict(i))))
+    # the epoch bar counts the trained groups only (the dual group is collected): it ends at its total
+    epochs = [(d, t) for d, t, i in seen if "loss" in i]
+    assert epochs[-1][0] == epochs[-1][1] == cfg.epochs
+    assert any("certified" in i for _, _, i in seen)
+    return res
 
 
 def test_fit_with_a_dual_member_answers_at_least_the_certified_bound(dual_fit, m3):
@@ -90,6 +97,16 @@ def test_fit_with_a_dual_member_answers_at_least_the_certified_bound(dual_fit, m
     np.testing.assert_allclose(np.asarray(pr.mean), np.maximum(blended, dual), rtol=1e-6, atol=1e-9)
     err = np.abs(np.asarray(pr.mean) - y[600:]).mean()
     assert err < np.abs(y[600:] - np.median(y[:600])).mean()  # beats the trivial predictor
+
+
+def test_dual_group_pieces_invert_dual_group(m3):
+    sc, beh, y = m3
+    pieces = S.dual_pieces(beh[np.flatnonzero(y > 1e-9)[:15]], sc)
+    W, c = S.pieces_on_features(pieces, sc)
+    mu, sd, ys = np.linspace(-0.1, 0.1, W.shape[1]), np.linspace(0.5, 1.5, W.shape[1]), 0.03
+    W2, c2 = S.dual_group_pieces(S.dual_group(W, c, mu, sd, ys), mu, sd, ys)
+    np.testing.assert_allclose(W2, W, rtol=1e-6, atol=1e-8)  # float32 storage
+    np.testing.assert_allclose(c2, c, rtol=1e-5, atol=1e-7)
 
 
 def test_dual_member_save_load_and_gradient(dual_fit, m3, tmp_path):
