@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import time
 from enum import Enum
@@ -15,6 +14,7 @@ from typing import Any, Optional
 import typer
 
 from ._errors import fail
+from ._signals import catch_signals, exit_interrupted
 
 
 class DatasetScenario(str, Enum):
@@ -26,23 +26,6 @@ class DatasetScenario(str, Enum):
 class Variant(str, Enum):
     binary = "binary"
     bsm = "bsm"
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the run is so that it stops like Ctrl-C (file marked failed, resumable)."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
-
-
-def _catch_sigterm():
-    """Route SIGTERM to ``_Terminated``; returns the previous handler (None off the main thread, where only the
-    default handling is possible)."""
-    try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # signal handlers can only be set from the main thread
-        return None
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -123,12 +106,11 @@ def dataset_cmd(
     if resume and not out.exists():
         typer.echo(f"note: {out} does not exist yet; starting it (--resume continues a run only once it exists)", err=True)
         resume = False
-    previous = _catch_sigterm()  # SIGTERM ends the run as Ctrl-C does: status failed, resumable
     t0 = time.perf_counter()
     first_done: list[int] = []  # rows found already done (on --resume): not counted as made now
 
     try:
-        with rich_progress("dataset", spec.n, enabled=progress) as bar:
+        with catch_signals(), rich_progress("dataset", spec.n, enabled=progress) as bar:
 
             def report(done: int, total: int, info) -> None:
                 if not first_done:
@@ -145,15 +127,8 @@ def dataset_cmd(
             sys.stderr.flush()
             os._exit(2)
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-    except _Terminated:
-        typer.echo(f"terminated (SIGTERM): {out} keeps its complete chunks; continue with --resume", err=True)
-        raise typer.Exit(143)
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: {out} keeps its complete chunks; continue with --resume", err=True)
-        raise typer.Exit(130)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the file is marked failed and keeps its complete chunks
+        exit_interrupted(e, f"{out} keeps its complete chunks; continue with --resume")
     wall = time.perf_counter() - t0
     made = spec.n - (first_done[0] if first_done else 0)
     if as_json:
