@@ -29,14 +29,14 @@ def default_tolerance(dtype) -> float:
 
 
 def real_array(arr: np.ndarray, where: str = "") -> np.ndarray:
-    """``arr`` with its own precision kept (float32 stays float32, so validation can follow it); a complex array
-    only when its imaginary part is exactly zero. Raises ``ValueError`` prefixed by ``where``."""
+    """``arr`` with its own precision kept (float32 stays float32, so validation can follow it). Complex arrays are
+    refused even with a zero imaginary part: probabilities are real, and a complex array says that a step that
+    should have taken the real part (a Born-rule trace) did not. Raises ``ValueError`` prefixed by ``where``."""
     prefix = f"{where}: " if where else ""
     if arr.dtype.kind == "c":
         imag = float(np.abs(arr.imag).max(initial=0.0))
-        if imag != 0.0:
-            raise ValueError(f"{prefix}complex probabilities: imaginary part up to {imag:.3g} (probabilities are real)")
-        arr = arr.real
+        raise ValueError(f"{prefix}complex probabilities (imaginary part up to {imag:.3g}); probabilities are real: "
+                         "pass the real part")
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"{prefix}dtype {arr.dtype} is not numeric")
     return arr
@@ -52,7 +52,7 @@ def as_behaviour(p, scenario: Scenario | None = None, *, validate: bool = True, 
             search validates at 1e-5, float64 at 1e-9), before the cast to float64.
         batch: allow leading batch axes (``False``: exactly one behaviour).
     Raises:
-        ValueError: not numeric, complex with a non-zero imaginary part, wrong shape, or invalid.
+        ValueError: not numeric, complex, wrong shape, or invalid.
     """
     if isinstance(p, Behaviour):
         scenario = p.scenario if scenario is None else scenario

@@ -1,12 +1,33 @@
 """runs: the product's face — the ``bellscope`` command line, file interchange, and (from the dataset
 work on) one self-describing HDF5 file per run."""
 
-from ._dataset_run import read_dataset, run_dataset
-from ._discover_run import read_discovery, run_discover
-from ._discover_config import discovery_config_names, load_discovery_config
-from ._io import load_behaviours
-from ._model_run import ModelFile, load_model, read_model, run_train, save_model
-from ._progress import rich_progress
+import importlib
+from typing import Any
+
+# Names resolve on first use (PEP 562), so ``import runs`` -- and with it ``bellscope --help`` -- does not pay for
+# JAX and the solvers; each name lives in the module given here.
+_WHERE = {
+    "load_behaviours": "._io",
+    "run_dataset": "._dataset_run",
+    "read_dataset": "._dataset_run",
+    "rich_progress": "._progress",
+    "run_train": "._model_run",
+    "save_model": "._model_run",
+    "load_model": "._model_run",
+    "read_model": "._model_run",
+    "ModelFile": "._model_run",
+    "run_discover": "._discover_run",
+    "read_discovery": "._discover_run",
+    "load_discovery_config": "._discover_config",
+    "discovery_config_names": "._discover_config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "load_behaviours",

@@ -7,18 +7,19 @@ its writer (HDF5 file locking) is read without the lock, so a live run shows up 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
 
 from . import _layout as L
+from ._readonly import check_size, committed_rows, dataset_at, link_kind, open_readonly
+from ._untrusted import shown
 
 __all__ = [
     "RunInfo",
@@ -30,15 +31,19 @@ __all__ = [
     "tree",
     "preview",
     "enum_names",
+    "committed_rows",
     "RUN_SUFFIXES",
+    "resolve_run",
 ]
 
 RUN_SUFFIXES = (".h5", ".hdf5")
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 #: Status shown for files that are not bellscope runs.
 FOREIGN = "foreign"
 CORRUPT = "corrupt"
+
+#: The most characters of a headline or note ``runs ls`` shows (a file's summary may hold megabytes).
+HEADLINE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -71,61 +76,21 @@ class RunInfo:
         }
 
 
-def _has_hdf5_signature(path: Path) -> bool:
-    # The superblock may sit at 0, 512, 1024, 2048, ... (a user block before it); check the usual places.
-    try:
-        with open(path, "rb") as fh:
-            for off in (0, 512, 1024, 2048, 4096):
-                fh.seek(off)
-                if fh.read(8) == _HDF5_SIGNATURE:
-                    return True
-    except OSError:
-        return False
-    return False
-
-
-@contextlib.contextmanager
-def open_readonly(path: str | os.PathLike) -> Iterator[tuple[h5py.File, bool]]:
-    """Open ``path`` read-only; yields ``(file, locked_by_writer)``.
-
-    A file its writer still holds (HDF5 file locking) is reopened without the lock: the root attributes and the
-    flushed rows are readable (the store flushes after each chunk). Raises ``ValueError`` with a one-line reason
-    for a missing or non-HDF5 file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no such file: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a run file")
-    locked = False
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        if not _has_hdf5_signature(path):
-            raise ValueError(f"{path}: not an HDF5 file (corrupt or another format)") from None
-        try:
-            f = h5py.File(path, "r", locking=False)
-            locked = "lock" in str(e).lower()
-        except OSError as e2:
-            raise ValueError(f"{path}: unreadable HDF5 file (truncated or corrupt: {_short(e2)})") from None
-    try:
-        yield f, locked
-    finally:
-        f.close()
-
-
 def _short(e: Exception) -> str:
-    s = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return s[:120]
+    return shown(str(e).splitlines()[0] if str(e) else type(e).__name__, 120)
 
 
-def _attr_str(attrs, key: str, default: str = "") -> str:
-    v = attrs.get(key, default)
+def _attr_str(attrs, key: str, default: str = "", limit: int | None = None) -> str:
+    """A root attribute as text (raw: callers that print it pass ``limit``, which also escapes it)."""
+    try:
+        v = attrs.get(key, default)
+    except (OSError, RuntimeError, ValueError, TypeError):  # an unreadable attribute reads as missing
+        v = default
     if isinstance(v, bytes):
         v = v.decode("utf-8", "replace")
     if isinstance(v, np.generic):
         v = v.item()
-    return str(v)
+    return str(v) if limit is None else shown(v, limit)
 
 
 def scenario_label(f: h5py.File) -> str:
@@ -138,9 +103,9 @@ def scenario_label(f: h5py.File) -> str:
         from bellcore import scenario_from_json
 
         obj = json.loads(raw)
-        return str(scenario_from_json(obj)) if obj else ""
-    except (ValueError, TypeError):
-        return raw[:60]
+        return shown(scenario_from_json(obj), 60) if obj else ""
+    except (ValueError, TypeError, RecursionError):
+        return shown(raw, 60)
 
 
 def _pct(x: Any) -> str:
@@ -168,39 +133,64 @@ def headline_of(kind: str, summary: dict[str, Any]) -> str:
 
 
 def inspect_run(path: str | os.PathLike) -> RunInfo:
-    """Describe one file from its root attributes; never raises for a bad file (it becomes foreign/corrupt)."""
+    """Describe one file from its root attributes; never raises for a bad file (it becomes foreign/corrupt).
+
+    Every field is display-safe (``runs._untrusted.shown``): the file's strings are escaped and cut.
+    """
     path = Path(path)
-    rid = path.stem
+    rid = shown(path.stem, 80)
     try:
         with open_readonly(path) as (f, locked):
             a = f.attrs
-            kind = _attr_str(a, L.KIND)
+            kind = _attr_str(a, L.KIND, limit=40)
             if not kind or L.STATUS not in a:
                 return RunInfo(path, rid, "-", FOREIGN, "", "", "", "HDF5 file without bellscope run attributes")
-            status = _attr_str(a, L.STATUS)
+            status = _attr_str(a, L.STATUS, limit=40)
             try:
                 summary = json.loads(_attr_str(a, L.SUMMARY, "{}"))
                 if not isinstance(summary, dict):
                     summary = {}
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 summary = {}
-            head = headline_of(kind, summary)
+            try:
+                head = shown(headline_of(kind, summary), HEADLINE_CHARS)
+            except (TypeError, ValueError, KeyError):  # a summary of the wrong types: no headline, not a crash
+                head = ""
             note = ""
             if status == L.STATUS_RUNNING:
-                rows = a.get(L.ROWS_COMPLETE)
+                rows = np.asarray(a.get(L.ROWS_COMPLETE, -1))
                 note = "open by a writer" if locked else "not open: killed, or written by another host"
-                if rows is not None and kind == L.KIND_DATASET:
+                if rows.shape == () and rows.dtype.kind in "iu" and kind == L.KIND_DATASET:
                     head = head or f"{int(rows)} rows so far"
-                note += f"; updated {_attr_str(a, L.UPDATED)}"
+                note += f"; updated {_attr_str(a, L.UPDATED, limit=40)}"
             elif status == L.STATUS_FAILED:
-                note = summary.get("error", "") if isinstance(summary.get("error"), str) else ""
+                note = shown(summary["error"], HEADLINE_CHARS) if isinstance(summary.get("error"), str) else ""
             if kind not in L.KINDS:
                 note = (note + "; " if note else "") + f"unknown kind {kind!r} (newer bellscope?)"
-            return RunInfo(path, rid, kind, status, _attr_str(a, L.CREATED), scenario_label(f), head, note)
+            return RunInfo(path, rid, kind, status, _attr_str(a, L.CREATED, limit=40), scenario_label(f), head, note)
     except ValueError as e:
-        return RunInfo(path, rid, "-", CORRUPT, "", "", "", str(e).split(": ", 1)[-1])
+        return RunInfo(path, rid, "-", CORRUPT, "", "", "", shown(str(e).split(": ", 1)[-1], HEADLINE_CHARS))
     except Exception as e:  # noqa: BLE001 - a listing must survive any one bad file
         return RunInfo(path, rid, "-", CORRUPT, "", "", "", _short(e))
+
+
+#: Where ``resolve_run`` looks for an id after the current folder: the campaign's default results folder.
+DEFAULT_RUNS_DIR = Path("bellscope-results")
+
+
+def resolve_run(arg: str | os.PathLike) -> Path:
+    """The run file ``arg`` names: a path as given when it exists, else the id ``runs ls`` prints (the file name
+    without suffix) looked up as ``ID.h5`` / ``ID.hdf5`` in the current folder, then in ``bellscope-results/``.
+    A name found nowhere is returned as given, so the reader's "no such file" names what the user typed."""
+    p = Path(arg)
+    if p.exists() or p.is_symlink() or p.suffix.lower() in RUN_SUFFIXES or len(p.parts) != 1:
+        return p
+    for folder in (Path("."), DEFAULT_RUNS_DIR):
+        for suffix in RUN_SUFFIXES:
+            q = folder / f"{p.name}{suffix}"
+            if q.is_file():
+                return q
+    return p
 
 
 def list_runs(directory: str | os.PathLike, recursive: bool = False) -> list[RunInfo]:
@@ -225,7 +215,12 @@ def enum_names(dtype: np.dtype) -> dict[int, str] | None:
 
 @dataclass(frozen=True)
 class Node:
-    """One group or data set of a run file, for ``runs show``'s tree."""
+    """One group, data set or link of a run file, for ``runs show``'s tree.
+
+    ``link`` is ``""`` for a stored object, else ``"soft -> TARGET"`` / ``"external -> FILE:PATH"``: links are shown,
+    never followed (a loop, or another file chosen by the writer). A hard link back to a group already shown
+    is a ``"cycle"`` with no children. All text is display-safe (``shown``), but not yet markup-escaped.
+    """
 
     path: str
     is_group: bool
@@ -234,71 +229,116 @@ class Node:
     attrs: dict[str, str]
     description: str
     children: tuple["Node", ...] = ()
+    link: str = ""
+
+
+#: The deepest a tree is walked and the most children shown per group (a hostile file may nest without end).
+MAX_DEPTH = 32
+MAX_CHILDREN = 1000
 
 
 def _dtype_str(dt: np.dtype) -> str:
     names = enum_names(dt)
     if names is not None:
-        return "enum(" + ", ".join(names[k] for k in sorted(names)) + ")"
+        return "enum(" + ", ".join(shown(names[k], 40) for k in sorted(names)) + ")"
     if h5py.check_string_dtype(dt) is not None:
         return "string"
-    return str(dt)
+    return shown(dt, 80)
 
 
-def _attr_text(v: Any) -> str:
+def _attr_text(v: Any, limit: int = 10**6) -> str:
     if isinstance(v, bytes):
         v = v.decode("utf-8", "replace")
     if isinstance(v, np.ndarray):
-        return np.array2string(v, threshold=8)
+        return shown(np.array2string(v, threshold=8), limit)
     if isinstance(v, np.generic):
         v = v.item()
-    return str(v)
+    return shown(v, limit)
 
 
-def _node(obj) -> Node:
-    attrs = {k: _attr_text(v) for k, v in obj.attrs.items() if k != L.DESCRIPTION}
-    desc = _attr_text(obj.attrs.get(L.DESCRIPTION, ""))
+def _attrs(obj) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, k in enumerate(obj.attrs.keys()):
+        if i >= MAX_CHILDREN:
+            out["…"] = f"{len(obj.attrs) - MAX_CHILDREN} more attributes not shown"
+            break
+        if k == L.DESCRIPTION:
+            continue
+        try:
+            out[shown(k, 80)] = _attr_text(obj.attrs[k])
+        except (OSError, RuntimeError, ValueError, TypeError) as e:
+            out[shown(k, 80)] = f"(unreadable: {_short(e)})"
+    return out
+
+
+def _link_node(parent, name: str, path: str) -> Node | None:
+    link = parent.get(name, getlink=True)
+    if isinstance(link, h5py.SoftLink):
+        return Node(shown(path, 400), False, None, "", {}, "", (), f"soft -> {shown(link.path, 200)}")
+    if isinstance(link, h5py.ExternalLink):
+        return Node(shown(path, 400), False, None, "", {}, "", (), f"external -> {shown(link.filename, 200)}:{shown(link.path, 200)}")
+    return None
+
+
+def _node(obj, seen: set, depth: int) -> Node:
+    desc = _attr_text(obj.attrs.get(L.DESCRIPTION, "")) if L.DESCRIPTION in obj.attrs else ""
+    name = shown(obj.name, 400)
     if isinstance(obj, h5py.Group):
-        kids = tuple(_node(obj[k]) for k in obj.keys())
-        return Node(obj.name, True, None, "", attrs, desc, kids)
+        if obj.id in seen:
+            return Node(name, True, None, "", {}, desc, (), "cycle (hard link to a group above; not followed)")
+        seen = seen | {obj.id}
+        kids: list[Node] = []
+        for i, k in enumerate(obj.keys()):
+            if i >= MAX_CHILDREN:
+                kids.append(Node(f"{name}/…", False, None, "", {}, f"{len(obj) - MAX_CHILDREN} more not shown"))
+                break
+            child_path = f"{obj.name.rstrip('/')}/{k}"
+            as_link = _link_node(obj, k, child_path)
+            if as_link is not None:
+                kids.append(as_link)
+            elif depth >= MAX_DEPTH:
+                kids.append(Node(shown(child_path, 400), False, None, "", {}, f"deeper than {MAX_DEPTH} levels: not shown"))
+            else:
+                try:
+                    kids.append(_node(obj[k], seen, depth + 1))
+                except (KeyError, OSError, RuntimeError, ValueError) as e:
+                    kids.append(Node(shown(child_path, 400), False, None, "", {}, f"unreadable: {_short(e)}"))
+        return Node(name, True, None, "", _attrs(obj), desc, tuple(kids))
     if not desc:
         leaf = obj.name.rsplit("/", 1)[-1]
         desc = L.FIELD_DESCRIPTIONS.get(leaf, "")
-    return Node(obj.name, False, tuple(obj.shape), _dtype_str(obj.dtype), attrs, desc)
+    return Node(name, False, tuple(obj.shape or ()), _dtype_str(obj.dtype), _attrs(obj), desc)
 
 
 def tree(f: h5py.File, path: str = "/") -> Node:
-    """The node at ``path`` and everything below it (raises ``KeyError`` if there is none)."""
-    if path not in f:
+    """The node at ``path`` and everything below it (raises ``KeyError`` if there is none, ``ValueError`` if the
+    path goes through a soft or external link)."""
+    kind = link_kind(f, path) if path.strip("/") else "hard"
+    if kind is None:
         raise KeyError(path)
-    return _node(f[path])
+    if kind != "hard":
+        raise ValueError(f"{shown(path)} goes through a {kind} link; bellscope does not follow links")
+    return _node(f[path], set(), 0)
 
 
-def valid_rows(f: h5py.File, ds: h5py.Dataset) -> int:
-    """How many leading rows of ``ds`` are committed: ``rows_complete`` for a dataset run's row data, else all."""
-    n = ds.shape[0] if ds.shape else 0
-    if f.attrs.get(L.KIND) == L.KIND_DATASET and L.ROWS_COMPLETE in f.attrs:
-        top = ds.name.split("/")[1] if ds.name.count("/") >= 1 else ""
-        if top in (L.BEHAVIOURS, L.LABELS, "correlators"):
-            return min(n, int(f.attrs[L.ROWS_COMPLETE]))
-    return n
-
-
-def preview(f: h5py.File, path: str, rows: int = 5) -> dict[str, Any]:
+def preview(f: h5py.File, path: str, rows: int = 5, where: str = "") -> dict[str, Any]:
     """The first ``rows`` rows of a data set (enum codes shown by name) and a summary of its committed rows.
 
     Returns ``{"path", "shape", "dtype", "rows_valid", "head": list, "summary": {...}}``; the summary holds
-    count / NaN count / min / mean / max for numbers, counts per name for enums, counts for booleans.
+    count / NaN count / min / mean / max for numbers, counts per name for enums, counts for booleans. A data set
+    larger than ``runs._readonly.MAX_READ_BYTES`` is refused (``ValueError``) before it is read.
     """
-    ds = f[path]
-    if not isinstance(ds, h5py.Dataset):
-        raise TypeError(f"{path} is a group")
-    n = valid_rows(f, ds) if ds.shape else 0
+    where = where or shown(f.filename)
+    ds = dataset_at(f, path, where)
+    if ds is None:
+        raise KeyError(path)
+    n = committed_rows(f, ds, where) if ds.shape else 0
     names = enum_names(ds.dtype)
-    out: dict[str, Any] = {"path": ds.name, "shape": list(ds.shape), "dtype": _dtype_str(ds.dtype), "rows_valid": n}
+    out: dict[str, Any] = {"path": shown(ds.name, 400), "shape": list(ds.shape or ()), "dtype": _dtype_str(ds.dtype), "rows_valid": n}
+    check_size(ds, n if ds.shape else None, where)
     if not ds.shape:
         v = ds[()]
-        out["head"] = v.decode() if isinstance(v, bytes) else np.asarray(v).tolist()
+        out["head"] = shown(v, 10**4) if isinstance(v, (bytes, str)) else np.asarray(v).tolist()
         out["summary"] = {}
         return out
     data = ds[:n]
@@ -308,11 +348,15 @@ def preview(f: h5py.File, path: str, rows: int = 5) -> dict[str, Any]:
         codes, counts = np.unique(np.asarray(data).astype(np.int64), return_counts=True)
         out["summary"] = {"counts": {names.get(int(c), str(int(c))): int(k) for c, k in zip(codes, counts)}}
         return out
-    if data.dtype.kind in "SO" or h5py.check_string_dtype(ds.dtype) is not None:
-        dec = [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(data).ravel()]
+    if data.dtype.kind in "SOU" or h5py.check_string_dtype(ds.dtype) is not None:
+        dec = [shown(x, 200) for x in np.asarray(data).ravel()]
         out["head"] = dec[:rows]
         vals, counts = np.unique(dec, return_counts=True) if dec else ([], [])
         out["summary"] = {"counts": {str(v): int(c) for v, c in zip(vals, counts)}} if len(vals) <= 20 else {"distinct": len(vals)}
+        return out
+    if data.dtype.kind not in "fiub":  # compound, opaque, references: shown by shape and dtype only
+        out["head"] = f"({_dtype_str(ds.dtype)}: not previewed)"
+        out["summary"] = {}
         return out
     out["head"] = np.asarray(head).tolist()
     a = np.asarray(data)

@@ -6,6 +6,7 @@ defined in the ``_cmd_*.py`` modules; those modules never import this one.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -18,6 +19,9 @@ from ._cmd_demo import demo_cmd
 from ._cmd_runs import runs_app
 from ._cmd_train import evaluate_cmd, predict_cmd, train_cmd
 from ._cmd_discover import discover_cmd
+from . import _signals as signals
+from ._signals import EXIT_SIGINT, catch_signals, exit_code, interrupted_line
+from ._untrusted import shown
 
 app = typer.Typer(
     name="bellscope",
@@ -41,16 +45,34 @@ app.command("discover")(discover_cmd)
 
 
 def main() -> None:
-    """Entry point of ``bellscope``: usage errors, like every bad input, are one ``error:`` line and exit 2."""
+    """Entry point of ``bellscope``.
+
+    Usage errors, like every bad input, are one ``error:`` line and exit 2. SIGINT and SIGTERM end any command with
+    exit 130 / 143 and one line (commands that write files say what they left; see ``runs._signals``). An
+    exception no command foresaw is still one line (exit 2); ``BELLSCOPE_DEBUG=1`` shows its traceback.
+    """
+    signals.state.update(received=None, announced=False)
     try:
-        code = app(standalone_mode=False, prog_name="bellscope")
+        with catch_signals():
+            code = app(standalone_mode=False, prog_name="bellscope")
     except TyperException as e:  # click's family: unknown command or option, bad value, missing argument
         ctx = getattr(e, "ctx", None)
         where = f"{ctx.command_path}: " if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
-        typer.echo(f"error: {where}{' '.join(message.split())} (see --help)", err=True)
+        typer.echo(f"error: {where}{shown(' '.join(message.split()), 400)} (see --help)", err=True)
         sys.exit(2)
-    except typer.Abort:
-        typer.echo("error: aborted", err=True)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_SIGINT
+    except (Exception, MemoryError) as e:  # noqa: BLE001 - the last net: one line, never a traceback
+        if os.environ.get("BELLSCOPE_DEBUG"):
+            raise
+        reason = shown(str(e).splitlines()[0] if str(e) else "", 300)
+        typer.echo(f"error: unexpected {type(e).__name__}: {reason} (BELLSCOPE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(2)
+    if signals.state["received"] is not None or code == EXIT_SIGINT:
+        # typer ends an uncaught KeyboardInterrupt with a silent exit 130 (SIGTERM's too); a command that handled
+        # it has said what it left (``exit_interrupted``). Otherwise say it here, with the signal's own code.
+        if not signals.state["announced"]:
+            typer.echo(interrupted_line(None, "stopped before finishing"), err=True)
+        sys.exit(exit_code())
     sys.exit(code if isinstance(code, int) else 0)

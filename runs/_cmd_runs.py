@@ -54,16 +54,20 @@ def ls_cmd(
     if not infos:
         typer.echo(f"no run files (*.h5, *.hdf5) in {directory}", err=True)
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"runs in {directory}", title_justify="left")
+    from ._untrusted import shown
+
+    t = Table(title=f"runs in {escape(shown(str(directory)))}", title_justify="left")
     for c in ("id", "kind", "status", "created (UTC)", "scenario"):
         t.add_column(c, no_wrap=True)
     t.add_column("headline", overflow="fold")
-    for r in infos:
-        status = f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]"
+    for r in infos:  # RunInfo fields are escaped and cut already (runs._untrusted.shown); markup is escaped here
+        status = f"[{_STATUS_STYLE.get(r.status, 'white')}]{escape(r.status)}[/]"
         head = r.headline if not r.note else (f"{r.headline} ({r.note})" if r.headline else r.note)
-        t.add_row(r.id, r.kind, status, r.created.replace("+00:00", "")[:16].replace("T", " "), r.scenario, head)
+        created = r.created.replace("+00:00", "")[:16].replace("T", " ")
+        t.add_row(*(escape(x) for x in (r.id, r.kind)), status, *(escape(x) for x in (created, r.scenario, head)))
     _console().print(t)
 
 
@@ -71,6 +75,9 @@ def _add_node(parent, node, show_attrs: bool, max_attr: int) -> None:
     from rich.markup import escape
 
     name = node.path.rsplit("/", 1)[-1] or "/"
+    if node.link:
+        parent.add(f"[bold yellow]{escape(name)}[/]  [yellow]{escape(node.link)}[/]  [dim](link: not followed)[/]")
+        return
     if node.is_group:
         label = f"[bold blue]{escape(name)}/[/]"
     else:
@@ -89,7 +96,7 @@ def _add_node(parent, node, show_attrs: bool, max_attr: int) -> None:
 
 @runs_app.command("show")
 def show_cmd(
-    run: Path = typer.Argument(..., help="A run file."),
+    run: str = typer.Argument(..., help="A run file, or the id `runs ls` prints (looked up as ID.h5 here, then in ./bellscope-results/)."),
     path: str = typer.Argument("/", help="Group or data set inside the file (default: the whole tree)."),
     rows: int = typer.Option(5, "--rows", "-n", min=0, help="Data set path: how many first rows to print."),
     attrs: bool = typer.Option(True, "--attrs/--no-attrs", help="Show attributes (`@name = value`)."),
@@ -103,13 +110,18 @@ def show_cmd(
     """
     import h5py
 
-    from ._browse import open_readonly, preview, tree
+    from ._browse import open_readonly, preview, resolve_run, tree
+    from ._readonly import link_kind
+    from ._untrusted import shown
 
     try:
+        run = resolve_run(run)
         with open_readonly(run) as (f, _):
-            if path not in f:
-                fail(f"{run}: no {path!r} in the file; top level: {', '.join(sorted(f.keys())) or '(empty)'}")
-            if isinstance(f[path], h5py.Dataset):
+            kind = link_kind(f, path) if path.strip("/") else "hard"
+            if kind is None:
+                top = ", ".join(shown(k, 40) for k in sorted(f.keys())[:50]) or "(empty)"
+                fail(f"{shown(str(run))}: no {shown(path)!r} in the file; top level: {top}")
+            if kind == "hard" and isinstance(f[path], h5py.Dataset):
                 pv = preview(f, path, rows)
                 if as_json:
                     sys.stdout.write(json.dumps(pv, default=_nan_none) + "\n")
@@ -122,7 +134,7 @@ def show_cmd(
     from rich.markup import escape
     from rich.tree import Tree
 
-    root = Tree(f"[bold]{escape(str(run))}[/]:{escape(path)}")
+    root = Tree(f"[bold]{escape(shown(str(run)))}[/]:{escape(shown(path))}")
     if attrs:
         for k, v in node.attrs.items():
             v = v if full or len(v) <= 100 else v[:99] + "…"
@@ -161,7 +173,7 @@ def _fmt(x) -> str:
 
 @runs_app.command("plot")
 def plot_cmd(
-    run: Path = typer.Argument(..., help="A run file."),
+    run: str = typer.Argument(..., help="A run file, or the id `runs ls` prints."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: RUN.png next to the run; never overwritten)."),
 ) -> None:
     """Draw the plot that fits the run's kind and print where it went.
@@ -170,10 +182,11 @@ def plot_cmd(
     model: training curves + predicted vs exact; discovery: search traces + certified NBL lower bound vs θ
     with discoveries marked and the BRGP value (the paper's Fig. 3b).
     """
+    from ._browse import resolve_run
     from ._plot import plot_run
 
     try:
-        p = plot_run(run, out)
+        p = plot_run(resolve_run(run), out)
     except (ValueError, FileExistsError) as e:
         fail(str(e))
     typer.echo(str(p))
@@ -186,7 +199,7 @@ class ExportFormat(str, Enum):
 
 @runs_app.command("export")
 def export_cmd(
-    run: Path = typer.Argument(..., help="A run file."),
+    run: str = typer.Argument(..., help="A run file, or the id `runs ls` prints."),
     path: Optional[str] = typer.Argument(None, help="Behaviours data set or its group (default: /behaviours of a dataset, /candidates of a discovery, /certified of a campaign)."),
     fmt: ExportFormat = typer.Option(ExportFormat.json, "--format", "-f", help="json: the `{\"scenario\", \"p\", \"labels\"}` interchange `bellscope certify` reads; npy: arrays."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (json: default stdout; npy: required; labels go to OUT_STEM.<label>.npy)."),
@@ -196,12 +209,13 @@ def export_cmd(
     Labels are the certified values, statuses (by name) and certificates stored beside the behaviours; only
     committed rows are exported. Files are never overwritten.
     """
+    from ._browse import resolve_run
     from ._export import read_export, write_json, write_npy
 
     if fmt == ExportFormat.npy and out is None:
         fail("--format npy needs --out FILE.npy")
     try:
-        e = read_export(run, path)
+        e = read_export(resolve_run(run), path)
         if fmt == ExportFormat.json:
             text = write_json(e, out)
             if out is None:

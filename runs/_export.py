@@ -20,7 +20,9 @@ import h5py
 import numpy as np
 
 from . import _layout as L
-from ._browse import enum_names, open_readonly, valid_rows
+from ._browse import enum_names
+from ._readonly import check_size, committed_rows, dataset_at, link_kind, open_readonly, read_rows
+from ._untrusted import shown
 
 __all__ = ["Export", "read_export", "write_json", "write_npy", "export_json_obj"]
 
@@ -44,9 +46,9 @@ class Export:
 
 def _decode(a: np.ndarray, names: dict[int, str] | None) -> np.ndarray:
     if names is not None:
-        return np.array([names.get(int(c), str(int(c))) for c in a.ravel()], dtype=str).reshape(a.shape)
-    if a.dtype.kind in "SO":
-        return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a.ravel()], dtype=str).reshape(a.shape)
+        return np.array([shown(names.get(int(c), str(int(c))), 80) for c in a.ravel()], dtype=str).reshape(a.shape)
+    if a.dtype.kind in "SOU":
+        return np.array([shown(x, 10**4) for x in a.ravel()], dtype=str).reshape(a.shape)
     return a
 
 
@@ -55,51 +57,65 @@ def read_export(path: str | os.PathLike, h5path: str | None = None) -> Export:
 
     Raises ``ValueError`` (one line) for a file without behaviours at that place.
     """
+    where = shown(str(path))
     with open_readonly(path) as (f, _):
-        kind = f.attrs.get(L.KIND)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
+        kind = shown(f.attrs.get(L.KIND, ""), 40)
         if h5path is None:
             if kind not in _DEFAULT_SOURCE:
                 raise ValueError(
-                    f"{path}: a {kind or 'foreign'} file has no behaviours to export; give a data set PATH "
-                    f"(see `bellscope runs show {path}`)"
+                    f"{where}: a {kind or 'foreign'} file has no behaviours to export; give a data set PATH "
+                    f"(see `bellscope runs show {where}`)"
                 )
             bpath, lpath = _DEFAULT_SOURCE[kind]
         else:
-            if h5path not in f:
-                raise ValueError(f"{path}: no {h5path!r} in the file (see `bellscope runs show {path}`)")
+            link = link_kind(f, h5path) if h5path.strip("/") else "hard"
+            if link is None:
+                raise ValueError(f"{where}: no {shown(h5path)!r} in the file (see `bellscope runs show {where}`)")
+            if link != "hard":
+                raise ValueError(f"{where}: {shown(h5path)} goes through a {link} link; bellscope does not follow links")
             obj = f[h5path]
             if isinstance(obj, h5py.Group):
                 for name in (L.BEHAVIOURS, L.CAND_BEHAVIOUR):
                     if name in obj:
-                        bpath, lpath = f"{obj.name}/{name}", obj.name
+                        bpath, lpath = f"{obj.name.rstrip('/')}/{name}", obj.name
                         break
                 else:
-                    raise ValueError(f"{path}: group {h5path} holds no '{L.BEHAVIOURS}' or '{L.CAND_BEHAVIOUR}' data set")
+                    raise ValueError(f"{where}: group {shown(h5path)} holds no '{L.BEHAVIOURS}' or '{L.CAND_BEHAVIOUR}' data set")
             else:
                 bpath, lpath = obj.name, obj.parent.name
                 if bpath == f"/{L.BEHAVIOURS}":
                     lpath = f"/{L.LABELS}"
-        if bpath not in f:
-            raise ValueError(f"{path}: no {bpath} (the run may have stopped before writing it)")
-        ds = f[bpath]
-        n = valid_rows(f, ds)
-        p = np.asarray(ds[:n], dtype=np.float64)
+        ds = dataset_at(f, bpath, where)
+        if ds is None:
+            raise ValueError(f"{where}: no {shown(bpath)} (the run may have stopped before writing it)")
+        p = read_rows(f, ds, where).astype(np.float64)
+        n = len(p)
         labels: dict[str, np.ndarray] = {}
-        if lpath in f and isinstance(f[lpath], h5py.Group):
-            for name, obj in f[lpath].items():
-                if isinstance(obj, h5py.Dataset) and obj.name != bpath and obj.shape[:1] == ds.shape[:1] and obj.ndim >= 1:
-                    labels[name] = _decode(np.asarray(obj[:n]), enum_names(obj.dtype))
-        if bpath == f"/{L.BEHAVIOURS}" and "correlators" in f:
-            labels["correlators"] = np.asarray(f["correlators"][:n])
+        group = f.get(lpath) if link_kind(f, lpath) == "hard" else None
+        if isinstance(group, h5py.Group):
+            for name in group:
+                full = f"{group.name.rstrip('/')}/{name}"
+                if link_kind(f, full) != "hard":
+                    raise ValueError(f"{where}: {shown(full)} is a link; bellscope reads data sets stored in the file only")
+                obj = group[name]
+                if isinstance(obj, h5py.Dataset) and obj.name != bpath and obj.ndim >= 1 and obj.shape[:1] == ds.shape[:1]:
+                    check_size(obj, n, where)
+                    labels[shown(name, 80)] = _decode(np.asarray(obj[:n]), enum_names(obj.dtype))
+        if bpath == f"/{L.BEHAVIOURS}" and link_kind(f, "correlators") == "hard":
+            corr = dataset_at(f, "correlators", where)
+            labels["correlators"] = read_rows(f, corr, where)[:n]
         scenario = None
         if L.SCENARIO in f and L.SCENARIO_JSON in f[L.SCENARIO].attrs:
             raw = f[L.SCENARIO].attrs[L.SCENARIO_JSON]
-            scenario = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            try:
+                scenario = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+            except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
+                raise ValueError(f"{where}: /{L.SCENARIO} attribute {L.SCENARIO_JSON!r} is not JSON (damaged run file)") from None
+            if not isinstance(scenario, dict):
+                raise ValueError(f"{where}: /{L.SCENARIO} attribute {L.SCENARIO_JSON!r} is not a JSON object (damaged run file)")
         source = {"file": str(path), "path": bpath, "kind": kind}
         if L.CONFIG in f and L.CONFIG_HASH in f[L.CONFIG].attrs:
-            h = f[L.CONFIG].attrs[L.CONFIG_HASH]
-            source["config_sha256"] = h.decode() if isinstance(h, bytes) else str(h)
+            source["config_sha256"] = shown(f[L.CONFIG].attrs[L.CONFIG_HASH], 80)
     if scenario is None:
         try:
             from bellcore import infer_scenario

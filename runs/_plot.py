@@ -20,14 +20,29 @@ import h5py
 import numpy as np
 
 from . import _layout as L
-from ._browse import enum_names, open_readonly, valid_rows
+from ._browse import enum_names
+from ._readonly import dataset_at, open_readonly, read_rows
+from ._untrusted import shown
 
-__all__ = ["plot_run", "default_plot_path"]
+__all__ = ["plot_run", "default_plot_path", "check_plot_path"]
 
 
 def default_plot_path(run: str | os.PathLike) -> Path:
     """``RUN.png`` next to the run file."""
     return Path(run).with_suffix(".png")
+
+
+def check_plot_path(out: Path) -> Path:
+    """Refuse a PNG path that cannot be written, before anything is read or drawn: it exists (never overwritten),
+    names a folder, or its folder does not exist."""
+    if out.is_dir():
+        raise ValueError(f"{shown(str(out))} is a folder; --out names the PNG to write, e.g. {shown(str(out / 'plot.png'))}")
+    if out.exists() or out.is_symlink():
+        raise FileExistsError(f"{shown(str(out))} exists (bellscope never overwrites; choose another --out)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"folder {shown(str(parent))} does not exist; create it first (bellscope does not create folders)")
+    return out
 
 
 def _figure(ncols: int):
@@ -41,17 +56,20 @@ def _figure(ncols: int):
 
 
 def _rows(f: h5py.File, path: str) -> np.ndarray:
-    ds = f[path]
-    return np.asarray(ds[: valid_rows(f, ds)])
+    """The committed rows at ``path`` (checked: hard-linked, sized, numeric); ``KeyError`` when absent."""
+    where = shown(f.filename)
+    ds = dataset_at(f, path, where)
+    if ds is None:
+        raise KeyError(path)
+    return read_rows(f, ds, where)
 
 
 def _status_ok(f: h5py.File, path: str) -> np.ndarray:
     """Rows whose status is in ``certify.SOLVED`` (a usable value), read from the HDF5 enum's names."""
     import certify
 
-    ds = f[path]
-    codes = np.asarray(ds[: valid_rows(f, ds)]).astype(np.int64)
-    names = enum_names(ds.dtype) or {i: s.value for i, s in enumerate(certify.Status)}
+    codes = _rows(f, path).astype(np.int64)
+    names = enum_names(f[path].dtype) or {i: s.value for i, s in enumerate(certify.Status)}
     solved = {s.value for s in certify.SOLVED}
     return np.isin(codes, [c for c, n in names.items() if n in solved])
 
@@ -62,22 +80,24 @@ def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None) -> Pa
     Raises ``ValueError`` (one line) for a foreign file, a kind without a plot, or a run without data yet;
     ``FileExistsError`` if ``out`` exists (never overwritten).
     """
-    out = Path(out) if out is not None else default_plot_path(run)
-    if out.exists():
-        raise FileExistsError(f"{out} exists (bellscope never overwrites; choose another --out)")
+    out = check_plot_path(Path(out) if out is not None else default_plot_path(run))
     with open_readonly(run) as (f, _):
-        kind = f.attrs.get(L.KIND)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        status = f.attrs.get(L.STATUS, "")
-        title = f"{Path(run).stem}  ({kind}, {status})"
-        if kind == L.KIND_DATASET:
-            fig = _plot_dataset(f, title)
-        elif kind == L.KIND_MODEL:
-            fig = _plot_model(f, title)
-        elif kind in (L.KIND_DISCOVERY, L.KIND_CAMPAIGN):
-            fig = _plot_discovery(f, title, kind)
-        else:
-            raise ValueError(f"{run}: no plot for a {kind or 'foreign'} file")
+        kind = shown(f.attrs.get(L.KIND, ""), 40)
+        status = shown(f.attrs.get(L.STATUS, ""), 40)
+        title = f"{shown(Path(run).stem, 80)}  ({kind}, {status})"
+        draw = {L.KIND_DATASET: _plot_dataset, L.KIND_MODEL: _plot_model}.get(kind)
+        if draw is None and kind in (L.KIND_DISCOVERY, L.KIND_CAMPAIGN):
+            draw = lambda f, title: _plot_discovery(f, title, kind)  # noqa: E731
+        if draw is None:
+            raise ValueError(f"{shown(str(run))}: no plot for a {kind or 'foreign'} file")
+        try:
+            fig = draw(f, title)
+        except ValueError:
+            raise
+        except (KeyError, IndexError, TypeError, AttributeError, OSError, RuntimeError, MemoryError) as e:
+            # The layout promised by the kind is not there (a member deleted, wrong shapes or types): one line.
+            reason = shown(str(e).splitlines()[0] if str(e) else type(e).__name__, 120)
+            raise ValueError(f"{shown(str(run))}: damaged {kind} file, cannot plot it ({reason})") from None
     fig.savefig(out, dpi=110)
     import matplotlib.pyplot as plt
 

@@ -1,58 +1,107 @@
 """SIGINT and SIGTERM as one exception, and the exit codes and message each gets.
 
-Every long command runs its work inside ``with catch_signals():``. Ctrl-C already raises ``KeyboardInterrupt``;
-inside the block SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt`` too), so the same ``finally`` and
-``except KeyboardInterrupt`` clauses mark files failed (resumable) for both. The command then calls
-``exit_interrupted(exc, what)``: one true line on stderr and exit 130 (SIGINT) or 143 (SIGTERM), the shell's codes.
+Every long command runs its work inside ``with catch_signals():`` (the entry point wraps every command in it).
+Inside the block SIGINT raises ``KeyboardInterrupt`` and SIGTERM ``Terminated`` (a ``KeyboardInterrupt`` too), so
+the same ``finally`` and ``except KeyboardInterrupt`` clauses mark files failed (resumable) for both. The command
+then calls ``exit_interrupted(exc, what)``: one true line on stderr and exit 130 (SIGINT) or 143 (SIGTERM), the
+shell's codes.
+
+Why our own handler for SIGINT too: Python runs a signal handler at whatever bytecode the main thread is at, and
+an exception raised inside a garbage-collector callback or a ``__del__`` is printed as "Exception ignored" and
+*dropped*. JAX registers a gc callback, so Ctrl-C during a batch was often swallowed (the run finished, exit 0).
+The handler here sees the interrupted frame; inside such a callback it raises nothing and re-delivers the same
+signal to the process 50 ms later, when the program is back in ordinary code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import signal
 import sys
+import threading
 from typing import Iterator, NoReturn
-
-import typer
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+_REDELIVER_S = 0.05
+
+
+#: What this process has been through: the last signal raised as an exception, and whether a command has already
+#: said what it left (typer turns an uncaught KeyboardInterrupt into a silent exit 130, losing SIGTERM's 143, so the
+#: entry point reads these to print the line and pick the code).
+state = {"received": None, "announced": False}
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is so that it stops as Ctrl-C does."""
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+def _swallowing(frame) -> bool:
+    """True when ``frame`` runs inside a gc callback or a ``__del__``, where Python drops exceptions."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_interrupt(signum, frame) -> None:
+    """The SIGINT / SIGTERM handler: raise ``KeyboardInterrupt`` / ``Terminated`` where the program is, or, where
+    Python would drop it, deliver the signal again shortly."""
+    if _swallowing(frame):
+        threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+        return
+    state["received"] = signum
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def install() -> dict[int, object]:
+    """Install ``raise_interrupt`` for SIGINT and SIGTERM; returns the previous handlers (empty off the main thread,
+    where only the default handling is possible)."""
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, raise_interrupt)
+        except ValueError:  # signal handlers can only be set from the main thread
+            break
+    return previous
 
 
 @contextlib.contextmanager
 def catch_signals() -> Iterator[None]:
-    """Route SIGTERM to ``Terminated`` for the block (off the main thread only the default handling is possible, so
-    there it does nothing) and restore the previous handler after."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # signal handlers can only be set from the main thread
-        previous = None
+    """``install`` for the block, and restore the previous handlers after."""
+    previous = install()
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def exit_code(exc: BaseException) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM."""
+def exit_code(exc: BaseException | None = None) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (``exc`` None: from the last signal received)."""
+    if exc is None:
+        return EXIT_SIGTERM if state["received"] == signal.SIGTERM else EXIT_SIGINT
     return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
 
 
+def interrupted_line(exc: BaseException | None, what: str) -> str:
+    """``interrupted: WHAT`` or ``terminated (SIGTERM): WHAT`` (``exc`` None: from the last signal received)."""
+    head = "terminated (SIGTERM)" if exit_code(exc) == EXIT_SIGTERM else "interrupted"
+    return f"{head}: {what}"
+
+
 def exit_interrupted(exc: BaseException, what: str) -> NoReturn:
-    """Print ``interrupted: WHAT`` (or ``terminated (SIGTERM): WHAT``) and exit with the signal's code.
+    """Print ``interrupted_line(exc, what)`` and exit with the signal's code.
 
     ``what`` must say what is left on disk and be true: say "nothing was written" when nothing was.
     """
-    head = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-    typer.echo(f"{head}: {what}", err=True)
+    import typer
+
+    typer.echo(interrupted_line(exc, what), err=True)
     sys.stderr.flush()
+    state["announced"] = True
     raise typer.Exit(exit_code(exc))

@@ -98,11 +98,11 @@ BAD_FILES = [
     ("extra-scenario.json", _write_json({"scenario": {"kind": "bell", "settings": [2, 2], "m": 3}, "p": _p_list()}), "unknown field"),
     ("kind.json", _write_json({"scenario": {"kind": "tripartite"}, "p": _p_list()}), "unknown scenario kind"),
     ("variant.json", _write_json({"scenario": {"kind": "bilocal", "variant": "star"}, "p": _p_list()}), "unknown bilocal variant"),
-    ("group.h5", _write_h5(lambda f: f.create_group("behaviours")), "is a group, not a dataset"),
+    ("group.h5", _write_h5(lambda f: f.create_group("behaviours")), "is a group, not a data set"),
     ("none.h5", _write_h5(lambda f: f.create_dataset("x", data=1)), "no /behaviours"),
     ("badattr.h5", _write_h5(lambda f: (f.create_dataset("behaviours", data=_tsirelson()), f.attrs.__setitem__("scenario", '{"kind": "bell", "settings": [2'))), "root attribute 'scenario'"),
     ("notjson-ds-attr.h5", _write_h5(lambda f: f.create_dataset("behaviours", data=_tsirelson()).attrs.__setitem__("scenario", '{"kind": 3}')), "/behaviours attribute 'scenario'"),
-    ("nothdf5.h5", lambda p: p.write_text("hello"), "not a readable HDF5 file"),
+    ("nothdf5.h5", lambda p: p.write_text("hello"), "not an HDF5 file"),
     ("unknown.txt", lambda p: p.write_text("1"), "unknown file type"),
 ]
 
