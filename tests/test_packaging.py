@@ -20,7 +20,7 @@ def test_console_script_declared():
     import tomllib
 
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["project"]["scripts"]["bellscope"] == "runs._cli:main"
+    assert meta["project"]["scripts"]["bellscope"] == "runs._main:main"
 
 
 def test_readme_opens_with_the_two_commands_and_ci_calls_the_test_command():
