@@ -93,19 +93,31 @@ def _attr_str(attrs, key: str, default: str = "", limit: int | None = None) -> s
     return str(v) if limit is None else shown(v, limit)
 
 
+def _scenario_text(obj: Any) -> str:
+    """A scenario's JSON description as ``str(Scenario)`` would print it, without importing bellcore (and JAX):
+    ``runs ls`` must start at once. Display only; nothing is validated here."""
+    if not isinstance(obj, dict):
+        return shown(obj, 60)
+    kind = obj.get("kind")
+    if kind == "bell" and isinstance(obj.get("settings"), list) and len(obj["settings"]) == 2:
+        (ma, mb), (da, db) = obj["settings"], obj.get("outcomes", [2, 2])
+        return shown(f"bell(mA={ma}, mB={mb}, dA={da}, dB={db})", 60)
+    if kind == "bilocal":
+        return shown(f"bilocal({obj.get('variant', 'binary')})", 60)
+    return shown(kind if kind is not None else json.dumps(obj), 60)
+
+
 def scenario_label(f: h5py.File) -> str:
     """The scenario of a run as text (``bell(mA=3, ...)``, ``bilocal(bsm)``), or "" if it has none."""
     g = f.get(L.SCENARIO)
-    if g is None or L.SCENARIO_JSON not in g.attrs:
+    if not isinstance(g, h5py.Group) or L.SCENARIO_JSON not in g.attrs:
         return ""
     raw = _attr_str(g.attrs, L.SCENARIO_JSON)
     try:
-        from bellcore import scenario_from_json
-
         obj = json.loads(raw)
-        return shown(scenario_from_json(obj), 60) if obj else ""
-    except (ValueError, TypeError, RecursionError):
+    except (ValueError, RecursionError):
         return shown(raw, 60)
+    return _scenario_text(obj) if obj else ""
 
 
 def _pct(x: Any) -> str:

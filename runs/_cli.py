@@ -32,6 +32,24 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"bellscope {version('bellscope')}")
+        except PackageNotFoundError:  # run from a source tree without installing
+            typer.echo("bellscope (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Discover and certify nonlocal quantum correlations."""
+
+
 app.command("certify")(certify_cmd)
 app.command("dataset")(dataset_cmd)
 app.command("demo")(demo_cmd)
