@@ -209,7 +209,7 @@ def test_show_accepts_the_id_ls_prints(tmp_path, model_file):
 
 # ------------------------------------------------------------------------------------------------ signals
 @pytest.mark.parametrize("sig,code,head", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-@pytest.mark.parametrize("after", [0.5, 4.0], ids=["while-importing", "while-certifying"])
+@pytest.mark.parametrize("after", [1.5, 5.0], ids=["while-importing", "while-certifying"])
 def test_certify_interrupted_exits_with_the_signals_code(tmp_path, sig, code, head, after):
     path = tmp_path / "many.npy"
     np.save(path, np.stack([_tsirelson()] * 40_000))  # ~a minute of LPs: the signal always comes first
