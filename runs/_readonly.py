@@ -126,7 +126,8 @@ def dataset_at(f: h5py.File, name: str, where: str) -> h5py.Dataset | None:
     if kind is None:
         return None
     if kind != "hard":
-        raise ValueError(f"{where}: {name} is a {kind} link; bellscope reads data sets stored in the file only")
+        article = "an" if kind == "external" else "a"
+        raise ValueError(f"{where}: {name} is {article} {kind} link; bellscope reads data sets stored in the file only")
     try:
         obj = f[name]
     except (KeyError, RuntimeError, OSError, ValueError) as e:
