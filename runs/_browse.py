@@ -329,7 +329,7 @@ def tree(f: h5py.File, path: str = "/") -> Node:
     if kind is None:
         raise KeyError(path)
     if kind != "hard":
-        raise ValueError(f"{shown(path)} goes through a {kind} link; bellscope does not follow links")
+        raise ValueError(f"{shown(path)} goes through {'an' if kind == 'external' else 'a'} {kind} link; bellscope does not follow links")
     return _node(f[path], set(), 0)
 
 

@@ -72,7 +72,7 @@ def read_export(path: str | os.PathLike, h5path: str | None = None) -> Export:
             if link is None:
                 raise ValueError(f"{where}: no {shown(h5path)!r} in the file (see `bellscope runs show {where}`)")
             if link != "hard":
-                raise ValueError(f"{where}: {shown(h5path)} goes through a {link} link; bellscope does not follow links")
+                raise ValueError(f"{where}: {shown(h5path)} goes through {'an' if link == 'external' else 'a'} {link} link; bellscope does not follow links")
             obj = f[h5path]
             if isinstance(obj, h5py.Group):
                 for name in (L.BEHAVIOURS, L.CAND_BEHAVIOUR):
