@@ -543,6 +543,9 @@ def run_campaign(
                            workers=workers, argv=argv, progress=progress, done=results)
             except BaseException as e:
                 state = _left_state(out)
+                if state == L.STATUS_RUNNING:  # the stage's runner was stopped before it could mark its file
+                    mark_failed(out, failure_reason(e))
+                    state = _left_state(out)
                 try:
                     e.bellscope_stage = {"stage": f"{s.kind} {s.name}", "index": i, "n": n, "file": str(out),
                                          "state": state}
@@ -596,15 +599,40 @@ def failure_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
+def create_guarded(path: Path, create: Callable[[], h5py.File]) -> h5py.File:
+    """``create()`` (which makes the run file ``path``); if it is stopped half-way (a signal while it writes the
+    provenance, a full disk) the half-made file is marked failed with the reason instead of being left running."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        return create()
+    except BaseException as e:
+        if not existed and path.exists():
+            mark_failed(path, failure_reason(e))
+        raise
+
+
+def mark_failed(path: Path, reason: str) -> None:
+    """Mark an existing run file failed (``summary.headline`` = "failed: REASON"); best effort, never raises."""
+    try:
+        with h5py.File(path, "r+") as f:
+            f.attrs[L.STATUS] = L.STATUS_FAILED
+            f.attrs[L.SUMMARY] = json.dumps({L.HEADLINE: f"failed: {reason}"})
+    except Exception:  # noqa: BLE001 - the file may be unreadable: nothing more can be done
+        pass
+
+
 def _left_state(path: Path) -> str:
     """What a stopped stage left: "none" (no file), else the file's status ("failed", "running", ...)."""
     if not path.exists():
         return "none"
-    try:
-        with h5py.File(path, "r", locking=False) as f:
-            return _text(f.attrs.get(L.STATUS, "unknown"))
-    except (OSError, KeyError):
-        return "unreadable"
+    for kw in ({}, {"locking": False}):  # {}: the stopped runner's handle may still be open in this process
+        try:
+            with h5py.File(path, "r", **kw) as f:
+                return _text(f.attrs.get(L.STATUS, "unknown"))
+        except (OSError, KeyError):
+            continue
+    return "unreadable"
 
 
 def _text(v: Any) -> str:
@@ -763,10 +791,18 @@ def _argv_kw(fn, argv) -> dict[str, Any]:
 def _create_record(path: Path, campaign: Campaign, sha: str, argv) -> h5py.File:
     cfg = {"campaign": campaign.name, "seed": campaign.seed,
            "stages": [{"kind": s.kind, "name": s.name, "options": dict(s.options)} for s in campaign.stages]}
-    f = _store.create_run(path, L.KIND_CAMPAIGN, _canonical(cfg), sha, campaign.seed,
-                          "every stage carries its own seed (default: the campaign seed)", "{}", argv)
-    f[L.CONFIG].attrs[L.CAMPAIGN_TOML] = campaign.toml
-    return f
+
+    def create() -> h5py.File:
+        f = _store.create_run(path, L.KIND_CAMPAIGN, _canonical(cfg), sha, campaign.seed,
+                              "every stage carries its own seed (default: the campaign seed)", "{}", argv)
+        try:
+            f[L.CONFIG].attrs[L.CAMPAIGN_TOML] = campaign.toml
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    return create_guarded(path, create)
 
 
 def _finish_record(f: h5py.File, campaign: Campaign, results: list[StageResult], best) -> None:

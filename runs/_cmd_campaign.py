@@ -100,15 +100,16 @@ def _with_display(progress: bool, run):
     ``error:`` (exit 2 for a refused input, 1 for a crashed stage), or SIGINT / SIGTERM (exit 130 / 143)."""
     from rich.console import Console
 
-    from ._signals import catch_signals, exit_interrupted
+    from ._interrupts import exit_now, watch_signals
 
     display = _Display(Console(stderr=True), progress)
     try:
-        with catch_signals(), display:
+        with watch_signals() as watch, display:
+            display.watch = watch
             return run(display)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
         left = _left(e)
-        exit_interrupted(e, (f"{left}; " if left else "") + "finished stages are kept; run the same command again to "
+        exit_now(e, (f"{left}; " if left else "") + "finished stages are kept; run the same command again to "
                          "continue")
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         left = _left(e)
@@ -125,6 +126,7 @@ class _Display:
 
     def __init__(self, console, enabled: bool):
         self.console, self.enabled = console, enabled
+        self.watch = None  # _interrupts watch: progress ticks raise a signal that was swallowed on the way
         self._progress = None
         self._task = None
 
@@ -156,6 +158,8 @@ class _Display:
             self.console.print(text, highlight=False)
 
     def on_stage(self, i, n, stage, state, info) -> None:
+        if self.watch is not None and state in ("start", "reused"):
+            self.watch.check()
         label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
         name = Path(info.get("file", "")).name
         if state == "reused":
@@ -178,6 +182,8 @@ class _Display:
             self._say(f"{label}: [red]stopped[/] ({what})")
 
     def progress(self, done: int, total: int, info) -> None:
+        if self.watch is not None:
+            self.watch.check()
         if self._progress is not None and self._task is not None:
             extra = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
             self._progress.update(self._task, completed=done, total=total, info=extra)

@@ -72,15 +72,20 @@ def discover_cmd(
         fail(f"{out} already exists (choose another --out; run files are never overwritten)")
     if model is not None and not model.is_file():
         fail(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
-    from ._signals import catch_signals, exit_interrupted
+    from ._interrupts import exit_now, watch_signals
 
     try:
-        with catch_signals(), rich_progress("discover", None, enabled=progress) as bar:
-            run_discover(cfg, out, quick=quick, model=model, progress=bar, argv=sys.argv)
+        with watch_signals() as watch, rich_progress("discover", None, enabled=progress) as bar:
+            def tick(done, total, info):
+                watch.check()  # a signal swallowed on the way (in a garbage-collection callback) stops us here
+                if bar is not None:
+                    bar(done, total, info)
+
+            run_discover(cfg, out, quick=quick, model=model, progress=tick, argv=sys.argv)
     except (ValueError, FileExistsError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt as e:
-        exit_interrupted(e, _left_behind(out))
+        exit_now(e, _left_behind(out))
     except Exception as e:  # noqa: BLE001 - a crash inside the searches: one line; the file says failed and why
         first = str(e).splitlines()[0] if str(e) else ""
         fail(f"discover stopped with {type(e).__name__}: {first} ({_left_behind(out, crashed=True)})", code=1)
@@ -99,13 +104,19 @@ def _left_behind(out: Path, crashed: bool = False) -> str:
 
     parts = []
     if out.exists():
-        try:
-            with h5py.File(out, "r", locking=False) as f:
-                status, rows = str(f.attrs.get(L.STATUS, "?")), int(f.attrs.get(L.ROWS_COMPLETE, 0))
-            keeps = "keeps the traces and candidates finished so far" if not crashed else "keeps what finished"
-            parts.append(f"{out} {keeps} ({rows} candidates; status {status})")
-        except (OSError, KeyError, ValueError):
+        got = None
+        for kw in ({}, {"locking": False}):  # {}: the stopped run's own handle may still be open in this process
+            try:
+                with h5py.File(out, "r", **kw) as f:
+                    got = str(f.attrs.get(L.STATUS, "?")), int(f.attrs.get(L.ROWS_COMPLETE, 0))
+                break
+            except (OSError, KeyError, ValueError):
+                continue
+        if got is None:
             parts.append(f"{out} exists but cannot be read")
+        else:
+            keeps = "keeps the traces and candidates finished so far" if not crashed else "keeps what finished"
+            parts.append(f"{out} {keeps} ({got[1]} candidates; status {got[0]})")
     else:
         parts.append(f"nothing was written to {out}")
     trained = out.with_name(out.stem + ".model.h5")

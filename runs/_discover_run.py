@@ -211,8 +211,10 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     done = [0]
 
     master = int(cfg["seed"])
-    f = create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master, SEED_DERIVATION,
-                   json.dumps(fam0.scenario.to_json()), argv)
+    from ._campaign import create_guarded
+
+    f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master,
+                                               SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
     t0 = time.perf_counter()
     try:
         g = f.create_group(L.MODEL)

@@ -422,15 +422,24 @@ def _last_line(lines: list[str], sig) -> str:
     return final[0]
 
 
+def _traces(path: Path) -> int:
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return len(f[L.TRACES]) if L.TRACES in f else 0
+    except (OSError, KeyError):
+        return 0
+
+
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_discover_signal_mid_search(tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code, moment", [(signal.SIGINT, 130, "created"), (signal.SIGTERM, 143, "created"),
+                                               (signal.SIGTERM, 143, "traced")])
+def test_discover_signal(tmp_path, sig, code, moment):
+    """As soon as the run file appears (still being created), and after the first search's trace is written."""
     out = tmp_path / "s.h5"
     proc = subprocess.Popen([sys.executable, "-m", "runs", "discover", "-c", "smoke", "-o", str(out), "--no-progress"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _marker(proc, "")  # collect stderr
-    _wait(proc, lambda: out.exists())
-    time.sleep(0.3)  # inside the first search
+    _wait(proc, (lambda: out.exists()) if moment == "created" else (lambda: _traces(out) >= 1))
     rc, lines = _finish(proc, sig)
     assert rc == code
     line = _last_line(lines, sig)
