@@ -202,7 +202,9 @@ def _report(result, runs_dir: Path, camp) -> None:
         tri_txt = "" if not _finite(tri) else (", tripartite local" if tri <= 1e-9 else f", tripartite NL {tri:.3g}")
         theta = b.get("theta", math.nan)
         theta_txt = "" if not _finite(theta) else f" at θ = {theta:.4f}"
-        head = "best certified discovery" if b.get("discovery") else "no discovery (constraints unmet); best certified"
+        head = ("best certified discovery" if b.get("discovery") else
+                "no discovery (constraints unmet); best certified" if b.get("nonbilocal") else
+                "no discovery (nothing certified nonbilocal); best certified")
         lines.append(
             f"{head}: NBL in [{b['nbl_lower']:.5f}, {b['nbl_upper']:.5f}] ({b['status']}){theta_txt}{brgp_txt}"
             f"{tri_txt}; {b['source_file']} candidate {b['source_index']}"
