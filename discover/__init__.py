@@ -12,7 +12,8 @@ Imports bellcore and certify only; long work takes ``progress(done, total, info)
 
 from ._active import ACTIVE_FIELDS, ActiveResult, ActiveRound, active_learning, candidate_targets, neighbourhood
 from ._baseline import upper_bound_objective
-from ._certify import Candidates, Constraints, certify_candidates, check_discoveries, signature
+from ._certify import Candidates, certify_candidates, check_discoveries, signature
+from ._discovery import Constraints, bounds_hold, bounds_hold_flat, is_discovery, meets_constraints
 from ._family import FAMILY_KEYS, Family, family_from_spec
 from ._objective import NAN_VALUE, Evaluation, Objective, brgp_target, chsh_target, leaf_paths
 from ._params import (
@@ -77,6 +78,10 @@ __all__ = [
     "GradientEngine",
     "upper_bound_objective",
     "Constraints",
+    "is_discovery",
+    "meets_constraints",
+    "bounds_hold",
+    "bounds_hold_flat",
     "Candidates",
     "certify_candidates",
     "check_discoveries",

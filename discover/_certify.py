@@ -11,7 +11,8 @@ float64 from its parameters, drops duplicates up to relabelling (``signature``),
   and BRGP <= ``brgp_max`` (when set), and tripartite NL = 0 (its explicit local model at distance <= 1e-9,
   when ``tripartite_local``).
 
-Parameter bounds, when given, must hold too. ``check_discoveries`` re-derives every constraint from the stored
+Parameter bounds, when given, must hold too. The rule itself is ``discover._discovery.is_discovery`` (one
+definition, also used by the campaign's certify stage). ``check_discoveries`` re-derives every constraint from the stored
 float64 behaviours (and parameters), independently of the values recorded at certification.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 import certify
 from bellcore import Behaviour, BilocalScenario, brgp_value
 
-from ._objective import leaf_paths
+from ._discovery import Constraints, bounds_hold, is_discovery, meets_constraints
 from ._search import SearchResult
 from ._strategy import params_of
 
@@ -37,24 +38,6 @@ __all__ = ["Constraints", "Candidates", "certify_candidates", "signature", "chec
 #: Certified values at or below this are zero (LP round-off is ~1e-15; certify reports local at 1e-9 too).
 ZERO_TOL = certify.ZERO_TOL
 _SOLVED = certify.SOLVED
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """What a discovery must satisfy beyond a certified positive NL / NBL lower bound.
-
-    brgp_max: bilocal only, ``sqrt|I| + sqrt|J| <= brgp_max`` (None: no constraint).
-    tripartite_local: bilocal only, tripartite NL must be 0.
-    bounds: ``{path: (lo, hi)}`` on searched parameters (as in ``Objective``).
-    """
-
-    brgp_max: float | None = None
-    tripartite_local: bool = False
-    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"brgp_max": self.brgp_max, "tripartite_local": self.tripartite_local,
-                "bounds": {k: list(v) for k, v in self.bounds.items()}}
 
 
 @dataclass(frozen=True)
@@ -111,18 +94,7 @@ def signature(p: np.ndarray, decimals: int = 5) -> bytes:
 
 
 def _bounds_hold(strategy, bounds: Mapping[str, tuple[float, float]]) -> bool:
-    if not bounds:
-        return True
-    params, _ = params_of(strategy)
-    import jax
-
-    leaves = [x for x in jax.tree_util.tree_leaves(params)]
-    by_path = dict(zip(leaf_paths(params), leaves))
-    for path, (lo, hi) in bounds.items():
-        x = np.asarray(by_path[path], dtype=np.float64)
-        if np.any(x < lo) or np.any(x > hi):
-            return False
-    return True
+    return bounds_hold(params_of(strategy)[0], bounds) if bounds else True
 
 
 def certify_candidates(
@@ -185,16 +157,15 @@ def _screened(chosen, cons: Constraints, top: int) -> list:
     rest by value; keep ``top`` (at least one per searcher)."""
 
     def passes(item, beh) -> bool:
-        if not _bounds_hold(item[2], cons.bounds):
-            return False
+        # the constraints part of ``is_discovery``, on the cheap values (tripartite NL: one small LP)
         if not isinstance(beh.scenario, BilocalScenario):
-            return True
-        if cons.brgp_max is not None and not float(brgp_value(beh)) <= cons.brgp_max:
-            return False
+            return _bounds_hold(item[2], cons.bounds)
+        tri = math.nan
         if cons.tripartite_local:
             r3 = certify.tripartite_nonlocality(beh, validate=False)
-            return bool(r3.status in _SOLVED and r3.upper <= ZERO_TOL)
-        return True
+            tri = r3.upper if r3.status in _SOLVED else math.nan
+        return meets_constraints(cons, bilocal=True, brgp=float(brgp_value(beh)), tripartite_nl=tri,
+                                 bounds_ok=_bounds_hold(item[2], cons.bounds))
 
     flagged = [(passes(item, beh), item, beh) for item, beh in chosen]
     firsts, seen_names = [], set()
@@ -229,18 +200,14 @@ def _certify_one(beh, strat, value, name, flat, cons, predict, tol, time_limit, 
         r = certify.nonbilocality(beh, tol=tol, time_limit=time_limit, max_nodes=max_nodes, seed=seed)
         row["nbl_status"] = str(r.status)
         row["nbl_lower"], row["nbl_upper"] = r.lower, r.upper
-        ok = r.is_nonbilocal and r.certificate_checked and ok_bounds
-        if cons.brgp_max is not None:
-            ok = ok and row["brgp"] <= cons.brgp_max
-        if cons.tripartite_local:
-            ok = ok and r3.status in _SOLVED and row["tripartite_nl"] <= ZERO_TOL
-        row["discovery"] = bool(ok)
+        row["discovery"] = is_discovery(r, cons, bilocal=True, brgp=row["brgp"], tripartite_nl=row["tripartite_nl"],
+                                        bounds_ok=ok_bounds)
     else:
         r = certify.nonlocality(beh)
         row["nl_status"] = str(r.status)
         if r.status in _SOLVED:
             row["nl_lower"], row["nl_upper"] = r.lower, r.upper
-        row["discovery"] = bool(r.is_nonlocal and r.certificate_checked and ok_bounds)
+        row["discovery"] = is_discovery(r, cons, bilocal=False, bounds_ok=ok_bounds)
     return row
 
 

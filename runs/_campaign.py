@@ -239,8 +239,7 @@ def parse_campaign(text: str, default_name: str = "campaign", base_dir: Path | N
     name = str(head.get("name", default_name))
     seed = head.get("seed", 0)
     workers = head.get("workers", 1)
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"[campaign] seed must be a non-negative integer; got {seed!r}")
+    _check_seed(seed, "[campaign] seed")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"[campaign] workers must be an integer >= 1; got {workers!r}")
     stages: list[Stage] = []
@@ -261,6 +260,11 @@ def parse_campaign(text: str, default_name: str = "campaign", base_dir: Path | N
             opts = {k: v for k, v in e.items() if k != "name"}
             if kind in ("dataset", "train"):
                 opts.setdefault("seed", seed)
+                _check_seed(opts["seed"], f"{where} seed")
+            if kind == "train":
+                _check_train_options(opts, where)
+            if kind == "discover" and not isinstance(opts.get("quick", False), bool):
+                raise ValueError(f"{where}: quick must be true or false; got {opts['quick']!r}")
             needs: tuple[str, ...] = ()
             if kind == "train":
                 ds = e.get("dataset")
@@ -286,13 +290,84 @@ def parse_campaign(text: str, default_name: str = "campaign", base_dir: Path | N
         _check_keys("certify", c, "[certify]")
         if not names["discover"]:
             raise ValueError("[certify] re-certifies discovery candidates: add a [[discover]] stage")
-        top = c.get("top", 5)
-        if not isinstance(top, int) or top < 1:
-            raise ValueError(f"[certify] top must be an integer >= 1; got {top!r}")
+        _check_certify_options(c)
         stages.append(Stage("certify", name, dict(c), tuple(f"discover:{d}" for d in sorted(names["discover"]))))
     if not stages:
         raise ValueError("the campaign has no stages: add [[dataset]], [[train]], [[discover]] or [certify] tables")
     return Campaign(name, seed, workers, tuple(stages), text, base_dir)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_seed(seed: Any, where: str) -> None:
+    from ._discover_config import MAX_SEED
+
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{where} must be an integer in 0..{MAX_SEED}; got {seed!r}")
+
+
+def _check_train_options(o: Mapping[str, Any], where: str) -> None:
+    """Types and names of a [[train]] table (the rest, with the dataset it reads, in ``check_campaign``)."""
+    import surrogates as S
+
+    if "target" in o and o["target"] not in ("nl", "nbl", "class"):
+        raise ValueError(f"{where}: target must be nl, nbl or class; got {o['target']!r}")
+    if "preset" in o and o["preset"] not in S.PRESETS:
+        raise ValueError(f"{where}: preset must be one of {', '.join(S.PRESETS)}; got {o['preset']!r}")
+    if "members" in o and (not _is_int(o["members"]) or not 1 <= o["members"] <= 1000):
+        raise ValueError(f"{where}: members must be an integer in 1..1000; got {o['members']!r}")
+    if "max_rows" in o and (not _is_int(o["max_rows"]) or o["max_rows"] < 10):
+        raise ValueError(f"{where}: max_rows must be an integer >= 10; got {o['max_rows']!r}")
+    if "feature_set" in o and o["feature_set"] not in S.FEATURE_SETS:
+        raise ValueError(f"{where}: feature_set must be one of {', '.join(S.FEATURE_SETS)}; got {o['feature_set']!r}")
+    if "overrides" in o and not isinstance(o["overrides"], dict):
+        raise ValueError(f"{where}: overrides must be a table of TrainConfig fields")
+
+
+def _check_certify_options(c: Mapping[str, Any]) -> None:
+    def num(k, positive=True):
+        v = c[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
+            raise ValueError(f"[certify] {k} must be a finite number > 0; got {v!r}")
+
+    top = c.get("top", 5)
+    if not _is_int(top) or top < 1:
+        raise ValueError(f"[certify] top must be an integer >= 1; got {top!r}")
+    if "max_nodes" in c and (not _is_int(c["max_nodes"]) or c["max_nodes"] < 1):
+        raise ValueError(f"[certify] max_nodes must be an integer >= 1; got {c['max_nodes']!r}")
+    for k in ("tol", "time_limit"):
+        if k in c:
+            num(k)
+
+
+def check_campaign(campaign: Campaign) -> dict[str, str]:
+    """Every check that needs no work, for every stage, before any stage runs: dataset specs, discovery configs
+    (both inside ``stage_hashes``), and each train stage's preset, overrides and target against the labels of the
+    dataset it reads. Returns the stage hashes; raises ``ValueError`` with a one-line reason."""
+    import surrogates as S
+
+    from ._model_run import _DEFAULT_TARGET
+
+    hashes = stage_hashes(campaign)
+    by_key = {s.key: s for s in campaign.stages}
+    for s in campaign.stages:
+        if s.kind != "train":
+            continue
+        o = s.options
+        spec = _dataset_spec(by_key[s.needs[0]])
+        target = o.get("target") or _DEFAULT_TARGET[spec.kind]
+        field = {"nl": "nl", "nbl": "nbl_lower", "class": "class"}[target]
+        if field not in S.label_fields(spec):
+            raise ValueError(f"[[train]] {s.name!r}: target {target!r} needs {field} labels; dataset {o['dataset']!r} "
+                             f"has {', '.join(sorted(S.label_fields(spec)))}")
+        try:
+            S.preset_config(o.get("preset", "quick"), target, members=o.get("members"), seed=int(o.get("seed", 0)),
+                            **dict(o.get("overrides", {})))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"[[train]] {s.name!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return hashes
 
 
 def _check_keys(kind: str, table: Mapping[str, Any], where: str | None = None) -> None:
@@ -412,33 +487,53 @@ def run_campaign(
     """Run (or continue) every stage of ``campaign`` into ``runs_dir``; returns what each stage did.
 
     ``progress(done, total, info)`` reports the current stage's steps (points, training steps, evaluations);
-    ``on_stage`` reports each stage's start and outcome. Raises ``ValueError`` (bad stage config, missing train /
-    discover support, a stage file held by a live writer) and lets a stage's own errors through (its file is
-    then ``failed`` and the next run recomputes it).
+    ``on_stage`` reports each stage's start and outcome. Before any stage runs, every option of every stage is
+    checked (``check_campaign``), the scheduler address's form too, and every stage file already there: a complete
+    file is reused only when its kind, scenario and stored config hash are the stage's (else ``ValueError``: it is
+    never overwritten). Raises ``ValueError`` (bad stage config, a foreign or live file, missing train / discover
+    support) and lets a stage's own errors through; the exception then carries ``bellscope_stage``, a dict
+    ``{stage, file, state}`` saying what the stage left on disk (``state``: "none" when no file exists, else the
+    file's status).
     """
+    from ._scheduler import check_scheduler_address
+
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    hashes = check_campaign(campaign)
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    hashes = stage_hashes(campaign)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ValueError(f"{runs_dir} is a file, not a folder")
     workers = workers or campaign.workers
-    files: dict[str, Path] = {}
+    files = {s.key: stage_file(runs_dir, s, hashes[s.key], campaign) for s in campaign.stages}
+    plan: dict[str, str] = {}  # stage key -> "reused" | "resumed" | "computed" | "move-aside"
+    for s in campaign.stages:  # every existing file judged before any work
+        out = files[s.key]
+        plan[s.key] = "computed"
+        if out.exists() or out.is_symlink():
+            if out.is_symlink() or not out.is_file():
+                raise ValueError(f"{out} (stage {s.kind} {s.name}) is not a regular file; move it away")
+            status, live = _file_state(out)
+            if live:
+                raise ValueError(f"{out} is being written by another process (stage {s.key}); wait for it or stop it")
+            if status == L.STATUS_COMPLETE:
+                _verify_reusable(s, out, campaign, hashes, files)
+                plan[s.key] = "reused"
+            elif s.kind == "dataset" and status in (L.STATUS_RUNNING, L.STATUS_FAILED):
+                _verify_reusable(s, out, campaign, hashes, files)  # resumed only into a file of the same config
+                plan[s.key] = "resumed"
+            else:
+                plan[s.key] = "move-aside"
+    runs_dir.mkdir(parents=True, exist_ok=True)
     results: list[StageResult] = []
     n = len(campaign.stages)
     best = None
     for i, s in enumerate(campaign.stages):
         sha = hashes[s.key]
-        out = stage_file(runs_dir, s, sha, campaign)
-        files[s.key] = out
-        outcome = "computed"
-        if out.exists():
-            status, live = _file_state(out)
-            if live:
-                raise ValueError(f"{out} is being written by another process (stage {s.key}); wait for it or stop it")
-            if status == L.STATUS_COMPLETE:
-                outcome = "reused"
-            elif s.kind == "dataset" and status in (L.STATUS_RUNNING, L.STATUS_FAILED):
-                outcome = "resumed"
-            else:
-                _move_aside(out)
+        out = files[s.key]
+        outcome = plan[s.key]
+        if outcome == "move-aside":
+            _move_aside(out)
+            outcome = "computed"
         if on_stage:
             on_stage(i, n, s, "start" if outcome != "reused" else "reused", {"file": str(out), "outcome": outcome})
         if outcome != "reused":
@@ -446,9 +541,18 @@ def run_campaign(
             try:
                 _run_stage(s, out, campaign, files, hashes, resume=outcome == "resumed", scheduler=scheduler,
                            workers=workers, argv=argv, progress=progress, done=results)
-            except BaseException:
+            except BaseException as e:
+                state = _left_state(out)
+                if state == L.STATUS_RUNNING:  # the stage's runner was stopped before it could mark its file
+                    mark_failed(out, failure_reason(e))
+                    state = _left_state(out)
+                try:
+                    e.bellscope_stage = {"stage": f"{s.kind} {s.name}", "index": i, "n": n, "file": str(out),
+                                         "state": state}
+                except AttributeError:  # pragma: no cover - exceptions with __slots__
+                    pass
                 if on_stage:
-                    on_stage(i, n, s, "failed", {"file": str(out)})
+                    on_stage(i, n, s, "failed", {"file": str(out), "state": state})
                 raise
             wall = time.perf_counter() - t0
             if on_stage:
@@ -467,15 +571,175 @@ def run_campaign(
         # no certify stage: a small record of the stages alone (same reuse rule)
         sha = _sha({"stage": "campaign", "inputs": hashes})
         record = runs_dir / f"campaign-{_slug(campaign.name)}-{sha[:12]}.h5"
-        if record.exists() and _file_state(record)[0] == L.STATUS_COMPLETE:
+        if record.exists() and _file_state(record)[0] == L.STATUS_COMPLETE and _record_matches(record, sha):
             record_outcome = "reused"
         else:
             if record.exists():
                 _move_aside(record)
             f = _create_record(record, campaign, sha, argv)
-            with f:
+            try:
                 _finish_record(f, campaign, results, None)
+            except BaseException as e:
+                _store.set_status(f, L.STATUS_FAILED, {L.HEADLINE: f"failed: {failure_reason(e)}"})
+                raise
+            finally:
+                f.close()
     return CampaignResult(record, tuple(results), best, record_outcome)
+
+
+def failure_reason(e: BaseException) -> str:
+    """What stopped a run, for its file's ``failed`` headline: the signal, or the error's type and first line."""
+    from ._signals import Terminated
+
+    if isinstance(e, Terminated):
+        return "terminated (SIGTERM)"
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def create_guarded(path: Path, create: Callable[[], h5py.File]) -> h5py.File:
+    """``create()`` (which makes the run file ``path``); if it is stopped half-way (a signal while it writes the
+    provenance, a full disk) the half-made file is marked failed with the reason instead of being left running."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        return create()
+    except BaseException as e:
+        if not existed and path.exists():
+            mark_failed(path, failure_reason(e))
+        raise
+
+
+def mark_failed(path: Path, reason: str) -> None:
+    """Mark an existing run file failed (``summary.headline`` = "failed: REASON"); best effort, never raises."""
+    try:
+        with h5py.File(path, "r+") as f:
+            f.attrs[L.STATUS] = L.STATUS_FAILED
+            f.attrs[L.SUMMARY] = json.dumps({L.HEADLINE: f"failed: {reason}"})
+    except Exception:  # noqa: BLE001 - the file may be unreadable: nothing more can be done
+        pass
+
+
+def _left_state(path: Path) -> str:
+    """What a stopped stage left: "none" (no file), else the file's status ("failed", "running", ...)."""
+    if not path.exists():
+        return "none"
+    for kw in ({}, {"locking": False}):  # {}: the stopped runner's handle may still be open in this process
+        try:
+            with h5py.File(path, "r", **kw) as f:
+                return _text(f.attrs.get(L.STATUS, "unknown"))
+        except (OSError, KeyError):
+            continue
+    return "unreadable"
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+_STAGE_KIND = {"dataset": L.KIND_DATASET, "train": L.KIND_MODEL, "discover": L.KIND_DISCOVERY,
+               "certify": L.KIND_CAMPAIGN}
+
+
+def _record_matches(path: Path, sha: str) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return _text(f.attrs.get(L.KIND)) == L.KIND_CAMPAIGN and _store.read_config(f)[1] == sha
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def _verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[str, str],
+                     files: Mapping[str, Path]) -> None:
+    """Refuse (``ValueError``) a stage file whose content is not the stage's: its kind, its scenario, and the
+    config hash stored inside it (dataset, certify: the stage hash itself; train: the hash of the dataset it was
+    trained on, its target, preset, members and seed; discover: its discovery config and the model's hash)."""
+
+    def mismatch(why: str):
+        return ValueError(f"stage {s.kind} {s.name}: {path} has this stage's file name but {why}; it was not made by "
+                          "this stage: move it away (it is never overwritten) and run the campaign again")
+
+    try:
+        with h5py.File(path, "r") as f:
+            kind = _text(f.attrs.get(L.KIND, ""))
+            if kind != _STAGE_KIND[s.kind]:
+                raise mismatch(f"kind {kind!r} (a {s.kind} stage writes {_STAGE_KIND[s.kind]!r})")
+            cfg_json, cfg_hash = _store.read_config(f)
+            scen = _text(f[L.SCENARIO].attrs.get(L.SCENARIO_JSON, "")) if L.SCENARIO in f else ""
+            if s.kind in ("dataset", "certify"):
+                if cfg_hash != hashes[s.key]:
+                    raise mismatch(f"config hash {cfg_hash[:12]} (expected {hashes[s.key][:12]})")
+            if s.kind == "dataset":
+                _same_scenario(scen, _dataset_spec(s).scenario, mismatch)
+            elif s.kind == "train":
+                ds = next(x for x in campaign.stages if x.key == s.needs[0])
+                spec = _dataset_spec(ds)
+                _same_scenario(scen, spec.scenario, mismatch)
+                g = f.get(L.MODEL)
+                attrs = dict(g.attrs) if isinstance(g, h5py.Group) else {}
+                dh = _text(attrs.get(L.MODEL_DATASET_HASH, ""))
+                if dh != hashes[s.needs[0]]:
+                    raise mismatch(f"was trained on dataset {dh[:12] or '(none)'} (expected {hashes[s.needs[0]][:12]})")
+                from ._model_run import _DEFAULT_TARGET
+
+                target = s.options.get("target") or _DEFAULT_TARGET[spec.kind]
+                if _text(attrs.get(L.MODEL_TARGET, "")) != target:
+                    raise mismatch(f"target {_text(attrs.get(L.MODEL_TARGET, ''))!r} (expected {target!r})")
+                hyper = _json_object(cfg_json, mismatch)
+                want = {"preset": s.options.get("preset", "quick"), "seed": s.options.get("seed"),
+                        "n_members": s.options.get("members")}
+                have = {"preset": hyper.get("preset"), "seed": (hyper.get("train_config") or {}).get("seed"),
+                        "n_members": hyper.get("n_members")}
+                for k, v in want.items():
+                    if v is not None and have[k] != v:
+                        raise mismatch(f"{k} {have[k]!r} (expected {v!r})")
+            elif s.kind == "discover":
+                from ._discover_config import quick_config
+
+                cfg = discover_config(s, campaign)
+                if s.options.get("quick"):
+                    cfg = quick_config(cfg)
+                stored = _json_object(cfg_json, mismatch)
+                a, b = json.loads(json.dumps(cfg)), json.loads(json.dumps(stored))
+                for c in (a, b):  # the model's path depends on the results folder's spelling; its hash is checked
+                    if isinstance(c.get("model"), dict):
+                        c["model"].pop("path", None)
+                if a != b:
+                    raise mismatch("another discovery config")
+                if s.needs:
+                    mfile = files[s.needs[0]]
+                    g = f.get(L.MODEL)
+                    mh = _text(g.attrs.get(L.MODEL_CONFIG_HASH, "")) if isinstance(g, h5py.Group) else ""
+                    if mfile.exists():
+                        with h5py.File(mfile, "r") as m:
+                            want_h = _store.read_config(m)[1]
+                        if mh != want_h:
+                            raise mismatch(f"used model {mh[:12] or '(none)'}, not {mfile.name} ({want_h[:12]})")
+    except (OSError, KeyError, TypeError) as e:
+        raise mismatch(f"cannot be read as a {s.kind} run ({type(e).__name__}: {e})") from None
+
+
+def _json_object(text: str, mismatch) -> dict:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise mismatch("its config is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise mismatch("its config is not a JSON object")
+    return obj
+
+
+def _same_scenario(stored: str, scenario, mismatch) -> None:
+    if scenario is None:
+        return
+    try:
+        same = json.loads(stored) == json.loads(json.dumps(scenario.to_json()))
+    except ValueError:
+        same = False
+    if not same:
+        raise mismatch(f"scenario {stored[:80]!r} (expected {json.dumps(scenario.to_json())[:80]!r})")
 
 
 def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume, scheduler, workers, argv, progress, done):
@@ -527,10 +791,18 @@ def _argv_kw(fn, argv) -> dict[str, Any]:
 def _create_record(path: Path, campaign: Campaign, sha: str, argv) -> h5py.File:
     cfg = {"campaign": campaign.name, "seed": campaign.seed,
            "stages": [{"kind": s.kind, "name": s.name, "options": dict(s.options)} for s in campaign.stages]}
-    f = _store.create_run(path, L.KIND_CAMPAIGN, _canonical(cfg), sha, campaign.seed,
-                          "every stage carries its own seed (default: the campaign seed)", "{}", argv)
-    f[L.CONFIG].attrs[L.CAMPAIGN_TOML] = campaign.toml
-    return f
+
+    def create() -> h5py.File:
+        f = _store.create_run(path, L.KIND_CAMPAIGN, _canonical(cfg), sha, campaign.seed,
+                              "every stage carries its own seed (default: the campaign seed)", "{}", argv)
+        try:
+            f[L.CONFIG].attrs[L.CAMPAIGN_TOML] = campaign.toml
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    return create_guarded(path, create)
 
 
 def _finish_record(f: h5py.File, campaign: Campaign, results: list[StageResult], best) -> None:
@@ -558,30 +830,42 @@ def _project_ns(p: np.ndarray, scenario) -> np.ndarray:
     return np.clip(x, 0.0, None).reshape(p.shape)
 
 
-def _constraints(f: h5py.File) -> dict[str, Any]:
-    """The discovery run's ``[constraints]`` (what a certified candidate must satisfy to be a discovery)."""
+def _rules(f: h5py.File):
+    """``(constraints, bilocal, bounds_ok)`` of an open discovery run: its ``[constraints]`` (a config that does not
+    decode is an error, never "no constraints"), whether its scenario is the network, and per candidate whether its
+    stored parameters lie in the constraint bounds (``discover.bounds_hold_flat`` over the run's family)."""
+    import discover as d
+    from bellcore import BilocalScenario, scenario_from_json
+
+    where = Path(f.filename).name
     try:
-        return dict(json.loads(f[L.CONFIG].attrs[L.CONFIG_JSON]).get("constraints", {}))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return {}
+        cfg_json, _ = _store.read_config(f)
+        cons = d.Constraints.from_run_config(cfg_json)
+        scenario = scenario_from_json(json.loads(_text(f[L.SCENARIO].attrs[L.SCENARIO_JSON])))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"{where}: cannot read the discovery constraints or scenario ({e})") from None
+    c = f[L.CANDIDATES]
+    n = c[L.CAND_BEHAVIOUR].shape[0]
+    bounds_ok = np.ones(n, bool)
+    if cons.bounds:
+        try:
+            fam = d.family_from_spec(json.loads(cfg_json)["family"])
+            params = np.asarray(c[L.CAND_PARAMS][()], np.float64)
+            bounds_ok = np.array([d.bounds_hold_flat(fam, params[j], cons.bounds) for j in range(n)], bool)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"{where}: cannot check the parameter bounds of its candidates ({e})") from None
+    return cons, isinstance(scenario, BilocalScenario), bounds_ok
 
 
-def _meets(cons: Mapping[str, Any], brgp: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Rows that satisfy the discovery constraints: BRGP not above ``brgp_max``, tripartite local if asked.
+def _meets(cons, bilocal: bool, brgp: np.ndarray, tri: np.ndarray, bounds_ok: np.ndarray) -> np.ndarray:
+    """Rows meeting the discovery constraints (``discover.meets_constraints``, the rule ``discover`` uses)."""
+    import discover as d
 
-    (Parameter ``bounds`` hold by construction of the search and are not re-checked here.)
-    """
-    from certify._nl import ZERO_TOL
-
-    ok = np.ones(len(brgp), bool)
-    if cons.get("brgp_max") is not None:
-        ok &= ~(brgp > float(cons["brgp_max"]))  # NaN (no BRGP value) does not violate
-    if cons.get("tripartite_local"):
-        ok &= np.nan_to_num(tri, nan=np.inf) <= ZERO_TOL  # uncertified tripartite NL cannot show locality
-    return ok
+    return np.array([d.meets_constraints(cons, bilocal=bilocal, brgp=float(brgp[k]), tripartite_nl=float(tri[k]),
+                                         bounds_ok=bool(bounds_ok[k])) for k in range(len(brgp))], bool)
 
 
-def _select(f: h5py.File, top: int) -> np.ndarray:
+def _select(f: h5py.File, top: int, rules=None) -> np.ndarray:
     """The ``top`` candidates to re-certify: those meeting the constraints first, then by certified lower bound,
     then by the surrogate's prediction (uncertified last)."""
     c = f[L.CANDIDATES]
@@ -590,8 +874,9 @@ def _select(f: h5py.File, top: int) -> np.ndarray:
     def col(k, fill):
         return np.asarray(c[k], float) if k in c else np.full(n, fill)
 
+    cons, bilocal, bounds_ok = rules if rules is not None else _rules(f)
     lo, pred = col(L.CAND_NBL_LOWER, np.nan), col(L.CAND_PRED_MEAN, 0.0)
-    meets = _meets(_constraints(f), col(L.CAND_BRGP, np.nan), col(L.CAND_TRIPARTITE_NL, np.nan))
+    meets = _meets(cons, bilocal, col(L.CAND_BRGP, np.nan), col(L.CAND_TRIPARTITE_NL, np.nan), bounds_ok)
     order = np.lexsort((-np.nan_to_num(pred, nan=-np.inf), -np.nan_to_num(lo, nan=-np.inf), ~meets))
     return order[:top]
 
@@ -657,17 +942,21 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
     kw = {"tol": float(o.get("tol", 1e-5)), "max_nodes": int(o.get("max_nodes", 20000)),
           "time_limit": float(o.get("time_limit", 120.0))}
     picked = []  # (source file, index, behaviour, extra fields)
-    for key in s.needs:
+    for key in s.needs:  # every source read and checked before the record is created
         with h5py.File(files[key], "r") as src:
             if L.CANDIDATES not in src:
                 continue
-            scenario = scenario_from_json(json.loads(src[L.SCENARIO].attrs[L.SCENARIO_JSON]))
+            scenario = scenario_from_json(json.loads(_text(src[L.SCENARIO].attrs[L.SCENARIO_JSON])))
             c = src[L.CANDIDATES]
-            cons = _constraints(src)
-            for j in _select(src, top):
+            rules = _rules(src)
+            if not rules[1]:
+                raise ValueError(f"{files[key].name}: the certify stage re-certifies NBL of bilocal candidates; this "
+                                 f"discovery searched a {type(scenario).__name__}")
+            for j in _select(src, top, rules):
                 extra = {k: float(c[k][j]) for k in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD,
                                                      L.CAND_TRIPARTITE_NL) if k in c}
-                extra["constraints"] = cons
+                extra["constraints"] = rules[0].to_json()
+                extra["_rule"] = (rules[0], bool(rules[2][j]))
                 picked.append((files[key].name, int(j), np.asarray(c[L.CAND_BEHAVIOUR][j], np.float64), extra, scenario))
     f = _create_record(out, campaign, hashes[s.key], argv)
     try:
@@ -697,8 +986,8 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
                     "nonbilocal": bool(r.is_nonbilocal), "discovery": bool(disc[b]),
                     "constraints": extra.get("constraints", {})}
         _finish_record(f, campaign, list(done), best)  # the record lists the stages before it
-    except BaseException:
-        _store.set_status(f, L.STATUS_FAILED)
+    except BaseException as e:
+        _store.set_status(f, L.STATUS_FAILED, {L.HEADLINE: f"failed: {failure_reason(e)}"})
         raise
     finally:
         f.close()
@@ -706,8 +995,6 @@ def _certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, ar
 
 def _write_certified(f: h5py.File, rows) -> np.ndarray:
     """Write ``/certified``; returns the ``discovery`` flags (certified nonbilocal and the source's constraints met)."""
-    from surrogates import STATUS_NAMES
-
     g = f.create_group(L.CERTIFIED)
     n = len(rows)
     if not n:
@@ -715,22 +1002,28 @@ def _write_certified(f: h5py.File, rows) -> np.ndarray:
     g.create_dataset(L.CAND_BEHAVIOUR, data=np.stack([p for _, _, p, _, _ in rows]))
     g.create_dataset(L.CAND_NBL_LOWER, data=np.array([r.lower for *_, r in rows], float))
     g.create_dataset(L.CAND_NBL_UPPER, data=np.array([r.upper for *_, r in rows], float))
-    enum = h5py.enum_dtype({s: i for i, s in enumerate(STATUS_NAMES)}, basetype="u1")
-    g.create_dataset(L.CAND_NBL_STATUS, data=np.array([STATUS_NAMES.index(r.status.value) for *_, r in rows], np.uint8), dtype=enum)
+    g.create_dataset(L.CAND_NBL_STATUS, data=np.array([L.status_code(r.status.value) for *_, r in rows], np.uint8),
+                     dtype=L.STATUS_ENUM)
     for key in (L.CAND_THETA, L.CAND_BRGP, L.CAND_PRED_MEAN, L.CAND_PRED_STD, L.CAND_TRIPARTITE_NL):
         g.create_dataset(key, data=np.array([e.get(key, math.nan) for _, _, _, e, _ in rows], float))
-    brgp, tri = g[L.CAND_BRGP][()], g[L.CAND_TRIPARTITE_NL][()]
-    meets = np.array([_meets(e.get("constraints", {}), brgp[k : k + 1], tri[k : k + 1])[0]
-                      for k, (_, _, _, e, _) in enumerate(rows)])
-    disc = np.array([r.is_nonbilocal for *_, r in rows]) & meets
+    disc = np.array([is_discovery_row(r, e) for _, _, _, e, r in rows], bool)
     g.create_dataset(L.CAND_DISCOVERY, data=disc)
     g[L.CAND_DISCOVERY].attrs[L.DESCRIPTION] = (
-        "certified nonbilocal (lower bound > 0) and the discovery run's constraints met (BRGP <= brgp_max, "
-        "tripartite NL = 0 when tripartite_local)")
+        "discover.is_discovery: certified nonbilocal (lower bound > 0, certificate re-checked) and the discovery "
+        "run's constraints met (parameter bounds, BRGP <= brgp_max, tripartite NL = 0 when tripartite_local)")
     g.create_dataset(L.CERT_SOURCE_INDEX, data=np.array([j for _, j, *_ in rows], np.int64))
     g.create_dataset(L.CERT_SOURCE_FILE, data=np.array([s for s, *_ in rows], dtype=h5py.string_dtype()))
     f.flush()
     return disc
+
+
+def is_discovery_row(result, extra: Mapping[str, Any]) -> bool:
+    """``discover.is_discovery`` of one re-certified candidate, with the values stored with it in its source run."""
+    import discover as d
+
+    cons, bounds_ok = extra["_rule"]
+    return d.is_discovery(result, cons, bilocal=True, brgp=extra.get(L.CAND_BRGP, math.nan),
+                          tripartite_nl=extra.get(L.CAND_TRIPARTITE_NL, math.nan), bounds_ok=bounds_ok)
 
 
 def _best_certified(path: Path) -> dict[str, Any] | None:

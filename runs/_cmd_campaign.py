@@ -42,6 +42,7 @@ def campaign(
         fail(f"{config or 'default campaign'}: {e}")
     if scheduler is not None and workers not in (None, 1):
         fail("--workers and --scheduler are exclusive: with --scheduler the cluster's workers do the work")
+    _check_scheduler(scheduler)
     if runs_dir.exists() and not runs_dir.is_dir():
         fail(f"--runs-dir {runs_dir} is a file, not a folder")
 
@@ -51,24 +52,73 @@ def campaign(
     _report(result, runs_dir, camp)
 
 
+def _check_scheduler(scheduler) -> None:
+    from ._scheduler import check_scheduler_address
+
+    if scheduler is not None:
+        try:
+            check_scheduler_address(scheduler)
+        except ValueError as e:
+            fail(str(e))
+
+
+#: Hints written for the single-run commands, said the campaign's way (a campaign continues by re-running it).
+_CAMPAIGN_HINTS = (
+    ("(use --resume to continue it, or choose another --out)", "(run the same campaign command again to continue it)"),
+    ("continue with --resume once the cause is fixed", "run the same campaign command again once the cause is fixed"),
+    ("; --resume needs the same arguments", ""),
+    ("(drop --resume to start it)", ""),
+    ("--resume", "re-running the campaign"),
+)
+
+
+def campaign_text(message: str) -> str:
+    """A stage's message with ``--resume`` advice (meant for ``bellscope dataset``) said for campaign users."""
+    for old, new in _CAMPAIGN_HINTS:
+        message = message.replace(old, new)
+    return message
+
+
+def _left(e: BaseException) -> str:
+    """What the stage that stopped left on disk, from the ``bellscope_stage`` note ``run_campaign`` attaches."""
+    info = getattr(e, "bellscope_stage", None)
+    if not info:
+        return ""
+    name = Path(info["file"]).name
+    state = info["state"]
+    if state == "none":
+        what = f"no file was written for stage {info['stage']}"
+    elif state == "failed":
+        what = f"{name} is marked failed (the next run {'resumes' if info['stage'].startswith('dataset') else 'recomputes'} it)"
+    else:
+        what = f"{name} is left {state}"
+    return f"stage {info['index'] + 1}/{info['n']} {info['stage']} stopped: {what}"
+
+
 def _with_display(progress: bool, run):
-    """``run(display)`` under one progress display; every way a campaign can stop becomes one line on stderr."""
+    """``run(display)`` under one progress display; every way a campaign can stop becomes one line on stderr:
+    ``error:`` (exit 2 for a refused input, 1 for a crashed stage), or SIGINT / SIGTERM (exit 130 / 143)."""
     from rich.console import Console
+
+    from ._interrupts import exit_now, watch_signals
 
     display = _Display(Console(stderr=True), progress)
     try:
-        with display:
+        with watch_signals() as watch, display:
+            display.watch = watch
             return run(display)
-    except (ValueError, FileExistsError) as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: finished stages are kept; run the same command again to continue", err=True)
-        raise typer.Exit(130)
-    except Exception as e:  # noqa: BLE001 - a stage crashed: its file is marked failed; one line, not a traceback
-        first = str(e).splitlines()[0] if str(e) else ""
-        typer.echo(f"error: a stage failed with {type(e).__name__}: {first} (its file is marked failed; run the "
-                   "same command again to recompute it)", err=True)
-        raise typer.Exit(1)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        left = _left(e)
+        exit_now(e, (f"{left}; " if left else "") + "finished stages are kept; run the same command again to "
+                         "continue")
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        left = _left(e)
+        fail(campaign_text(str(e).splitlines()[0] if str(e) else type(e).__name__) + (f" ({left})" if left else ""))
+    except Exception as e:  # noqa: BLE001 - a stage crashed: one line, not a traceback
+        first = campaign_text(str(e).splitlines()[0]) if str(e) else ""
+        left = _left(e) or "no stage file was written"
+        fail(f"a stage failed with {type(e).__name__}: {first} ({left}; run the same command again to recompute it)",
+             code=1)
 
 
 class _Display:
@@ -76,6 +126,7 @@ class _Display:
 
     def __init__(self, console, enabled: bool):
         self.console, self.enabled = console, enabled
+        self.watch = None  # _interrupts watch: progress ticks raise a signal that was swallowed on the way
         self._progress = None
         self._task = None
 
@@ -107,6 +158,8 @@ class _Display:
             self.console.print(text, highlight=False)
 
     def on_stage(self, i, n, stage, state, info) -> None:
+        if self.watch is not None and state in ("start", "reused"):
+            self.watch.check()
         label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
         name = Path(info.get("file", "")).name
         if state == "reused":
@@ -122,9 +175,15 @@ class _Display:
                 self._progress.update(self._task, total=t.total or 1, completed=t.total or 1)
             self._say(f"{label}: {state} in {info.get('wall_seconds', math.nan):.1f} s")
         elif state == "failed":
-            self._say(f"{label}: [red]failed[/] ({name} is marked failed; the next run recomputes it)")
+            st = info.get("state")
+            what = (f"no file was written" if st == "none" else
+                    f"{name} is marked failed; the next run {'resumes' if stage.kind == 'dataset' else 'recomputes'} it"
+                    if st == "failed" else f"{name} is left {st}")
+            self._say(f"{label}: [red]stopped[/] ({what})")
 
     def progress(self, done: int, total: int, info) -> None:
+        if self.watch is not None:
+            self.watch.check()
         if self._progress is not None and self._task is not None:
             extra = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
             self._progress.update(self._task, completed=done, total=total, info=extra)
@@ -143,7 +202,9 @@ def _report(result, runs_dir: Path, camp) -> None:
         tri_txt = "" if not _finite(tri) else (", tripartite local" if tri <= 1e-9 else f", tripartite NL {tri:.3g}")
         theta = b.get("theta", math.nan)
         theta_txt = "" if not _finite(theta) else f" at θ = {theta:.4f}"
-        head = "best certified discovery" if b.get("discovery") else "no discovery (constraints unmet); best certified"
+        head = ("best certified discovery" if b.get("discovery") else
+                "no discovery (constraints unmet); best certified" if b.get("nonbilocal") else
+                "no discovery (nothing certified nonbilocal); best certified")
         lines.append(
             f"{head}: NBL in [{b['nbl_lower']:.5f}, {b['nbl_upper']:.5f}] ({b['status']}){theta_txt}{brgp_txt}"
             f"{tri_txt}; {b['source_file']} candidate {b['source_index']}"
@@ -191,6 +252,7 @@ def reproduce(
 
     if scheduler is not None and workers not in (None, 1):
         fail("--workers and --scheduler are exclusive")
+    _check_scheduler(scheduler)
     if runs_dir.exists() and not runs_dir.is_dir():
         fail(f"--runs-dir {runs_dir} is a file, not a folder")
     res = _with_display(progress, lambda display: run(

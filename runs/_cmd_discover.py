@@ -10,11 +10,14 @@ from typing import Optional
 
 import typer
 
+from ._discover_config import discovery_config_names
 from ._errors import fail
+
+_SHIPPED = ", ".join(discovery_config_names())
 
 
 def discover_cmd(
-    config: str = typer.Option(..., "--config", "-c", help="Campaign: a TOML file, or the name of a shipped one (fig3b, fig3b-theta, restricted-eta, restricted-plane, smoke)."),
+    config: str = typer.Option(..., "--config", "-c", help=f"Campaign: a TOML file, or the name of a shipped one ({_SHIPPED})."),
     out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 run file (never overwritten)."),
     quick: bool = typer.Option(False, "--quick", help="Shrink every budget (steps, time, scan points, certification) to finish within ~5 minutes; trains the surrogate if the campaign names none."),
     model: Optional[Path] = typer.Option(None, "--model", help="Surrogate model run file (overrides [model] path)."),
@@ -43,6 +46,8 @@ def discover_cmd(
     from ._progress import rich_progress
 
     try:
+        if top is not None and top < 1:
+            raise ValueError(f"--top must be >= 1; got {top}")
         cfg = load_discovery_config(config)
         if seed is not None:
             cfg["seed"] = seed
@@ -55,7 +60,7 @@ def discover_cmd(
             try:
                 cfg["scan"]["theta"] = [float(t) for t in theta.split(",") if t.strip()]
             except ValueError:
-                fail(f"--theta expects comma-separated numbers; got {theta!r}")
+                raise ValueError(f"--theta expects comma-separated numbers; got {theta!r}") from None
         if top is not None:
             cfg["certify"]["top"] = top
         if active_rounds is not None:
@@ -63,23 +68,61 @@ def discover_cmd(
         cfg = normalise_discovery_config(cfg)
     except ValueError as e:
         fail(str(e))
-    if out.exists():
+    if out.exists() or out.is_symlink():
         fail(f"{out} already exists (choose another --out; run files are never overwritten)")
-    if model is not None and not model.exists():
-        fail(f"model file {model} does not exist")
+    if model is not None and not model.is_file():
+        fail(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
+    from ._interrupts import exit_now, watch_signals
+
     try:
-        with rich_progress("discover", None, enabled=progress) as bar:
-            run_discover(cfg, out, quick=quick, model=model, progress=bar, argv=sys.argv)
+        with watch_signals() as watch, rich_progress("discover", None, enabled=progress) as bar:
+            def tick(done, total, info):
+                watch.check()  # a signal swallowed on the way (in a garbage-collection callback) stops us here
+                if bar is not None:
+                    bar(done, total, info)
+
+            run_discover(cfg, out, quick=quick, model=model, progress=tick, argv=sys.argv)
     except (ValueError, FileExistsError) as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: {out} keeps the traces and candidates finished so far (status failed)", err=True)
-        raise typer.Exit(130)
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except KeyboardInterrupt as e:
+        exit_now(e, _left_behind(out))
+    except Exception as e:  # noqa: BLE001 - a crash inside the searches: one line; the file says failed and why
+        first = str(e).splitlines()[0] if str(e) else ""
+        fail(f"discover stopped with {type(e).__name__}: {first} ({_left_behind(out, crashed=True)})", code=1)
     run = read_discovery(out)
     if as_json:
         sys.stdout.write(json.dumps({"file": str(out), **run["summary"]}, default=str) + "\n")
     else:
         _print(out, run)
+
+
+def _left_behind(out: Path, crashed: bool = False) -> str:
+    """What an interrupted or crashed run left on disk, from the files themselves (never a file that is not there)."""
+    import h5py
+
+    from . import _layout as L
+
+    parts = []
+    if out.exists():
+        got = None
+        for kw in ({}, {"locking": False}):  # {}: the stopped run's own handle may still be open in this process
+            try:
+                with h5py.File(out, "r", **kw) as f:
+                    got = str(f.attrs.get(L.STATUS, "?")), int(f.attrs.get(L.ROWS_COMPLETE, 0))
+                break
+            except (OSError, KeyError, ValueError):
+                continue
+        if got is None:
+            parts.append(f"{out} exists but cannot be read")
+        else:
+            keeps = "keeps the traces and candidates finished so far" if not crashed else "keeps what finished"
+            parts.append(f"{out} {keeps} ({got[1]} candidates; status {got[0]})")
+    else:
+        parts.append(f"nothing was written to {out}")
+    trained = out.with_name(out.stem + ".model.h5")
+    if trained.exists():
+        parts.append(f"the --quick surrogate is in {trained}")
+    return "; ".join(parts)
 
 
 def _f(x) -> str:

@@ -52,6 +52,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -86,24 +87,60 @@ def discovery_config_names() -> list[str]:
 
 
 def load_discovery_config(source: str | Path) -> dict[str, Any]:
-    """Read a campaign: a path to a TOML file, or the name of a shipped campaign (``fig3b``). Validated."""
-    path = Path(source)
-    if path.suffix == ".toml" or path.exists():
-        if not path.exists():
-            raise ValueError(f"campaign file {path} does not exist")
-        text, stem = path.read_text(), path.stem
+    """Read a campaign: the plain name of a shipped campaign (``fig3b``, one of ``discovery_config_names()``), or
+    a path to a TOML file. Validated; raises ``ValueError`` with a one-line reason."""
+    source = str(source)
+    shipped = discovery_config_names()
+    if source in shipped:  # a plain name from the list: never a path, so "../x" cannot reach outside the package
+        text, stem = resources.files("runs").joinpath("campaigns", f"{source}.toml").read_text(), source
     else:
-        res = resources.files("runs").joinpath("campaigns", f"{source}.toml")
-        if not res.is_file():
+        path = Path(source)
+        if path.is_dir():
+            raise ValueError(f"campaign {source} is a folder, not a TOML file")
+        if not path.exists():
+            if path.suffix == ".toml" or len(path.parts) > 1:
+                raise ValueError(f"campaign file {path} does not exist")
             raise ValueError(f"no campaign file {source!r} and no shipped campaign of that name; shipped: "
-                             f"{', '.join(discovery_config_names())}")
-        text, stem = res.read_text(), str(source)
+                             f"{', '.join(shipped)}")
+        if not path.is_file():
+            raise ValueError(f"campaign {source} is not a regular file")
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"campaign file {path} is not UTF-8 text") from None
+        except OSError as e:
+            raise ValueError(f"cannot read campaign file {path}: {e.strerror or e}") from None
+        stem = path.stem
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"campaign {source}: not valid TOML: {e}") from None
     raw.setdefault("name", stem)
     return normalise_discovery_config(raw)
+
+
+#: Master seeds (and derived ones: + 1000 * scan point + searcher + 100 * round) stay below 2**31.
+MAX_SEED = 2**31 - 2**20
+
+
+def _int(x: Any, what: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(x, bool) or not isinstance(x, int) and not (isinstance(x, float) and x.is_integer()):
+        raise ValueError(f"{what} must be an integer; got {x!r}")
+    x = int(x)
+    if x < lo or (hi is not None and x > hi):
+        raise ValueError(f"{what} must be >= {lo}" + ("" if hi is None else f" and <= {hi}") + f"; got {x}")
+    return x
+
+
+def _num(x: Any, what: str, *, positive: bool = False, nonneg: bool = False) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        raise ValueError(f"{what} must be a finite number; got {x!r}")
+    x = float(x)
+    if positive and not x > 0:
+        raise ValueError(f"{what} must be > 0; got {x}")
+    if nonneg and not x >= 0:
+        raise ValueError(f"{what} must be >= 0; got {x}")
+    return x
 
 
 def _keys(table: Mapping, allowed: set, where: str) -> None:
@@ -122,34 +159,70 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError("a campaign needs a [family] table")
     from discover import family_from_spec
 
-    family_from_spec(cfg["family"])  # raises on bad family keys
+    from discover import Constraints
+
+    if not isinstance(cfg["family"], Mapping):
+        raise ValueError("[family] must be a table")
+    family = family_from_spec(cfg["family"])  # raises on bad family keys
+    _int(cfg.get("seed", 0), "seed", 0, MAX_SEED)
     cfg["seed"] = int(cfg.get("seed", 0))
     cfg.setdefault("name", "campaign")
+    if not isinstance(cfg["name"], str) or not cfg["name"]:
+        raise ValueError(f"name must be a non-empty string; got {cfg['name']!r}")
     obj = cfg.setdefault("objective", {})
     _keys(obj, _OBJ_KEYS, "objective")
     obj.setdefault("target", "surrogate")
     obj.setdefault("kappa", 0.0)
+    _num(obj["kappa"], "[objective] kappa")
+    if obj.get("brgp_max") is not None:
+        _num(obj["brgp_max"], "[objective] brgp_max")
+    for k in ("brgp_weight", "tripartite_weight"):
+        if k in obj:
+            _num(obj[k], f"[objective] {k}", nonneg=True)
     cons = cfg.setdefault("constraints", {})
     _keys(cons, _CONS_KEYS, "constraints")
-    _keys(cfg.setdefault("model", {}), _MODEL_KEYS, "model")
+    bounds = {**Constraints.from_config(cons).bounds,
+              **Constraints.from_config({"bounds": obj.get("bounds", {}) or {}}).bounds}
+    if bounds:  # every bound names a parameter of the family (a misspelt path would never be checked)
+        import jax
+
+        from discover import bounds_hold, params_of
+
+        bounds_hold(params_of(family.init(jax.random.PRNGKey(0)))[0], bounds)
+    model = cfg.setdefault("model", {})
+    _keys(model, _MODEL_KEYS, "model")
+    if "members" in model:
+        _int(model["members"], "[model] members", 1)
+    if "seed" in model:
+        _int(model["seed"], "[model] seed", 0, MAX_SEED)
+    for k in ("path", "dataset"):
+        if k in model and not isinstance(model[k], str):
+            raise ValueError(f"[model] {k} must be a file path (string); got {model[k]!r}")
     cert = cfg.setdefault("certify", {})
     _keys(cert, _CERT_KEYS, "certify")
     cert.setdefault("top", 8)
     cert.setdefault("nbl_tol", 1e-5)
     cert.setdefault("nbl_time_limit", 20.0)
     cert.setdefault("nbl_max_nodes", 20000)
+    # checked, not converted: the canonical JSON (and so every stored config hash) keeps the values as given
+    _int(cert["top"], "[certify] top", 1)
+    _num(cert["nbl_tol"], "[certify] nbl_tol", positive=True)
+    _num(cert["nbl_time_limit"], "[certify] nbl_time_limit", positive=True)
+    _int(cert["nbl_max_nodes"], "[certify] nbl_max_nodes", 1)
     scan = cfg.setdefault("scan", {})
     _keys(scan, {"theta"}, "scan")
     if "theta" in scan:
         if not isinstance(scan["theta"], list) or not scan["theta"]:
             raise ValueError("[scan] theta must be a non-empty list of angles")
-        scan["theta"] = [float(t) for t in scan["theta"]]
+        scan["theta"] = [_num(t, "[scan] theta") for t in scan["theta"]]
     bilocal = cfg["family"].get("scenario", "bell") == "bilocal"
     searchers = cfg.setdefault("searchers", [{"kind": "gradient"}])
     if not isinstance(searchers, list) or not searchers:
         raise ValueError("[[searchers]] must list at least one searcher")
     names = set()
     for s in searchers:
+        if not isinstance(s, Mapping):
+            raise ValueError("each [[searchers]] entry must be a table")
         kind = s.get("kind")
         if kind not in _SEARCHER_KEYS:
             raise ValueError(f"searcher kind {kind!r} unknown; expected one of {sorted(_SEARCHER_KEYS)}")
@@ -171,14 +244,22 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"target {s['target']!r} needs a bilocal family")
         if s["target"] in ("chsh", "nl") and bilocal:
             raise ValueError(f"target {s['target']!r} needs a bell family")
-        if int(s["steps"]) < 1:
-            raise ValueError(f"searcher {s['name']!r}: steps must be >= 1")
+        _int(s["steps"], f"searcher {s['name']!r}: steps", 1)
+        if s.get("time_budget") is not None:
+            _num(s["time_budget"], f"searcher {s['name']!r}: time_budget", positive=True)
+        for k in ("starts", "batch"):
+            if k in s:
+                _int(s[k], f"searcher {s['name']!r}: {k}", 1)
+        for k in ("learning_rate", "sigma"):
+            if k in s:
+                _num(s[k], f"searcher {s['name']!r}: {k}", positive=True)
+        _searcher_check(s)
     if "active" in cfg:
         a = cfg["active"]
         _keys(a, _ACTIVE_KEYS, "active")
-        a["rounds"] = int(a.get("rounds", 3))
-        a["neighbours"] = int(a.get("neighbours", 4))
-        a["sigma"] = float(a.get("sigma", 0.05))
+        a["rounds"] = _int(a.get("rounds", 3), "[active] rounds", 1)
+        a["neighbours"] = _int(a.get("neighbours", 4), "[active] neighbours", 0)
+        a["sigma"] = _num(a.get("sigma", 0.05), "[active] sigma", nonneg=True)
         if a["rounds"] < 1 or a["neighbours"] < 0 or not a["sigma"] >= 0:
             raise ValueError(f"[active] needs rounds >= 1, neighbours >= 0, sigma >= 0; got {a['rounds']}, "
                              f"{a['neighbours']}, {a['sigma']}")
@@ -187,6 +268,13 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         if len(scan.get("theta", [None])) > 1:
             raise ValueError("[active] runs at one scan point: give one [scan] theta (or --theta with one angle)")
     return cfg
+
+
+def _searcher_check(s: Mapping[str, Any]) -> None:
+    """Build the searcher once (its own checks: optimiser names) so that a bad one is refused before any work."""
+    from ._discover_run import _searcher
+
+    _searcher(s)
 
 
 def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:

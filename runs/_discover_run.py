@@ -24,12 +24,11 @@ import numpy as np
 
 from . import _layout as L
 from ._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
-from ._store import _status_enum, create_run, set_status
+from ._store import create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
 
 SEED_DERIVATION = "searcher i at scan point j: master + 1000*j + i; certification: master"
-_STATUS_NAMES = (L.DISCOVERY_STATUS_NONE, "optimal", "inaccurate", "limit", "infeasible", "error")
 _STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 
 
@@ -125,10 +124,9 @@ def _append_candidates(f: h5py.File, cands) -> None:
         "nl_lower": cands.nl_lower, "nl_upper": cands.nl_upper, "nbl_lower": cands.nbl_lower,
         "nbl_upper": cands.nbl_upper, "discovery": cands.discovery, "theta": cands.theta, "seconds": cands.seconds,
     }
-    enum = _status_enum(_STATUS_NAMES)
+    enum = L.STATUS_ENUM  # the one status table (runs/_layout.py)
     for k in _STRING_STATUS:
-        data[k] = np.array([_STATUS_NAMES.index(v or L.DISCOVERY_STATUS_NONE) for v in getattr(cands, k)],
-                           dtype=np.uint8)
+        data[k] = np.array([L.status_code(v) for v in getattr(cands, k)], dtype=np.uint8)
     data["searcher"] = np.array(cands.searcher, dtype=object)
     start = int(f.attrs[L.ROWS_COMPLETE])
     for k, a in data.items():
@@ -171,20 +169,39 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     if quick:
         cfg = quick_config(cfg)
     out = Path(out)
-    if out.exists():
+    if out.exists() or out.is_symlink():
         raise FileExistsError(f"{out} already exists (choose another --out; run files are never overwritten)")
+    from ._store import check_out_path
+
+    check_out_path(out)  # a missing folder is refused now, not after the searches (or a --quick training)
+    if model is not None:
+        model = Path(model)
+        if not model.is_file():
+            raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     if cfg.get("active") is not None:  # refused before anything is written or trained
         from ._active_run import active_dataset
 
         active_dataset(cfg)
+    # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
+    # before any file exists (the surrogate's objective is checked once the model is loaded, still before)
+    thetas = cfg["scan"].get("theta", [None])
+    fams = [d.family_from_spec(cfg["family"] if t is None else {**cfg["family"], "theta": t}) for t in thetas]
+    for s in cfg["searchers"]:
+        _searcher(s)
+    cons = d.Constraints.from_config(cfg["constraints"])
     needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"])
+    if needs_model and model is None and cfg["model"].get("path") is None and not quick:
+        raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
+                         "to train a small one from [model] dataset)")
+    for s in cfg["searchers"]:
+        if s["target"] != "surrogate":
+            _objective(s["target"], cfg, None)
     surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
+    if needs_model:
+        _objective("surrogate", cfg, surrogate)
     if model is not None:
         cfg["model"]["path"] = str(model)
-    thetas = cfg["scan"].get("theta", [None])
-    fam0 = d.family_from_spec(cfg["family"] if thetas[0] is None else {**cfg["family"], "theta": thetas[0]})
-    cons = d.Constraints(cfg["constraints"].get("brgp_max"), bool(cfg["constraints"].get("tripartite_local", False)),
-                         {k: tuple(v) for k, v in cfg["constraints"].get("bounds", {}).items()})
+    fam0 = fams[0]
     cert = cfg["certify"]
     active = cfg.get("active")
     total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
@@ -193,14 +210,11 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         total += (active["rounds"] - 1) * (sum(int(s["steps"]) for s in sur) + max(int(cert["top"]), len(sur)))
     done = [0]
 
-    def tick(n=1, info=None):
-        done[0] += n
-        if progress is not None:
-            progress(done[0], total, info or {})
-
     master = int(cfg["seed"])
-    f = create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master, SEED_DERIVATION,
-                   json.dumps(fam0.scenario.to_json()), argv)
+    from ._campaign import create_guarded
+
+    f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master,
+                                               SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
     t0 = time.perf_counter()
     try:
         g = f.create_group(L.MODEL)
@@ -209,8 +223,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         f.create_group(L.TRACES)
         per: dict[str, dict[str, Any]] = {}
         for j, theta in enumerate(thetas):
-            spec = cfg["family"] if theta is None else {**cfg["family"], "theta": theta}
-            fam = d.family_from_spec(spec)
+            fam = fams[j]
             results = []
             for i, s in enumerate(cfg["searchers"]):
                 if active is not None and s["target"] == "surrogate":
@@ -251,8 +264,12 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         summary = _summary(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
     except BaseException as e:
-        set_status(f, L.STATUS_FAILED, {"headline": f"failed: {type(e).__name__}: {e}"})
-        f.close()
+        from ._campaign import failure_reason
+
+        try:
+            set_status(f, L.STATUS_FAILED, {"headline": f"failed: {failure_reason(e)}"})
+        finally:
+            f.close()
         raise
     f.close()
     return out
@@ -367,7 +384,7 @@ def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
     for k, ds in f[L.CANDIDATES].items():
         a = ds[:rows]
         if k in _STRING_STATUS:
-            a = np.array([_STATUS_NAMES[int(v)] for v in a], dtype=object)
+            a = L.decode_status(a, ds.dtype)  # through the file's own enum (old files: none = 0, shifted codes)
         elif k == "searcher":
             a = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in a], dtype=object)
         out[k] = a

@@ -21,6 +21,9 @@ which ``--resume`` truncates. Label status data sets use an HDF5 enum type (h5du
 
 from __future__ import annotations
 
+import h5py
+import numpy as np
+
 SCHEMA_VERSION = 1
 
 # root attributes
@@ -236,3 +239,54 @@ ACTIVE_ROUND_FIELDS = {
 
 def active_path(field: str) -> str:
     return f"/{ACTIVE}/{field}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Status codes: one table for every file kind (dataset labels, discovery candidates, a campaign's /certified).
+# Code i is the i-th ``certify.Status`` (optimal 0, inaccurate 1, limit 2, infeasible 3, error 4, the order
+# ``surrogates.STATUS_NAMES`` also has); ``none`` (a status that was not computed) is 255 and shifts nothing.
+# Writers store these data sets with ``STATUS_ENUM``, an HDF5 enum type, so every file carries its own
+# name <-> code mapping; readers decode through that stored mapping (``status_names``), which also reads discovery
+# files written before this table, whose enum had ``none`` = 0 and every certify code shifted by one.
+# ------------------------------------------------------------------------------------------------------------------
+def _status_codes() -> dict[str, int]:
+    import certify
+
+    codes = {s.value: i for i, s in enumerate(certify.Status)}
+    codes[DISCOVERY_STATUS_NONE] = 255
+    return codes
+
+
+STATUS_NONE = DISCOVERY_STATUS_NONE
+STATUS_CODES: dict[str, int] = _status_codes()
+STATUS_ENUM = h5py.enum_dtype(STATUS_CODES, basetype="u1")
+
+
+def status_code(name: str | None) -> int:
+    """The code of a status name (``""`` / None: ``none``); an unknown name raises ``ValueError``."""
+    name = str(name or STATUS_NONE)
+    if name not in STATUS_CODES:
+        raise ValueError(f"unknown status {name!r}; expected one of {sorted(STATUS_CODES)}")
+    return STATUS_CODES[name]
+
+
+def status_names(dtype: np.dtype) -> dict[int, str]:
+    """``{code: name}`` stored with an HDF5 enum status data set (old and new tables alike); ``ValueError`` when
+    the data set is not an enum of known status names."""
+    m = h5py.check_enum_dtype(dtype)
+    if m is None:
+        raise ValueError(f"a status data set must be an HDF5 enum; got {dtype}")
+    unknown = set(m) - set(STATUS_CODES)
+    if unknown:
+        raise ValueError(f"a status data set names unknown statuses {sorted(unknown)}")
+    return {int(v): k for k, v in m.items()}
+
+
+def decode_status(codes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Status names (object array) of stored ``codes`` through the file's own enum mapping ``dtype``."""
+    names = status_names(dtype)
+    codes = np.asarray(codes)
+    bad = set(np.unique(codes).tolist()) - set(names)
+    if bad:
+        raise ValueError(f"a status data set holds codes {sorted(bad)} its enum type does not name")
+    return np.array([names[int(c)] for c in codes.ravel()], dtype=object).reshape(codes.shape)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from . import _layout as L
 from ._campaign import CampaignResult, parse_campaign, run_campaign
 
 __all__ = ["TARGETS", "PRESETS", "reproduce", "ReproduceResult", "campaign_text"]
@@ -218,7 +219,7 @@ def _solved(status: np.ndarray) -> np.ndarray:
     if status.dtype.kind in "USO":
         names = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in status.ravel()])
         return np.isin(names, [s.value for s in certify.SOLVED]).reshape(status.shape)
-    return np.isin(status, [i for i, s in enumerate(certify.Status) if s in certify.SOLVED])
+    return np.isin(status, [L.STATUS_CODES[s.value] for s in certify.SOLVED])  # dataset codes: the one table
 
 
 def _table2(res: CampaignResult) -> list[dict[str, Any]]:

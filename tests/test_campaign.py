@@ -184,6 +184,42 @@ def test_sigkilled_campaign_is_listed_running_then_continues(tmp_path):
         assert h.attrs[L.STATUS] == L.STATUS_COMPLETE and h.attrs[L.ROWS_COMPLETE] == 24
 
 
+def _set_config(f: h5py.File, obj) -> None:
+    import hashlib
+
+    text = json.dumps(obj, sort_keys=True)
+    f[L.CONFIG].attrs[L.CONFIG_JSON] = text
+    f[L.CONFIG].attrs[L.CONFIG_HASH] = hashlib.sha256(text.encode()).hexdigest()
+
+
+def stamp_model(out: Path, dataset: Path, *, target: str, preset: str, members: int, seed: int) -> Path:
+    """Give a fake model file what a real run_train stores of its inputs: the dataset's scenario and config hash,
+    the target, and the training config (preset, seed, members), so that the campaign's reuse check accepts it."""
+    with h5py.File(dataset, "r") as d, h5py.File(out, "r+") as f:
+        f[L.SCENARIO].attrs[L.SCENARIO_JSON] = d[L.SCENARIO].attrs[L.SCENARIO_JSON]
+        f[L.MODEL].attrs[L.MODEL_DATASET_HASH] = d[L.CONFIG].attrs[L.CONFIG_HASH]
+        f[L.MODEL].attrs[L.MODEL_TARGET] = target
+        _set_config(f, {"preset": preset, "train_config": {"seed": seed}, "n_members": members})
+    return out
+
+
+def stamp_discovery(out: Path, config, *, quick: bool, model) -> Path:
+    """Give a fake discovery file the config and model hash a real run_discover stores."""
+    from runs._discover_config import normalise_discovery_config, quick_config
+
+    cfg = normalise_discovery_config(config)
+    cfg = quick_config(cfg) if quick else cfg
+    if model is not None:
+        cfg["model"]["path"] = str(model)
+    with h5py.File(out, "r+") as f:
+        _set_config(f, cfg)
+        g = f.require_group(L.MODEL)
+        if model is not None:
+            with h5py.File(model, "r") as m:
+                g.attrs[L.MODEL_CONFIG_HASH] = m[L.CONFIG].attrs[L.CONFIG_HASH]
+    return out
+
+
 @pytest.fixture
 def fake_engines(monkeypatch):
     """runs.run_train / runs.run_discover stand-ins writing small files of the contract's layout."""
@@ -202,12 +238,14 @@ def fake_engines(monkeypatch):
             raise RuntimeError("training diverged")
         if progress:
             progress(5, 5, {"loss": 0.1})
-        return make_model(Path(out))
+        make_model(Path(out))
+        return stamp_model(Path(out), Path(dataset), target=target, preset=preset, members=members, seed=seed)
 
     def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
         calls["discover"] += 1
         assert config["name"] == "smoke" and config["family"]["sources"] == "theta" and quick and Path(model).exists()
-        return make_discovery(Path(out), n=8)
+        make_discovery(Path(out), n=8)
+        return stamp_discovery(Path(out), config, quick=quick, model=model)
 
     monkeypatch.setattr(runs, "run_train", run_train, raising=False)
     monkeypatch.setattr(runs, "run_discover", run_discover, raising=False)
@@ -339,7 +377,8 @@ def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, m
     tri[7] = 0.02  # v = 1, the largest NBL
 
     def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
-        return make_discovery(Path(out), n=8, constraints={"brgp_max": 1.0, "tripartite_local": True}, tripartite_nl=tri)
+        make_discovery(Path(out), n=8, tripartite_nl=tri)
+        return stamp_discovery(Path(out), config, quick=quick, model=model)  # smoke: brgp_max 1, tripartite local
 
     monkeypatch.setattr(runs, "run_discover", run_discover)
     res = run_campaign(parse_campaign(FULL), tmp_path / "res")
