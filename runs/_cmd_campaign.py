@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from ._errors import fail
+from ._signals import check as check_interrupt
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
 DEFAULT_RUNS_DIR = Path("bellscope-results")
@@ -100,16 +101,15 @@ def _with_display(progress: bool, run):
     ``error:`` (exit 2 for a refused input, 1 for a crashed stage), or SIGINT / SIGTERM (exit 130 / 143)."""
     from rich.console import Console
 
-    from ._interrupts import exit_now, watch_signals
+    from . import _signals as signals
 
     display = _Display(Console(stderr=True), progress)
     try:
-        with watch_signals() as watch, display:
-            display.watch = watch
+        with signals.catch_signals(), display:
             return run(display)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
         left = _left(e)
-        exit_now(e, (f"{left}; " if left else "") + "finished stages are kept; run the same command again to "
+        signals.exit_interrupted(e, (f"{left}; " if left else "") + "finished stages are kept; run the same command again to "
                          "continue")
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         left = _left(e)
@@ -126,7 +126,6 @@ class _Display:
 
     def __init__(self, console, enabled: bool):
         self.console, self.enabled = console, enabled
-        self.watch = None  # _interrupts watch: progress ticks raise a signal that was swallowed on the way
         self._progress = None
         self._task = None
 
@@ -158,8 +157,8 @@ class _Display:
             self.console.print(text, highlight=False)
 
     def on_stage(self, i, n, stage, state, info) -> None:
-        if self.watch is not None and state in ("start", "reused"):
-            self.watch.check()
+        if state in ("start", "reused"):
+            check_interrupt()  # progress ticks raise an interrupt that was swallowed on the way (runs/_signals.py)
         label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
         name = Path(info.get("file", "")).name
         if state == "reused":
@@ -182,8 +181,7 @@ class _Display:
             self._say(f"{label}: [red]stopped[/] ({what})")
 
     def progress(self, done: int, total: int, info) -> None:
-        if self.watch is not None:
-            self.watch.check()
+        check_interrupt()
         if self._progress is not None and self._task is not None:
             extra = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
             self._progress.update(self._task, completed=done, total=total, info=extra)

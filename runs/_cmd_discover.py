@@ -72,12 +72,12 @@ def discover_cmd(
         fail(f"{out} already exists (choose another --out; run files are never overwritten)")
     if model is not None and not model.is_file():
         fail(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
-    from ._interrupts import exit_now, watch_signals
+    from . import _signals as signals
 
     try:
-        with watch_signals() as watch, rich_progress("discover", None, enabled=progress) as bar:
+        with signals.catch_signals(), rich_progress("discover", None, enabled=progress) as bar:
             def tick(done, total, info):
-                watch.check()  # a signal swallowed on the way (in a garbage-collection callback) stops us here
+                signals.check()  # an interrupt swallowed on the way (runs/_signals.py) stops us here
                 if bar is not None:
                     bar(done, total, info)
 
@@ -85,7 +85,7 @@ def discover_cmd(
     except (ValueError, FileExistsError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt as e:
-        exit_now(e, _left_behind(out))
+        signals.exit_interrupted(e, _left_behind(out))
     except Exception as e:  # noqa: BLE001 - a crash inside the searches: one line; the file says failed and why
         first = str(e).splitlines()[0] if str(e) else ""
         fail(f"discover stopped with {type(e).__name__}: {first} ({_left_behind(out, crashed=True)})", code=1)

@@ -10,7 +10,12 @@ Why our own handler for SIGINT too: Python runs a signal handler at whatever byt
 an exception raised inside a garbage-collector callback or a ``__del__`` is printed as "Exception ignored" and
 *dropped*. JAX registers a gc callback, so Ctrl-C during a batch was often swallowed (the run finished, exit 0).
 The handler here sees the interrupted frame; inside such a callback it raises nothing and re-delivers the same
-signal to the process 50 ms later, when the program is back in ordinary code.
+signal to the process 50 ms later, when the program is back in ordinary code. Callbacks it cannot see (a weakref
+callback) are covered too: inside ``catch_signals`` an interrupt that Python reports as unraisable is kept as
+pending, not printed, and ``check()`` -- called from progress ticks, and when the block ends -- raises it again.
+
+After an interrupt the process entry (``runs/_main.py``) leaves with ``os._exit``: interpreter finalisation after an
+interrupted JAX / HiGHS computation was seen to segfault (exit 139) after the true line.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ _REDELIVER_S = 0.05
 #: What this process has been through: the last signal raised as an exception, and whether a command has already
 #: said what it left (typer turns an uncaught KeyboardInterrupt into a silent exit 130, losing SIGTERM's 143, so the
 #: entry point reads these to print the line and pick the code).
-state = {"received": None, "announced": False}
+state = {"received": None, "announced": False, "pending": None}
 
 
 class Terminated(KeyboardInterrupt):
@@ -55,7 +60,19 @@ def raise_interrupt(signum, frame) -> None:
         threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum)).start()
         return
     state["received"] = signum
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    raise _exception(signum)
+
+
+def _exception(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def check() -> None:
+    """Raise an interrupt that was received but swallowed on its way (call it where stopping is safe: progress
+    ticks). Does nothing when no interrupt is pending."""
+    signum, state["pending"] = state["pending"], None
+    if signum is not None:
+        raise _exception(signum)
 
 
 def install() -> dict[int, object]:
@@ -72,13 +89,32 @@ def install() -> dict[int, object]:
 
 @contextlib.contextmanager
 def catch_signals() -> Iterator[None]:
-    """``install`` for the block, and restore the previous handlers after."""
+    """``install`` for the block, and restore the previous handlers after.
+
+    An interrupt swallowed inside the block (Python reports it as unraisable) is kept as pending instead of printed;
+    ``check()`` raises it, and so does the block's normal end.
+    """
     previous = install()
+    hook = sys.unraisablehook
+
+    def keep(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            state["pending"] = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+            state["received"] = state["pending"]
+        else:
+            hook(unraisable)
+
+    sys.unraisablehook = keep
     try:
         yield
+    except KeyboardInterrupt:
+        state["pending"] = None  # it arrived: nothing was lost
+        raise
     finally:
+        sys.unraisablehook = hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    check()
 
 
 def exit_code(exc: BaseException | None = None) -> int:
