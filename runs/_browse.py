@@ -186,10 +186,6 @@ def inspect_run(path: str | os.PathLike) -> RunInfo:
         return RunInfo(path, rid, "-", CORRUPT, "", "", "", _short(e))
 
 
-#: Where ``resolve_run`` looks for an id after the current folder: the campaign's default results folder.
-DEFAULT_RUNS_DIR = Path("bellscope-results")
-
-
 def resolve_run(arg: str | os.PathLike) -> Path:
     """The run file ``arg`` names: a path as given when it exists, else the id ``runs ls`` prints (the file name
     without suffix) looked up as ``ID.h5`` / ``ID.hdf5`` in the current folder, then in ``bellscope-results/``.
@@ -197,7 +193,7 @@ def resolve_run(arg: str | os.PathLike) -> Path:
     p = Path(arg)
     if p.exists() or p.is_symlink() or p.suffix.lower() in RUN_SUFFIXES or len(p.parts) != 1:
         return p
-    for folder in (Path("."), DEFAULT_RUNS_DIR):
+    for folder in (Path("."), Path(L.DEFAULT_RUNS_DIR)):
         for suffix in RUN_SUFFIXES:
             q = folder / f"{p.name}{suffix}"
             if q.is_file():

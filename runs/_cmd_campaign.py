@@ -10,11 +10,12 @@ from typing import Optional
 
 import typer
 
+from . import _layout as L
 from ._errors import fail
 from ._signals import check as check_interrupt
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
-DEFAULT_RUNS_DIR = Path("bellscope-results")
+DEFAULT_RUNS_DIR = Path(L.DEFAULT_RUNS_DIR)
 
 
 def campaign(

@@ -26,6 +26,9 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 
+#: The results folder a campaign writes to by default, and where ``runs show ID`` looks after the current folder.
+DEFAULT_RUNS_DIR = "bellscope-results"
+
 # root attributes
 KIND = "kind"
 SCHEMA = "schema_version"
@@ -249,16 +252,11 @@ def active_path(field: str) -> str:
 # name <-> code mapping; readers decode through that stored mapping (``status_names``), which also reads discovery
 # files written before this table, whose enum had ``none`` = 0 and every certify code shifted by one.
 # ------------------------------------------------------------------------------------------------------------------
-def _status_codes() -> dict[str, int]:
-    import certify
-
-    codes = {s.value: i for i, s in enumerate(certify.Status)}
-    codes[DISCOVERY_STATUS_NONE] = 255
-    return codes
-
-
+# The codes are written down here, not derived from ``certify.Status`` at import: a file format's codes never move,
+# and ``bellscope runs ls`` must not import the solvers. tests/test_discover_rules.py checks that they follow
+# ``certify.Status``.
 STATUS_NONE = DISCOVERY_STATUS_NONE
-STATUS_CODES: dict[str, int] = _status_codes()
+STATUS_CODES: dict[str, int] = {"optimal": 0, "inaccurate": 1, "limit": 2, "infeasible": 3, "error": 4, STATUS_NONE: 255}
 STATUS_ENUM = h5py.enum_dtype(STATUS_CODES, basetype="u1")
 
 

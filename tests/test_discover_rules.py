@@ -148,6 +148,8 @@ def test_one_status_table_for_every_writer():
     from surrogates import STATUS_NAMES
     from surrogates._dataset import SOLVED_CODES
 
+    for i, s in enumerate(certify.Status):  # the literal table follows certify's order
+        assert L.STATUS_CODES[s.value] == i
     for i, name in enumerate(STATUS_NAMES):  # dataset files: surrogates' table is the same codes
         assert L.STATUS_CODES[name] == i
     assert h5py.check_enum_dtype(_status_enum(STATUS_NAMES)).items() <= L.STATUS_CODES.items()
