@@ -26,7 +26,7 @@ import numpy as np
 import bellcore as bc
 import runs
 import surrogates as S
-from runs._model_run import training_data
+from runs.jobs._model_run import training_data
 from surrogates._train import TrainConfig
 from surrogates._surrogate import split_indices
 

@@ -96,8 +96,8 @@ def train(d: Path, data: str, out: str, *, log, **kw) -> Path:
 
 def regression_row(d: Path, model: Path, test: str):
     import runs
-    from runs._dataset_run import read_dataset
-    from runs._model_run import training_data
+    from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
     from surrogates._evaluate import evaluate_regression
 
     mf = runs.read_model(model)
@@ -111,8 +111,8 @@ def kind_ablation(d: Path, mf, beh_test, y_test, train_data: str, seed: int):
     import jax.numpy as jnp
 
     import surrogates as S
-    from runs._dataset_run import read_dataset
-    from runs._model_run import training_data
+    from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
     from surrogates._evaluate import predict_batched
 
     sur = mf.surrogate
@@ -243,8 +243,8 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------ Table II
     from bellcore import CHSH_CLASSES
     import runs
-    from runs._dataset_run import read_dataset
-    from runs._model_run import training_data
+    from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
     from surrogates._evaluate import evaluate_classification
 
     model = train(d, "chsh_train", "model_class", log=log, target="class", preset="quick", seed=args.seed,

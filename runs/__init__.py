@@ -7,19 +7,19 @@ from typing import Any
 # Names resolve on first use (PEP 562), so ``import runs`` -- and with it ``bellscope --help`` -- does not pay for
 # JAX and the solvers; each name lives in the module given here.
 _WHERE = {
-    "load_behaviours": "._io",
-    "run_dataset": "._dataset_run",
-    "read_dataset": "._dataset_run",
-    "rich_progress": "._progress",
-    "run_train": "._model_run",
-    "save_model": "._model_run",
-    "load_model": "._model_run",
-    "read_model": "._model_run",
-    "ModelFile": "._model_run",
-    "run_discover": "._discover_run",
-    "read_discovery": "._discover_run",
-    "load_discovery_config": "._discover_config",
-    "discovery_config_names": "._discover_config",
+    "load_behaviours": "runs.files._io",
+    "run_dataset": "runs.jobs._dataset_run",
+    "read_dataset": "runs.jobs._dataset_run",
+    "rich_progress": "runs.cli._progress",
+    "run_train": "runs.jobs._model_run",
+    "save_model": "runs.jobs._model_run",
+    "load_model": "runs.jobs._model_run",
+    "read_model": "runs.jobs._model_run",
+    "ModelFile": "runs.jobs._model_run",
+    "run_discover": "runs.jobs._discover_run",
+    "read_discovery": "runs.jobs._discover_run",
+    "load_discovery_config": "runs.jobs._discover_config",
+    "discovery_config_names": "runs.jobs._discover_config",
 }
 
 

@@ -1,11 +1,11 @@
 """The process entry point of ``bellscope`` (``python -m runs`` too): signals first, then the command line.
 
-SIGINT and SIGTERM get ``runs._signals``' handler before anything heavy is imported, and an interrupt while the
+SIGINT and SIGTERM get ``runs.cli._signals``' handler before anything heavy is imported, and an interrupt while the
 command line itself is being imported ends like one during a command: one line, exit 130 / 143.
 
 After an interrupt the process leaves with ``os._exit``: every file has been closed and marked by then, and
 interpreter finalisation after an interrupted JAX / HiGHS computation was seen to segfault (exit 139 after the
-true line). In-process callers (tests) use ``runs._cli.main``, which ends with an ordinary ``SystemExit``.
+true line). In-process callers (tests) use ``runs.cli._cli.main``, which ends with an ordinary ``SystemExit``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
-from ._signals import exit_code, install, interrupted_line, state
+from runs.cli._signals import exit_code, install, interrupted_line, state
 
 
 def main() -> None:
     """Run ``bellscope`` with ``sys.argv``."""
     try:
         install()
-        from ._cli import main as cli_main
+        from runs.cli._cli import main as cli_main
     except KeyboardInterrupt as e:
         sys.stderr.write(interrupted_line(e, "stopped before finishing") + "\n")
         sys.stderr.flush()

@@ -1,6 +1,6 @@
 """Running the real ``bellscope`` entry point on hostile inputs, and the checks every row of a hostile-input table makes.
 
-``run_cli`` calls ``runs._cli.main`` in-process (no interpreter start per case), so the last-resort net, the
+``run_cli`` calls ``runs.cli._cli.main`` in-process (no interpreter start per case), so the last-resort net, the
 signal handling and the exit codes are the ones a user meets. ``snapshot`` / ``assert_untouched`` compare every
 file of a folder by sha256 before and after, so a refused command is seen to leave its inputs byte-identical and
 to create nothing. ``assert_no_live_runs`` checks that no run file under a folder is left ``running``.
@@ -32,8 +32,8 @@ class CliResult:
 
 
 def run_cli(*argv: str, cwd: Path | None = None) -> CliResult:
-    """``bellscope ARGV`` through ``runs._cli.main``; returns exit code, stdout, stderr."""
-    from runs._cli import main
+    """``bellscope ARGV`` through ``runs.cli._cli.main``; returns exit code, stdout, stderr."""
+    from runs.cli._cli import main
 
     out, err = io.StringIO(), io.StringIO()
     old_argv = sys.argv

@@ -1,4 +1,4 @@
-"""Small run files of every kind, written through runs._store with the layout contract's names (for the readers'
+"""Small run files of every kind, written through runs.files._store with the layout contract's names (for the readers'
 tests: browsing, plots, export). Values are synthetic but shaped and typed as the writers store them."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 
 import bellcore as bc
-from runs import _layout as L
-from runs import _store
+from runs.files import _layout as L
+from runs.files import _store
 from surrogates import STATUS_NAMES
 
 

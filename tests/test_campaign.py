@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 import runs
-from runs import _layout as L
-from runs._campaign import DEFAULT_CAMPAIGN, parse_campaign, run_campaign, stage_hashes
-from runs._cli import app
+from runs.files import _layout as L
+from runs.pipeline._campaign import DEFAULT_CAMPAIGN, parse_campaign, run_campaign, stage_hashes
+from runs.cli._cli import app
 
 from ._runfiles import make_discovery, make_model
 
@@ -205,7 +205,7 @@ def stamp_model(out: Path, dataset: Path, *, target: str, preset: str, members: 
 
 def stamp_discovery(out: Path, config, *, quick: bool, model) -> Path:
     """Give a fake discovery file the config and model hash a real run_discover stores."""
-    from runs._discover_config import normalise_discovery_config, quick_config
+    from runs.jobs._discover_config import normalise_discovery_config, quick_config
 
     cfg = normalise_discovery_config(config)
     cfg = quick_config(cfg) if quick else cfg
@@ -230,7 +230,7 @@ def fake_engines(monkeypatch):
         assert Path(dataset).exists() and target == "nl" and members == 2 and seed == 3
         if calls["fail_train"]:
             calls["fail_train"] -= 1
-            from runs import _store
+            from runs.files import _store
 
             f = _store.create_run(out, L.KIND_MODEL, "{}", "x", seed, "d", "{}")
             _store.set_status(f, L.STATUS_FAILED)
@@ -326,7 +326,7 @@ def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
 @pytest.mark.parametrize("target", ["table1", "table2", "fig2", "fig3"])
 @pytest.mark.parametrize("preset", ["quick", "paper", "dual"])
 def test_reproduction_campaigns_are_valid(target, preset):
-    from runs._reproduce import campaign_text
+    from runs.pipeline._reproduce import campaign_text
 
     camp = parse_campaign(campaign_text(target, preset))
     hashes = stage_hashes(camp)
@@ -334,7 +334,7 @@ def test_reproduction_campaigns_are_valid(target, preset):
 
 
 def test_fig2_reuses_the_stages_of_table1():
-    from runs._reproduce import campaign_text
+    from runs.pipeline._reproduce import campaign_text
 
     assert stage_hashes(parse_campaign(campaign_text("fig2", "quick"))) == stage_hashes(
         parse_campaign(campaign_text("table1", "quick")))
@@ -358,7 +358,7 @@ def test_reproduce_refuses_a_file_as_runs_dir(tmp_path):
 def test_discover_config_by_name_path_or_table_hashes_its_content(tmp_path):
     import runs as R
 
-    shipped = Path(R.__file__).parent / "campaigns" / "smoke.toml"
+    shipped = Path(R.__file__).parent / "jobs" / "searches" / "smoke.toml"
     (tmp_path / "mine.toml").write_text(shipped.read_text())
     by_name = parse_campaign(FULL)
     by_path = parse_campaign(FULL.replace('config = "smoke"', 'config = "mine.toml"'), base_dir=tmp_path)
@@ -398,7 +398,7 @@ def test_cli_reports_a_crashed_stage_in_one_line(tmp_path, fake_engines):
 
 
 def test_dual_reproduction_trains_table1_nl_models_with_the_dual_preset():
-    from runs._reproduce import campaign_text
+    from runs.pipeline._reproduce import campaign_text
 
     camp = parse_campaign(campaign_text("table1", "dual"))
     presets = {s.name: s.options["preset"] for s in camp.stages if s.kind == "train"}

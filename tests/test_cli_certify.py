@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import bellcore as bc
-from runs._cli import app
+from runs.cli._cli import app
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import bellcore as bc
 import runs
-from runs._cli import app
+from runs.cli._cli import app
 from surrogates import DatasetSpec
 
 runner = CliRunner()
@@ -104,7 +104,7 @@ def test_margins_groups_written_before_the_logit_scale_still_load(tmp_path):
     import jax.numpy as jnp
 
     import surrogates as S
-    from runs._model_run import _read_group
+    from runs.jobs._model_run import _read_group
     from surrogates._members import make_group
 
     spec = S.GroupSpec("margins", 2, pieces=4)

@@ -76,7 +76,7 @@ def test_command_modules_do_not_import_the_cli():
     for path in pathlib.Path(runs.__file__).parent.glob("_cmd_*.py"):
         text = path.read_text()
         assert "_cli" not in text, f"{path.name} imports _cli"
-    from runs._cli import app
+    from runs.cli._cli import app
 
     names = {c.name for c in app.registered_commands}
     assert {"certify", "dataset", "demo"} <= names

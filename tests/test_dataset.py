@@ -14,8 +14,8 @@ import pytest
 import bellcore as bc
 import certify
 from bellcore import chsh_max
-from runs import _layout as L
-from runs._dataset_run import read_dataset, run_dataset
+from runs.files import _layout as L
+from runs.jobs._dataset_run import read_dataset, run_dataset
 
 from ._runfiles import dataset_cli, rows_complete
 from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk, summarise
@@ -243,7 +243,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_file(tmp_path):
 def _run_cli(args, tmp_path):
     from typer.testing import CliRunner
 
-    from runs._cli import app
+    from runs.cli._cli import app
 
     return CliRunner().invoke(app, ["dataset", *args], catch_exceptions=False)
 
@@ -265,7 +265,7 @@ def _run_cli(args, tmp_path):
     ],
 )
 def test_cli_bad_arguments_give_one_line_errors(args, match, tmp_path, monkeypatch):
-    monkeypatch.setattr("runs._dataset_run.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("runs.jobs._dataset_run.CONNECT_TIMEOUT", "1s")
     out = tmp_path / "x.h5"
     res = _run_cli([*args, "--out", str(out), "--no-progress"], tmp_path)
     assert res.exit_code == 2, res.output

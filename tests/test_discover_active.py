@@ -13,7 +13,7 @@ import bellcore as bc
 import certify
 import discover as d
 import runs
-from runs._discover_config import normalise_discovery_config
+from runs.jobs._discover_config import normalise_discovery_config
 from surrogates import DatasetSpec
 
 

@@ -1,5 +1,5 @@
 """One rule per concept (issue 14): what a discovery is (``discover.is_discovery``, used by ``discover`` and by the
-campaign's certify stage) and what a status code in a file means (``runs._layout.STATUS_CODES``, one table for
+campaign's certify stage) and what a status code in a file means (``runs.files._layout.STATUS_CODES``, one table for
 dataset, discovery and campaign files; old discovery files read through their stored enum mapping)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import certify
 import discover as d
 import runs
-from runs import _layout as L
-from runs._campaign import parse_campaign, run_campaign
+from runs.files import _layout as L
+from runs.pipeline._campaign import parse_campaign, run_campaign
 
 TINY = """
 [campaign]
@@ -144,7 +144,7 @@ def test_discover_and_campaign_agree_on_the_same_candidates(tiny):
 
 # ------------------------------------------------------------------------------------------------ status codes
 def test_one_status_table_for_every_writer():
-    from runs._store import _status_enum
+    from runs.files._store import _status_enum
     from surrogates import STATUS_NAMES
     from surrogates._dataset import SOLVED_CODES
 
@@ -158,7 +158,7 @@ def test_one_status_table_for_every_writer():
 
 
 def test_reproduce_solved_agrees_with_the_table():
-    from runs._reproduce import _solved
+    from runs.pipeline._reproduce import _solved
 
     names = np.array([s.value for s in certify.Status])
     codes = np.array([L.STATUS_CODES[n] for n in names], np.uint8)
@@ -167,7 +167,7 @@ def test_reproduce_solved_agrees_with_the_table():
 
 
 def test_discovery_and_campaign_files_store_the_table(tiny):
-    from runs._browse import enum_names
+    from runs.files._browse import enum_names
 
     disc_file, record = tiny
     with h5py.File(disc_file, "r") as f, h5py.File(record, "r") as r:

@@ -13,9 +13,9 @@ from typer.testing import CliRunner  # noqa: E402
 
 import discover as d  # noqa: E402
 import runs  # noqa: E402
-from runs import _layout as L  # noqa: E402
-from runs._discover_config import QUICK, normalise_discovery_config, quick_config  # noqa: E402
-from runs._cli import app  # noqa: E402
+from runs.files import _layout as L  # noqa: E402
+from runs.jobs._discover_config import QUICK, normalise_discovery_config, quick_config  # noqa: E402
+from runs.cli._cli import app  # noqa: E402
 
 runner = CliRunner()
 
@@ -105,7 +105,7 @@ def test_shipped_campaigns_load_by_name_and_path():
         assert len(q["scan"].get("theta", [0])) <= QUICK["scan"]
     from importlib import resources
 
-    path = resources.files("runs").joinpath("campaigns", "smoke.toml")
+    path = resources.files("runs.jobs").joinpath("searches", "smoke.toml")
     assert runs.load_discovery_config(str(path))["name"] == "smoke"
 
 

@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 import bellcore as bc
 import certify
-from runs import _layout as L
-from runs._cli import app
-from runs._dataset_run import read_dataset, run_dataset
+from runs.files import _layout as L
+from runs.cli._cli import app
+from runs.jobs._dataset_run import read_dataset, run_dataset
 
 from ._runfiles import dataset_cli, rows_complete
-from runs._io import IncompleteRunWarning, load_behaviours
+from runs.files._io import IncompleteRunWarning, load_behaviours
 from surrogates import STATUS_NAMES, DatasetSpec, make_chunk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -369,7 +369,7 @@ def test_the_readme_python_block_runs():
 
 
 def test_usage_errors_are_one_line_too(monkeypatch, capsys):
-    from runs._cli import main
+    from runs.cli._cli import main
 
     for args in (["dataset", "--n", "abc"], ["nope"], ["certify"]):
         monkeypatch.setattr(sys, "argv", ["bellscope", *args])

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import bellcore as bc
-from runs import _layout as L
+from runs.files import _layout as L
 
 from ._hostile import ESC, assert_one_error, run_cli, snapshot
 from ._runfiles import make_model

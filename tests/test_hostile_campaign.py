@@ -21,9 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 import runs
-from runs import _layout as L
-from runs._campaign import parse_campaign, run_campaign, stage_file, stage_hashes
-from runs._cli import app
+from runs.files import _layout as L
+from runs.pipeline._campaign import parse_campaign, run_campaign, stage_file, stage_hashes
+from runs.cli._cli import app
 
 from ._runfiles import make_discovery, make_model
 from .test_campaign import stamp_discovery, stamp_model
@@ -180,7 +180,7 @@ def discover_toml(text: str, *extra: str) -> Callable[[Path, Path], list[str]]:
     return setup
 
 
-SMOKE = (ROOT / "runs" / "campaigns" / "smoke.toml").read_text()
+SMOKE = (ROOT / "runs" / "jobs" / "searches" / "smoke.toml").read_text()
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ def test_crashed_stage_message_is_true_when_no_file_was_written(tmp_path, monkey
 
 
 def test_campaign_hints_never_suggest_resume():
-    from runs._cmd_campaign import campaign_text
+    from runs.cli._cmd_campaign import campaign_text
 
     msgs = ["x.h5 already exists (use --resume to continue it, or choose another --out)",
             "writing x.h5 stopped: disk full; 3 rows kept, continue with --resume once the cause is fixed",
@@ -321,8 +321,8 @@ FAKE_CLI = r"""
 import sys, time
 from pathlib import Path
 import runs
-from runs import _store, _layout as L
-import runs._campaign as C
+from runs.files import _store, _layout as L
+import runs.pipeline._campaign as C
 from tests._runfiles import make_discovery
 from tests.test_campaign import stamp_discovery
 
@@ -345,7 +345,7 @@ def slow_certify(behs, kw, **k):
     time.sleep(60)
 
 runs.run_train, runs.run_discover, C._certify_all = slow_train, quick_discover, slow_certify
-from runs._cli import main
+from runs.cli._cli import main
 sys.argv = ["bellscope", *sys.argv[1:]]
 main()
 """

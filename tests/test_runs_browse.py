@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import bellcore as bc
-from runs import _layout as L
-from runs._browse import inspect_run, list_runs
-from runs._cli import app
-from runs._dataset_run import run_dataset
-from runs._export import export_json_obj, nan_equal, read_export
+from runs.files import _layout as L
+from runs.files._browse import inspect_run, list_runs
+from runs.cli._cli import app
+from runs.jobs._dataset_run import run_dataset
+from runs.files._export import export_json_obj, nan_equal, read_export
 from surrogates import DatasetSpec
 
 from ._runfiles import make_discovery, make_model
@@ -77,7 +77,7 @@ def test_ls_cli_table_and_json(rundir):
 
 
 def test_running_file_held_by_a_writer_is_listed(tmp_path):
-    from runs import _store
+    from runs.files import _store
 
     f = _store.create_run(tmp_path / "live.h5", "dataset", "{}", "h", 1, "d", json.dumps(bc.BellScenario.binary(2).to_json()))
     try:

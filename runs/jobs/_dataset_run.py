@@ -25,8 +25,8 @@ import numpy as np
 from bellcore import CHSH_CLASSES, Progress
 from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json, summarise
 
-from . import _layout as L
-from . import _store
+from runs.files import _layout as L
+from runs.files import _store
 
 __all__ = ["run_dataset", "read_dataset", "SEED_DERIVATION"]
 

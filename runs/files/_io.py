@@ -10,9 +10,9 @@ import numpy as np
 
 from bellcore import Behaviour, as_behaviour, real_array, scenario_from_json
 
-from . import _layout as layout
-from ._readonly import MAX_READ_BYTES, check_size, dataset_at, open_readonly, read_rows, regular_file
-from ._untrusted import shown
+from runs.files import _layout as layout
+from runs.files._readonly import MAX_READ_BYTES, check_size, dataset_at, open_readonly, read_rows, regular_file
+from runs.files._untrusted import shown
 
 __all__ = ["load_behaviours", "IncompleteRunWarning"]
 

@@ -4,7 +4,7 @@
 Lives in ``runs`` because only ``runs`` may import both ``discover`` and ``surrogates``; the loop itself
 (rounds, neighbourhoods, error measurement) is library code in ``discover/_active.py``.
 
-Campaign table (``runs/_discover_config.py``)::
+Campaign table (``runs/jobs/_discover_config.py``)::
 
     [active]
     rounds = 3            # rounds of search -> certify -> label -> refit (the last round only searches)
@@ -29,7 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import _layout as L
+from runs.files import _layout as L
 
 __all__ = ["base_training_data", "make_label", "make_refit", "write_round", "write_added"]
 
@@ -48,8 +48,8 @@ def active_dataset(cfg: Mapping[str, Any]) -> Path:
 
 def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, np.ndarray]:
     """The usable rows of ``[active] dataset`` (or ``[model] dataset``) for the surrogate's target."""
-    from ._dataset_run import read_dataset
-    from ._model_run import training_data
+    from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
 
     path = active_dataset(cfg)
     spec, data, _ = read_dataset(path)

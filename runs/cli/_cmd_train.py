@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from ._errors import fail
+from runs.cli._errors import fail
 
 __all__ = ["train_cmd", "predict_cmd", "evaluate_cmd"]
 
@@ -55,8 +55,8 @@ def train_cmd(
     chsh-correlators dataset. 10 % of the rows (seeded) are the validation split: early stopping, and the genetic
     algorithm that blends the members. Prints the validation errors of the members, their average and the blend.
     """
-    from ._model_run import read_model, run_train
-    from ._progress import rich_progress
+    from runs.jobs._model_run import read_model, run_train
+    from runs.cli._progress import rich_progress
 
     if members is not None and members < 1:
         fail(f"--members must be >= 1; got {members}")
@@ -94,7 +94,7 @@ def train_cmd(
 
 
 def _load_model_or_fail(path: Path):
-    from ._model_run import read_model
+    from runs.jobs._model_run import read_model
 
     try:
         return read_model(path)
@@ -103,7 +103,7 @@ def _load_model_or_fail(path: Path):
 
 
 def _load_inputs(path: Path, surrogate) -> np.ndarray:
-    from ._io import load_behaviours
+    from runs.files._io import load_behaviours
 
     try:
         beh = load_behaviours(path)
@@ -175,8 +175,8 @@ def evaluate_cmd(
     accuracy on the 10 % of points nearest a class boundary). Writes a predicted-vs-exact PNG (Fig. 2 style)."""
     from surrogates import TARGETS
 
-    from ._dataset_run import read_dataset
-    from ._model_run import training_data
+    from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
 
     mf = _load_model_or_fail(model)
     sur = mf.surrogate

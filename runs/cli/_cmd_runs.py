@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ._errors import fail
+from runs.cli._errors import fail
 
 runs_app = typer.Typer(
     help="Browse run files: list them, show their tree, plot them, export their behaviours.",
@@ -41,7 +41,7 @@ def ls_cmd(
     a chance to mark itself stays `running` (the note says whether a writer still holds it); files that are
     not bellscope runs are listed as `foreign` or `corrupt` with the reason.
     """
-    from ._browse import list_runs
+    from runs.files._browse import list_runs
 
     try:
         infos = list_runs(directory, recursive)
@@ -57,13 +57,13 @@ def ls_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from ._untrusted import shown
+    from runs.files._untrusted import shown
 
     t = Table(title=f"runs in {escape(shown(str(directory)))}", title_justify="left")
     for c in ("id", "kind", "status", "created (UTC)", "scenario"):
         t.add_column(c, no_wrap=True)
     t.add_column("headline", overflow="fold")
-    for r in infos:  # RunInfo fields are escaped and cut already (runs._untrusted.shown); markup is escaped here
+    for r in infos:  # RunInfo fields are escaped and cut already (runs.files._untrusted.shown); markup is escaped here
         status = f"[{_STATUS_STYLE.get(r.status, 'white')}]{escape(r.status)}[/]"
         head = r.headline if not r.note else (f"{r.headline} ({r.note})" if r.headline else r.note)
         created = r.created.replace("+00:00", "")[:16].replace("T", " ")
@@ -110,9 +110,9 @@ def show_cmd(
     """
     import h5py
 
-    from ._browse import open_readonly, preview, resolve_run, tree
-    from ._readonly import link_kind
-    from ._untrusted import shown
+    from runs.files._browse import open_readonly, preview, resolve_run, tree
+    from runs.files._readonly import link_kind
+    from runs.files._untrusted import shown
 
     try:
         run = resolve_run(run)
@@ -182,8 +182,8 @@ def plot_cmd(
     model: training curves + predicted vs exact; discovery: search traces + certified NBL lower bound vs θ
     with discoveries marked and the BRGP value (the paper's Fig. 3b).
     """
-    from ._browse import resolve_run
-    from ._plot import plot_run
+    from runs.files._browse import resolve_run
+    from runs.files._plot import plot_run
 
     try:
         p = plot_run(resolve_run(run), out)
@@ -209,8 +209,8 @@ def export_cmd(
     Labels are the certified values, statuses (by name) and certificates stored beside the behaviours; only
     committed rows are exported. Files are never overwritten.
     """
-    from ._browse import resolve_run
-    from ._export import read_export, write_json, write_npy
+    from runs.files._browse import resolve_run
+    from runs.files._export import read_export, write_json, write_npy
 
     if fmt == ExportFormat.npy and out is None:
         fail("--format npy needs --out FILE.npy")

@@ -31,9 +31,9 @@ from typing import Any, Callable, Mapping
 import h5py
 import numpy as np
 
-from . import _layout as L
-from . import _store
-from ._discover_config import load_discovery_config, normalise_discovery_config
+from runs.files import _layout as L
+from runs.files import _store
+from runs.jobs._discover_config import load_discovery_config, normalise_discovery_config
 
 __all__ = [
     "Stage",
@@ -302,7 +302,7 @@ def _is_int(x: Any) -> bool:
 
 
 def _check_seed(seed: Any, where: str) -> None:
-    from ._discover_config import MAX_SEED
+    from runs.jobs._discover_config import MAX_SEED
 
     if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"{where} must be an integer in 0..{MAX_SEED}; got {seed!r}")
@@ -348,7 +348,7 @@ def check_campaign(campaign: Campaign) -> dict[str, str]:
     dataset it reads. Returns the stage hashes; raises ``ValueError`` with a one-line reason."""
     import surrogates as S
 
-    from ._model_run import _DEFAULT_TARGET
+    from runs.jobs._model_run import _DEFAULT_TARGET
 
     hashes = stage_hashes(campaign)
     by_key = {s.key: s for s in campaign.stages}
@@ -422,7 +422,7 @@ def stage_hashes(campaign: Campaign) -> dict[str, str]:
 
 def discover_config(stage: Stage, campaign: Campaign) -> dict[str, Any]:
     """The discovery config of a discover stage (a shipped name, a TOML path relative to the campaign file, or an
-    inline table), loaded and validated by ``runs/_discover_config.py``; raises ``ValueError``."""
+    inline table), loaded and validated by ``runs/jobs/_discover_config.py``; raises ``ValueError``."""
     cfg = stage.options.get("config", {})
     if isinstance(cfg, str):
         path = Path(cfg)
@@ -444,7 +444,7 @@ def _slug(s: str) -> str:
 # ------------------------------------------------------------------------------------------------------ running
 def _file_state(path: Path) -> tuple[str, bool]:
     """(status, held by a live writer) of an existing run file; ("corrupt", False) if unreadable."""
-    from ._browse import inspect_run
+    from runs.files._browse import inspect_run
 
     info = inspect_run(path)
     return info.status, "open by a writer" in info.note
@@ -461,7 +461,7 @@ def _move_aside(path: Path) -> Path:
 
 
 def _headline(path: Path) -> str:
-    from ._browse import inspect_run
+    from runs.files._browse import inspect_run
 
     return inspect_run(path).headline
 
@@ -495,7 +495,7 @@ def run_campaign(
     ``{stage, file, state}`` saying what the stage left on disk (``state``: "none" when no file exists, else the
     file's status).
     """
-    from ._scheduler import check_scheduler_address
+    from runs.jobs._scheduler import check_scheduler_address
 
     if scheduler is not None:
         check_scheduler_address(scheduler)
@@ -589,7 +589,7 @@ def run_campaign(
 
 def failure_reason(e: BaseException) -> str:
     """What stopped a run, for its file's ``failed`` headline: the signal, or the error's type and first line."""
-    from ._signals import Terminated
+    from runs.cli._signals import Terminated
 
     if isinstance(e, Terminated):
         return "terminated (SIGTERM)"
@@ -682,7 +682,7 @@ def _verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[s
                 dh = _text(attrs.get(L.MODEL_DATASET_HASH, ""))
                 if dh != hashes[s.needs[0]]:
                     raise mismatch(f"was trained on dataset {dh[:12] or '(none)'} (expected {hashes[s.needs[0]][:12]})")
-                from ._model_run import _DEFAULT_TARGET
+                from runs.jobs._model_run import _DEFAULT_TARGET
 
                 target = s.options.get("target") or _DEFAULT_TARGET[spec.kind]
                 if _text(attrs.get(L.MODEL_TARGET, "")) != target:
@@ -696,7 +696,7 @@ def _verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[s
                     if v is not None and have[k] != v:
                         raise mismatch(f"{k} {have[k]!r} (expected {v!r})")
             elif s.kind == "discover":
-                from ._discover_config import quick_config
+                from runs.jobs._discover_config import quick_config
 
                 cfg = discover_config(s, campaign)
                 if s.options.get("quick"):
@@ -750,7 +750,7 @@ def _run_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, resume
             progress(int(done), int(total), dict(info or {}))
 
     if s.kind == "dataset":
-        from ._dataset_run import run_dataset
+        from runs.jobs._dataset_run import run_dataset
 
         spec = _dataset_spec(s)
         run_dataset(spec, out, workers=1 if scheduler else workers, scheduler=scheduler, resume=resume, argv=argv,

@@ -1,4 +1,4 @@
-"""``bellscope discover``: run a discovery campaign (searches + certification) into one run file."""
+"""``bellscope discover``: searches over quantum strategies + certification into one run file."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from typing import Optional
 
 import typer
 
-from ._discover_config import discovery_config_names
-from ._errors import fail
+from runs.jobs._discover_config import discovery_config_names
+from runs.cli._errors import fail
 
 _SHIPPED = ", ".join(discovery_config_names())
 
 
 def discover_cmd(
-    config: str = typer.Option(..., "--config", "-c", help=f"Campaign: a TOML file, or the name of a shipped one ({_SHIPPED})."),
+    config: str = typer.Option(..., "--config", "-c", help=f"Search configuration: a TOML file, or the name of a shipped one ({_SHIPPED})."),
     out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 run file (never overwritten)."),
-    quick: bool = typer.Option(False, "--quick", help="Shrink every budget (steps, time, scan points, certification) to finish within ~5 minutes; trains the surrogate if the campaign names none."),
+    quick: bool = typer.Option(False, "--quick", help="Shrink every budget (steps, time, scan points, certification) to finish within ~5 minutes; trains the surrogate if the configuration names none."),
     model: Optional[Path] = typer.Option(None, "--model", help="Surrogate model run file (overrides [model] path)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Master seed (overrides the campaign's)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Steps of every searcher (overrides the campaign)."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock seconds per searcher (overrides the campaign)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Master seed (overrides the configuration's)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Steps of every searcher (overrides the configuration)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock seconds per searcher (overrides the configuration)."),
     theta: Optional[str] = typer.Option(None, "--theta", help="Comma-separated source angles to scan (overrides [scan] theta)."),
     top: Optional[int] = typer.Option(None, "--top", help="Distinct candidates certified per scan point."),
     active_rounds: Optional[int] = typer.Option(None, "--active-rounds", help="Active-learning rounds (overrides [active] rounds; needs an [active] table naming the training data, or [model] dataset)."),
@@ -32,18 +32,18 @@ def discover_cmd(
 ) -> None:
     """Search parametrised quantum strategies for nonlocality and certify the best distinct candidates.
 
-    Each searcher of the campaign maximises its target (a surrogate's prediction, or a surrogate-free one:
+    Each searcher of the configuration maximises its target (a surrogate's prediction, or a surrogate-free one:
     brgp, nbl-upper, chsh, nl); the best distinct candidates (up to relabelling) are certified: NL with its
     Bell functional, or the NBL interval, BRGP and tripartite NL for the network. A **discovery** has a
-    certified lower bound > 0 and meets every constraint of the campaign. Flags override the campaign file.
+    certified lower bound > 0 and meets every constraint of the campaign. Flags override the search config.
 
     With an [active] table (or --active-rounds), the surrogate searchers run in rounds: each round's certified
     candidates and random neighbours of them are labelled with certified values, added to the surrogate's training
     data and the surrogate refit; the surrogate's error on its own certified candidates is recorded per round.
     """
-    from ._discover_config import load_discovery_config, normalise_discovery_config
-    from ._discover_run import read_discovery, run_discover
-    from ._progress import rich_progress
+    from runs.jobs._discover_config import load_discovery_config, normalise_discovery_config
+    from runs.jobs._discover_run import read_discovery, run_discover
+    from runs.cli._progress import rich_progress
 
     try:
         if top is not None and top < 1:
@@ -72,12 +72,12 @@ def discover_cmd(
         fail(f"{out} already exists (choose another --out; run files are never overwritten)")
     if model is not None and not model.is_file():
         fail(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
-    from . import _signals as signals
+    from runs.cli import _signals as signals
 
     try:
         with signals.catch_signals(), rich_progress("discover", None, enabled=progress) as bar:
             def tick(done, total, info):
-                signals.check()  # an interrupt swallowed on the way (runs/_signals.py) stops us here
+                signals.check()  # an interrupt swallowed on the way (runs/cli/_signals.py) stops us here
                 if bar is not None:
                     bar(done, total, info)
 
@@ -100,7 +100,7 @@ def _left_behind(out: Path, crashed: bool = False) -> str:
     """What an interrupted or crashed run left on disk, from the files themselves (never a file that is not there)."""
     import h5py
 
-    from . import _layout as L
+    from runs.files import _layout as L
 
     parts = []
     if out.exists():

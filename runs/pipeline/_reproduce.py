@@ -1,7 +1,7 @@
 """``bellscope reproduce``: the paper's Table I, Table II and Fig. 3b as campaigns, each ending in a Markdown table
 and a figure written next to its run files.
 
-Every target is a campaign (``runs._campaign``), so a second call reuses what the first computed and an
+Every target is a campaign (``runs.pipeline._campaign``), so a second call reuses what the first computed and an
 interrupted one continues. Test sets are separate datasets (other seeds) that training never sees; predictions
 come from the stored model through ``runs.load_model`` (the same path a user takes).
 
@@ -25,8 +25,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import _layout as L
-from ._campaign import CampaignResult, parse_campaign, run_campaign
+from runs.files import _layout as L
+from runs.pipeline._campaign import CampaignResult, parse_campaign, run_campaign
 
 __all__ = ["TARGETS", "PRESETS", "reproduce", "ReproduceResult", "campaign_text"]
 
@@ -97,7 +97,7 @@ def campaign_text(target: str, preset: str) -> str:
         text += _dataset("chsh-test", "chsh-correlators", nte, 1001, 'chunk_size = 5000\nparams = { balance = true }\n')
         text += _train("chsh", "chsh", "class", "margins", "correlators-asin")
     else:
-        from ._campaign import DEFAULT_CAMPAIGN
+        from runs.pipeline._campaign import DEFAULT_CAMPAIGN
 
         text = DEFAULT_CAMPAIGN.replace('name = "demo"', f'name = "fig3-{nl_preset}"')
         if preset == "paper":
@@ -123,7 +123,7 @@ def _files(res: CampaignResult) -> dict[str, Path]:
 def _test_set(files: Mapping[str, Path], name: str, field: str) -> tuple[np.ndarray, np.ndarray]:
     """Behaviours and certified targets of a held-out test set: NL of solved rows, or the midpoint of the NBL
     interval (the training target) of rows whose interval is solved."""
-    from ._dataset_run import read_dataset
+    from runs.jobs._dataset_run import read_dataset
 
     _, data, _ = read_dataset(files[f"dataset:{name}-test"])
     if field == "nl":
@@ -144,7 +144,7 @@ def _table1(res: CampaignResult) -> list[dict[str, Any]]:
     (the median training label), all mean |error| x 1e-3 on the held-out test set."""
     from surrogates import evaluate_regression
 
-    from ._model_run import read_model
+    from runs.jobs._model_run import read_model
 
     files = _files(res)
     rows = []
@@ -172,7 +172,7 @@ def _fig2(res: CampaignResult, out: Path) -> list[dict[str, Any]]:
     import certify
     from surrogates import predict_batched
 
-    from ._model_run import load_model
+    from runs.jobs._model_run import load_model
 
     files = _files(res)
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
@@ -223,7 +223,7 @@ def _solved(status: np.ndarray) -> np.ndarray:
 
 
 def _table2(res: CampaignResult) -> list[dict[str, Any]]:
-    from ._dataset_run import read_dataset
+    from runs.jobs._dataset_run import read_dataset
 
     files = _files(res)
     _, data, _ = read_dataset(files["dataset:chsh-test"])
@@ -273,8 +273,8 @@ def _cell(x) -> str:
 def _fig3_rows(res: CampaignResult) -> list[dict[str, Any]]:
     import h5py
 
-    from . import _layout as L
-    from ._browse import enum_names
+    from runs.files import _layout as L
+    from runs.files._browse import enum_names
 
     rows = []
     with h5py.File(res.record, "r") as f:
@@ -355,7 +355,7 @@ def reproduce(
     elif target == "fig2":
         rows = _fig2(res, png)
     else:
-        from ._plot import plot_run
+        from runs.files._plot import plot_run
 
         rows = _fig3_rows(res)
         plot_run(res.record, png)

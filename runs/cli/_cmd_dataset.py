@@ -13,8 +13,8 @@ from typing import Any, Optional
 
 import typer
 
-from ._errors import fail
-from ._signals import catch_signals, exit_interrupted
+from runs.cli._errors import fail
+from runs.cli._signals import catch_signals, exit_interrupted
 
 
 class DatasetScenario(str, Enum):
@@ -71,8 +71,8 @@ def dataset_cmd(
     from bellcore import BellScenario, BilocalScenario
     from surrogates import DatasetSpec
 
-    from ._dataset_run import run_dataset
-    from ._progress import rich_progress
+    from runs.jobs._dataset_run import run_dataset
+    from runs.cli._progress import rich_progress
 
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")

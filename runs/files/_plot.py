@@ -19,10 +19,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import _layout as L
-from ._browse import enum_names
-from ._readonly import dataset_at, open_readonly, read_rows
-from ._untrusted import shown
+from runs.files import _layout as L
+from runs.files._browse import enum_names
+from runs.files._readonly import dataset_at, open_readonly, read_rows
+from runs.files._untrusted import shown
 
 __all__ = ["plot_run", "default_plot_path", "check_plot_path"]
 

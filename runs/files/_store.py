@@ -25,7 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import _layout as L
+from runs.files import _layout as L
 
 __all__ = [
     "provenance",
@@ -46,7 +46,7 @@ _PACKAGES = (
     "bellscope", "numpy", "scipy", "h5py", "highspy", "cvxpy", "jax", "jaxlib", "equinox", "optax", "nevergrad",
     "dask", "distributed", "typer", "rich", "matplotlib",
 )
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 
 
 #: Monotonic start time of this process's session on each open run file (keyed by file name): ``set_status``

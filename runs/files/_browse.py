@@ -17,9 +17,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import _layout as L
-from ._readonly import check_size, committed_rows, dataset_at, link_kind, open_readonly
-from ._untrusted import shown
+from runs.files import _layout as L
+from runs.files._readonly import check_size, committed_rows, dataset_at, link_kind, open_readonly
+from runs.files._untrusted import shown
 
 __all__ = [
     "RunInfo",
@@ -147,7 +147,7 @@ def headline_of(kind: str, summary: dict[str, Any]) -> str:
 def inspect_run(path: str | os.PathLike) -> RunInfo:
     """Describe one file from its root attributes; never raises for a bad file (it becomes foreign/corrupt).
 
-    Every field is display-safe (``runs._untrusted.shown``): the file's strings are escaped and cut.
+    Every field is display-safe (``runs.files._untrusted.shown``): the file's strings are escaped and cut.
     """
     path = Path(path)
     rid = shown(path.stem, 80)
@@ -334,7 +334,7 @@ def preview(f: h5py.File, path: str, rows: int = 5, where: str = "") -> dict[str
 
     Returns ``{"path", "shape", "dtype", "rows_valid", "head": list, "summary": {...}}``; the summary holds
     count / NaN count / min / mean / max for numbers, counts per name for enums, counts for booleans. A data set
-    larger than ``runs._readonly.MAX_READ_BYTES`` is refused (``ValueError``) before it is read.
+    larger than ``runs.files._readonly.MAX_READ_BYTES`` is refused (``ValueError``) before it is read.
     """
     where = where or shown(f.filename)
     ds = dataset_at(f, path, where)

@@ -22,9 +22,9 @@ import h5py
 import jax
 import numpy as np
 
-from . import _layout as L
-from ._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
-from ._store import create_run, set_status
+from runs.files import _layout as L
+from runs.jobs._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
+from runs.files._store import create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
 
@@ -124,7 +124,7 @@ def _append_candidates(f: h5py.File, cands) -> None:
         "nl_lower": cands.nl_lower, "nl_upper": cands.nl_upper, "nbl_lower": cands.nbl_lower,
         "nbl_upper": cands.nbl_upper, "discovery": cands.discovery, "theta": cands.theta, "seconds": cands.seconds,
     }
-    enum = L.STATUS_ENUM  # the one status table (runs/_layout.py)
+    enum = L.STATUS_ENUM  # the one status table (runs/files/_layout.py)
     for k in _STRING_STATUS:
         data[k] = np.array([L.status_code(v) for v in getattr(cands, k)], dtype=np.uint8)
     data["searcher"] = np.array(cands.searcher, dtype=object)
@@ -159,7 +159,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
                  argv: list[str] | None = None) -> Path:
     """Run a discovery campaign (a mapping as ``load_discovery_config`` returns) into a new run file ``out``.
 
-    ``quick`` shrinks every budget (``runs._discover_config.QUICK``); ``model`` overrides ``[model] path``.
+    ``quick`` shrinks every budget (``runs.jobs._discover_config.QUICK``); ``model`` overrides ``[model] path``.
     ``progress(done, total, info)`` counts search steps and certified candidates over the whole campaign.
     Raises ``ValueError`` (bad config, missing model) or ``FileExistsError`` before anything is written.
     """
@@ -171,7 +171,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise FileExistsError(f"{out} already exists (choose another --out; run files are never overwritten)")
-    from ._store import check_out_path
+    from runs.files._store import check_out_path
 
     check_out_path(out)  # a missing folder is refused now, not after the searches (or a --quick training)
     if model is not None:
@@ -179,7 +179,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         if not model.is_file():
             raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     if cfg.get("active") is not None:  # refused before anything is written or trained
-        from ._active_run import active_dataset
+        from runs.jobs._active_run import active_dataset
 
         active_dataset(cfg)
     # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
@@ -211,7 +211,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     done = [0]
 
     master = int(cfg["seed"])
-    from ._campaign import create_guarded
+    from runs.pipeline._campaign import create_guarded
 
     f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master,
                                                SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
@@ -264,7 +264,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         summary = _summary(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
     except BaseException as e:
-        from ._campaign import failure_reason
+        from runs.pipeline._campaign import failure_reason
 
         try:
             set_status(f, L.STATUS_FAILED, {"headline": f"failed: {failure_reason(e)}"})
@@ -280,7 +280,7 @@ def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, 
     candidates to ``/candidates`` (searcher ``<name>@round=<r>``), traces to ``/traces/<name>@round=<r>``."""
     import discover as d
 
-    from ._active_run import base_training_data, make_label, make_refit, write_added, write_round
+    from runs.jobs._active_run import base_training_data, make_label, make_refit, write_added, write_round
 
     a, cert, master = cfg["active"], cfg["certify"], int(cfg["seed"])
     x0, y0 = base_training_data(cfg, surrogate)

@@ -11,7 +11,7 @@ campaigns) goes through here, so a damaged or hostile file is refused the same w
 - ``rows_complete``, the committed prefix of a run's row data, has one rule (``committed_rows``).
 
 Raises ``ValueError`` with a one-line reason that names the file; strings taken from the file go through
-``runs._untrusted.shown`` before they are printed.
+``runs.files._untrusted.shown`` before they are printed.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from . import _layout as L
-from ._untrusted import shown
+from runs.files import _layout as L
+from runs.files._untrusted import shown
 
 __all__ = ["open_readonly", "dataset_at", "committed_rows", "read_rows", "check_size", "MAX_READ_BYTES"]
 

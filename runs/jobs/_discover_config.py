@@ -1,4 +1,4 @@
-"""Discovery campaigns: a TOML file (shipped ones by name, or any path) -> a validated, canonical config.
+"""Search configurations: a TOML file (shipped ones by name, or any path) -> a validated, canonical config.
 
 Schema (every table optional except ``[family]``; defaults in brackets)::
 
@@ -39,7 +39,7 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     [certify]
     top = 8; nbl_tol = 1e-5; nbl_time_limit = 20.0; nbl_max_nodes = 20000
 
-    [active]                          # optional: active learning of the surrogate (runs/_active_run.py)
+    [active]                          # optional: active learning of the surrogate (runs/jobs/_active_run.py)
     rounds = 3; neighbours = 4; sigma = 0.05     # [3, 4, 0.05]
     dataset = "swap.h5"               # base training data [model dataset]; preset, members [model's]
 
@@ -81,40 +81,40 @@ QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit"
 
 
 def discovery_config_names() -> list[str]:
-    """Names of the campaigns shipped with bellscope (``runs/campaigns/*.toml``)."""
-    return sorted(p.name[:-5] for p in resources.files("runs").joinpath("campaigns").iterdir()
+    """Names of the search configurations shipped with bellscope (``runs/jobs/searches/*.toml``)."""
+    return sorted(p.name[:-5] for p in resources.files("runs.jobs").joinpath("searches").iterdir()
                   if p.name.endswith(".toml"))
 
 
 def load_discovery_config(source: str | Path) -> dict[str, Any]:
-    """Read a campaign: the plain name of a shipped campaign (``fig3b``, one of ``discovery_config_names()``), or
+    """Read a search configuration: the plain name of a shipped one (``fig3b``, one of ``discovery_config_names()``), or
     a path to a TOML file. Validated; raises ``ValueError`` with a one-line reason."""
     source = str(source)
     shipped = discovery_config_names()
     if source in shipped:  # a plain name from the list: never a path, so "../x" cannot reach outside the package
-        text, stem = resources.files("runs").joinpath("campaigns", f"{source}.toml").read_text(), source
+        text, stem = resources.files("runs.jobs").joinpath("searches", f"{source}.toml").read_text(), source
     else:
         path = Path(source)
         if path.is_dir():
-            raise ValueError(f"campaign {source} is a folder, not a TOML file")
+            raise ValueError(f"search config {source} is a folder, not a TOML file")
         if not path.exists():
             if path.suffix == ".toml" or len(path.parts) > 1:
-                raise ValueError(f"campaign file {path} does not exist")
-            raise ValueError(f"no campaign file {source!r} and no shipped campaign of that name; shipped: "
+                raise ValueError(f"search config {path} does not exist")
+            raise ValueError(f"no search config {source!r} and no shipped search config of that name; shipped: "
                              f"{', '.join(shipped)}")
         if not path.is_file():
-            raise ValueError(f"campaign {source} is not a regular file")
+            raise ValueError(f"search config {source} is not a regular file")
         try:
             text = path.read_text()
         except UnicodeDecodeError:
-            raise ValueError(f"campaign file {path} is not UTF-8 text") from None
+            raise ValueError(f"search config {path} is not UTF-8 text") from None
         except OSError as e:
-            raise ValueError(f"cannot read campaign file {path}: {e.strerror or e}") from None
+            raise ValueError(f"cannot read search config {path}: {e.strerror or e}") from None
         stem = path.stem
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"campaign {source}: not valid TOML: {e}") from None
+        raise ValueError(f"search config {source}: not valid TOML: {e}") from None
     raw.setdefault("name", stem)
     return normalise_discovery_config(raw)
 
@@ -154,9 +154,9 @@ def _keys(table: Mapping, allowed: set, where: str) -> None:
 def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key and value that can be checked without running; fill defaults. Raises ``ValueError``."""
     cfg = copy.deepcopy(dict(raw))
-    _keys(cfg, _TOP, "campaign")
+    _keys(cfg, _TOP, "search config")
     if "family" not in cfg:
-        raise ValueError("a campaign needs a [family] table")
+        raise ValueError("a search config needs a [family] table")
     from discover import family_from_spec
 
     from discover import Constraints
@@ -272,7 +272,7 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _searcher_check(s: Mapping[str, Any]) -> None:
     """Build the searcher once (its own checks: optimiser names) so that a bad one is refused before any work."""
-    from ._discover_run import _searcher
+    from runs.jobs._discover_run import _searcher
 
     _searcher(s)
 

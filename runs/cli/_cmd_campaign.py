@@ -10,9 +10,9 @@ from typing import Optional
 
 import typer
 
-from . import _layout as L
-from ._errors import fail
-from ._signals import check as check_interrupt
+from runs.files import _layout as L
+from runs.cli._errors import fail
+from runs.cli._signals import check as check_interrupt
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
 DEFAULT_RUNS_DIR = Path(L.DEFAULT_RUNS_DIR)
@@ -33,7 +33,7 @@ def campaign(
     old file kept as `*.failed-<k>.h5`). Ends by printing the best certified discovery, where the files are, and
     how to browse them. TOML schema: `docs/runs.md`.
     """
-    from ._campaign import DEFAULT_CAMPAIGN, load_campaign, parse_campaign, run_campaign
+    from runs.pipeline._campaign import DEFAULT_CAMPAIGN, load_campaign, parse_campaign, run_campaign
 
     if print_default:
         sys.stdout.write(DEFAULT_CAMPAIGN)
@@ -55,7 +55,7 @@ def campaign(
 
 
 def _check_scheduler(scheduler) -> None:
-    from ._scheduler import check_scheduler_address
+    from runs.jobs._scheduler import check_scheduler_address
 
     if scheduler is not None:
         try:
@@ -102,7 +102,7 @@ def _with_display(progress: bool, run):
     ``error:`` (exit 2 for a refused input, 1 for a crashed stage), or SIGINT / SIGTERM (exit 130 / 143)."""
     from rich.console import Console
 
-    from . import _signals as signals
+    from runs.cli import _signals as signals
 
     display = _Display(Console(stderr=True), progress)
     try:
@@ -159,7 +159,7 @@ class _Display:
 
     def on_stage(self, i, n, stage, state, info) -> None:
         if state in ("start", "reused"):
-            check_interrupt()  # progress ticks raise an interrupt that was swallowed on the way (runs/_signals.py)
+            check_interrupt()  # progress ticks raise an interrupt that was swallowed on the way (runs/cli/_signals.py)
         label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
         name = Path(info.get("file", "")).name
         if state == "reused":
@@ -247,7 +247,7 @@ def reproduce(
     Stages already computed (same config hash) are reused, so a second call only redraws; an interrupted one
     continues. Test sets are separate datasets that training never sees.
     """
-    from ._reproduce import reproduce as run
+    from runs.pipeline._reproduce import reproduce as run
 
     if scheduler is not None and workers not in (None, 1):
         fail("--workers and --scheduler are exclusive")

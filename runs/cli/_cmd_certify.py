@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ._errors import fail
+from runs.cli._errors import fail
 
 
 class Measure(str, Enum):
@@ -38,8 +38,8 @@ def certify_cmd(
     import certify
     from bellcore import BilocalScenario
 
-    from ._io import IncompleteRunWarning, load_behaviours
-    from ._progress import rich_progress
+    from runs.files._io import IncompleteRunWarning, load_behaviours
+    from runs.cli._progress import rich_progress
 
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -1,6 +1,6 @@
 """Model run files: train a surrogate from a dataset run file, save it, load it (no pickle), evaluate it.
 
-Layout: the "Model runs" section of ``runs/_layout.py``. Parameters are ``eqx.tree_serialise_leaves`` bytes, one
+Layout: the "Model runs" section of ``runs/files/_layout.py``. Parameters are ``eqx.tree_serialise_leaves`` bytes, one
 data set per member group; to load, the skeleton ensemble is rebuilt from the hyperparameters JSON and the bytes are
 read into it with ``eqx.tree_deserialise_leaves`` (shapes and dtypes checked by equinox).
 """
@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import _layout as L
-from . import _store
+from runs.files import _layout as L
+from runs.files import _store
 
 __all__ = ["run_train", "save_model", "load_model", "read_model", "ModelFile", "training_data", "SEED_DERIVATION_MODEL"]
 
@@ -329,7 +329,7 @@ def run_train(
     """
     import surrogates as S
 
-    from ._dataset_run import read_dataset
+    from runs.jobs._dataset_run import read_dataset
 
     out = Path(out)
     if out.exists():
