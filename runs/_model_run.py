@@ -253,34 +253,29 @@ def load_model(path: str | os.PathLike):
 def training_data(spec, data: Mapping[str, np.ndarray], target: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(behaviours, y, info)`` of the rows usable for ``target`` (``ValueError`` if the dataset lacks it).
 
-    nl: rows whose NL status is in ``certify.SOLVED``, y = NL. nbl: rows whose NBL status is optimal (the branch-and-bound closed
-    its gap to the dataset's ``nbl_tol``), y = the interval's midpoint, so the label is off by at most half the gap.
-    class: every row, y = the class code.
+    Which rows are usable is ``surrogates.usable_labels`` (the one rule, shared with active learning and the
+    reproduction test sets). nl: y = NL. nbl: y = the certified interval's midpoint (``surrogates.nbl_target``).
+    class: y = the class code.
     """
-    import certify
-    from surrogates import STATUS_NAMES
+    from surrogates import STATUS_NAMES, nbl_target, usable_labels
 
-    optimal = STATUS_NAMES.index(certify.Status.OPTIMAL.value)
-    solved = np.array([s in {x.value for x in certify.SOLVED} for s in STATUS_NAMES])
     beh = np.asarray(data["behaviours"])
+    status = None
     if target == "nl":
         if "nl" not in data:
             raise ValueError(f"the dataset has no NL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
-        ok = solved[np.asarray(data["nl_status"])]  # NL is exact whenever solved (certify.SOLVED)
-        y = np.asarray(data["nl"])
+        status, y = np.asarray(data["nl_status"]), np.asarray(data["nl"], np.float64)
     elif target == "nbl":
         if "nbl_lower" not in data:
             raise ValueError(f"the dataset has no NBL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
-        ok = np.asarray(data["nbl_status"]) == optimal
-        y = 0.5 * (np.asarray(data["nbl_lower"]) + np.asarray(data["nbl_upper"]))
+        status, y = np.asarray(data["nbl_status"]), nbl_target(data["nbl_lower"], data["nbl_upper"])
     elif target == "class":
         if "class" not in data:
             raise ValueError(f"the dataset has no class labels (it is a {spec.kind!r} dataset; use --scenario chsh-correlators)")
-        ok = np.ones(len(beh), bool)
         y = np.asarray(data["class"]).astype(np.int64)
     else:
         raise ValueError(f"unknown target {target!r}; expected nl, nbl or class")
-    ok &= np.isfinite(y) if y.dtype.kind == "f" else ok
+    ok = usable_labels(status, y, target, status_names=STATUS_NAMES)
     info = {"rows": int(len(beh)), "used": int(ok.sum()), "dropped": int((~ok).sum())}
     if ok.sum() < 10:
         raise ValueError(f"only {int(ok.sum())} of {len(beh)} rows have a usable {target} label; need at least 10")
@@ -359,7 +354,7 @@ def run_train(
         "train_median": res.train_median,
         "preset": preset,
         "data": {**info, "dataset": str(dataset), "max_rows": max_rows,
-                 "target_definition": {"nl": "NL value (status optimal)", "nbl": "midpoint of the certified NBL interval (status optimal)", "class": "class code"}[target]},
+                 "target_definition": S.TARGET_DEFINITIONS[target]},
     }
     return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(), curves=res.curves,
                       evaluation=evaluation, extra=extra, argv=argv, train_seconds=time.monotonic() - started)
