@@ -55,42 +55,117 @@ def train_cmd(
     chsh-correlators dataset. 10 % of the rows (seeded) are the validation split: early stopping, and the genetic
     algorithm that blends the members. Prints the validation errors of the members, their average and the blend.
     """
-    from ._model_run import read_model, run_train
-    from ._progress import rich_progress
+    from ._signals import catch_signals
 
-    if members is not None and members < 1:
-        fail(f"--members must be >= 1; got {members}")
+    _check_train_options(out, members, workers, epochs, patience, seed, max_rows, dual_pieces)
+    overrides = {"augment": augment}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if patience is not None:
+        overrides["patience"] = patience
+    written = False
+    try:
+        # SIGTERM raises Terminated (a KeyboardInterrupt) from here on, as Ctrl-C does; the latch keeps either from
+        # being lost inside a garbage-collector callback (JAX's) while the heavy modules load and train
+        with catch_signals(), _latch() as check:
+            from ._model_run import read_model, run_train
+            from ._progress import rich_progress
+
+            check()
+
+            try:
+                with rich_progress("train (epochs)", None, enabled=progress) as cb:
+                    path = run_train(
+                        dataset, out, target=target.value if target else None, preset=preset.value, members=members,
+                        seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb,
+                        argv=sys.argv, workers=workers, dual_pieces=dual_pieces,
+                    )
+            except (ValueError, FileExistsError) as e:
+                fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            written = True
+            mf = read_model(path)
+            b = mf.hyperparameters["blend"]
+            errs = b["errors"]
+            kind = "mean |error|" if mf.surrogate.task == "regression" else "error rate (+1e-6 x cross-entropy)"
+            typer.echo(f"wrote {path}: {mf.summary.get('headline', '')}")
+            typer.echo(
+                f"validation {kind}: typical member {errs['typical_member']:.4g}, average {errs['average']:.4g}, "
+                f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
+            )
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, at any moment: say what is on disk, then leave
+        from ._model_run import remove_incomplete_model
+
+        complete = remove_incomplete_model(out) if written or out.exists() else False
+        _leave_interrupted(e, f"{out} was written and is complete" if complete
+                           else f"no model was written ({out} does not exist)")
+
+
+def _latch():
+    """``runs._model_run.interrupt_latch`` without importing JAX first (the import itself must be covered)."""
+    import importlib
+
+    return importlib.import_module("runs._model_run").interrupt_latch()
+
+
+def _check_train_options(out: Path, members, workers, epochs, patience, seed, max_rows, dual_pieces) -> None:
+    """Everything about the options that can be refused before the dataset is read or anything is trained."""
+    from surrogates._train import MAX_MEMBERS, MAX_SEED
+
+    if members is not None and not 1 <= members <= MAX_MEMBERS:
+        fail(f"--members must be between 1 and {MAX_MEMBERS}; got {members}")
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:
         fail(f"--patience must be >= 1; got {patience}")
-    if out.exists():
+    if not 0 <= seed < MAX_SEED:
+        fail(f"--seed must be a non-negative integer below 2**63 - 1; got {seed}")
+    if max_rows is not None and max_rows < 10:
+        fail(f"--max-rows must be >= 10; got {max_rows}")
+    if dual_pieces is not None and dual_pieces < 1:
+        fail(f"--dual-pieces must be >= 1; got {dual_pieces}")
+    if out.exists() or out.is_symlink():
         fail(f"{out} already exists; choose another --out")
-    overrides = {"augment": augment}
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    if patience is not None:
-        overrides["patience"] = patience
+    from ._store import check_out_path
+
     try:
-        with rich_progress("train (epochs)", None, enabled=progress) as cb:
-            path = run_train(
-                dataset, out, target=target.value if target else None, preset=preset.value, members=members,
-                seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb, argv=sys.argv,
-                workers=workers, dual_pieces=dual_pieces,
-            )
+        check_out_path(out)
     except (ValueError, FileExistsError) as e:
         fail(str(e))
-    mf = read_model(path)
-    b = mf.hyperparameters["blend"]
-    errs = b["errors"]
-    kind = "mean |error|" if mf.surrogate.task == "regression" else "error rate (+1e-6 x cross-entropy)"
-    typer.echo(f"wrote {path}: {mf.summary.get('headline', '')}")
-    typer.echo(
-        f"validation {kind}: typical member {errs['typical_member']:.4g}, average {errs['average']:.4g}, "
-        f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
-    )
+
+
+def _leave_interrupted(exc: BaseException, what: str) -> None:
+    """``exit_interrupted``, but from the ``bellscope`` entry point without the interpreter's teardown.
+
+    After an interrupt inside JAX (compilation, dispatch) tearing the interpreter down crashed it intermittently
+    (exit 139, "Segmentation fault" with no Python frame: XLA's objects freed after the runtime they belong to).
+    Every file is settled by now, so a real command line leaves with ``os._exit``; called in-process (a test's
+    CliRunner) it raises ``typer.Exit`` as ``exit_interrupted`` does.
+    """
+    import os
+
+    from ._signals import exit_code, exit_interrupted
+
+    if _from_entry_point():
+        head = "terminated (SIGTERM)" if exit_code(exc) == 143 else "interrupted"
+        typer.echo(f"{head}: {what}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code(exc))
+    exit_interrupted(exc, what)
+
+
+def _from_entry_point() -> bool:
+    """Whether this call runs under ``runs._cli.main`` (the ``bellscope`` script, ``python -m runs``)."""
+    from . import _cli
+
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is _cli.main.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _load_model_or_fail(path: Path):

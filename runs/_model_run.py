@@ -7,6 +7,7 @@ read into it with ``eqx.tree_deserialise_leaves`` (shapes and dtypes checked by 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -322,25 +323,106 @@ def run_train(
     Raises ``FileExistsError`` (``out`` exists; checked before any training) and ``ValueError`` (bad dataset,
     target, feature set or parameters).
     """
+    with interrupt_latch() as check:
+        return _run_train(dataset, out, target, preset, members, seed, feature_set, max_rows, overrides,
+                          _checked(progress, check), argv, workers,
+                          dual_pieces, check)
+
+
+def _checked(progress: Progress | None, check: Callable[[], None]) -> Progress:
+    def cb(done, total, info):
+        check()
+        if progress is not None:
+            progress(done, total, info)
+
+    return cb
+
+
+#: Signals received under ``interrupt_latch`` (the outermost one clears it on entry).
+_PENDING: list[int] = []
+
+
+def check_interrupt() -> None:
+    """Raise the interrupt latched by ``interrupt_latch`` if one arrived (it may have been swallowed)."""
+    import signal
+
+    from ._signals import Terminated
+
+    if _PENDING:
+        raise Terminated() if _PENDING[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _latch_handler(signum, frame):
+    import signal
+
+    from ._signals import Terminated
+
+    _PENDING.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def interrupt_latch():
+    """Make an interrupt impossible to lose for the block; yields ``check_interrupt``.
+
+    Ctrl-C (and SIGTERM under ``runs._signals.catch_signals``) raise where the program is. When that is inside a
+    garbage-collector callback (JAX registers one) Python reports the exception as "ignored" and goes on: the
+    interrupt was lost and the model written, exit 0 (seen at the start of training). Here the same exception is
+    raised, and the signal is also latched, so that ``check_interrupt()`` (every epoch, before the blend's result
+    is used, before the file is written, and on leaving the block) raises it again if it was swallowed. Handlers
+    that are neither Python's default nor ``catch_signals``'s (SIGINT ignored by a shell for a background job, a
+    library caller's own) are left alone. Nested blocks share the outer one's latch.
+    """
+    import signal
+
+    from ._signals import _on_sigterm
+
+    saved = {}
+    for sig, ours in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _on_sigterm)):
+        try:
+            if signal.getsignal(sig) is ours:
+                saved[sig] = signal.signal(sig, _latch_handler)
+        except ValueError:  # not the main thread: signals go to the main thread's handlers anyway
+            pass
+    if saved:  # the outermost block: a fresh latch
+        _PENDING.clear()
+    ok = False
+    try:
+        yield check_interrupt
+        ok = True
+    finally:
+        for sig, prev in saved.items():
+            signal.signal(sig, prev)
+    if ok:
+        check_interrupt()
+
+
+def _run_train(dataset, out, target, preset, members, seed, feature_set, max_rows, overrides, progress, argv, workers,
+               dual_pieces, check_interrupt) -> Path:
     import surrogates as S
 
     from ._dataset_run import read_dataset
 
     out = Path(out)
-    if out.exists():
+    if out.exists() or out.is_symlink():  # training is not resumable: no --resume to suggest
         raise FileExistsError(f"{out} already exists; choose another --out")
+    out = _store.check_out_path(out)  # a directory, a missing folder: refused before any work
+    if max_rows is not None and max_rows < 10:
+        raise ValueError(f"max_rows must be >= 10; got {max_rows}")
     started = time.monotonic()
-    spec, data, _ = read_dataset(_existing(dataset))
+    spec, data, _ = read_dataset(_existing(dataset), require_complete=True)
     target = target or _DEFAULT_TARGET[spec.kind]
+    if target not in S.TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(S.TARGETS)}")
+    # every option that can be checked without the data is checked before anything is trained
+    cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     if max_rows is not None:
-        if max_rows < 10:
-            raise ValueError(f"max_rows must be >= 10; got {max_rows}")
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
     fs = feature_set or ("canonical" if preset in S.DUAL_PRESETS else default_feature_set(spec, target))
-    cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
                           workers=workers)
+    check_interrupt()
     mv = res.members_val
     blended = np.asarray(res.surrogate.ensemble.blend_members(np.asarray(res.blend.weights, mv.dtype), mv), np.float64)
     if res.surrogate.task == "regression":
@@ -356,8 +438,31 @@ def run_train(
         "data": {**info, "dataset": str(dataset), "max_rows": max_rows,
                  "target_definition": S.TARGET_DEFINITIONS[target]},
     }
-    return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(), curves=res.curves,
-                      evaluation=evaluation, extra=extra, argv=argv, train_seconds=time.monotonic() - started)
+    check_interrupt()
+    try:
+        return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(),
+                          curves=res.curves, evaluation=evaluation, extra=extra, argv=argv,
+                          train_seconds=time.monotonic() - started)
+    except BaseException:  # an interrupt (or error) at any point of the write: no model file is left half-made
+        remove_incomplete_model(out)
+        raise
+
+
+def remove_incomplete_model(path: Path) -> bool:
+    """Delete ``path`` unless it is a complete model file (it was being written by this process; training is not
+    resumable, so a partial file has no use). Returns whether a complete model is there."""
+    import h5py
+
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if f.attrs.get(L.KIND) == L.KIND_MODEL and f.attrs.get(L.STATUS) == L.STATUS_COMPLETE:
+                return True
+    except (OSError, KeyError):
+        pass
+    path.unlink(missing_ok=True)
+    return False
 
 
 def _existing(p) -> Path:

@@ -40,6 +40,13 @@ LOSSES = ("huber", "l1", "mse")
 Progress = Callable[[int, int, Mapping[str, float]], None]
 
 
+#: Seeds are below this: training derives ``PRNGKey(seed + 1)``, which must fit a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+#: Most members one ensemble may have: ten is the paper's preset; a thousand already takes hours on a CPU, and a
+#: count above it is a typo that would otherwise be allocated before anything is said.
+MAX_MEMBERS = 1000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of one ensemble training (all of it goes into the model file as JSON).
@@ -75,6 +82,10 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < MAX_SEED:
+            raise ValueError(f"seed must be a non-negative integer below 2**63 - 1; got {self.seed!r}")
+        if sum(g.members for g in self.groups) > MAX_MEMBERS:
+            raise ValueError(f"at most {MAX_MEMBERS} members; got {sum(g.members for g in self.groups)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
