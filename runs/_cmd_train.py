@@ -177,13 +177,45 @@ def _load_model_or_fail(path: Path):
         fail(str(e))
 
 
+#: Most behaviours one predict / evaluate call reads (rows): a header declaring more is refused before any read.
+MAX_INPUT_ROWS = 50_000_000
+
+
+def _check_npy_header(path: Path, row_size: int) -> None:
+    """Refuse a ``.npy`` whose header declares more data than the file holds, or more than ``MAX_INPUT_ROWS``
+    behaviours, before numpy allocates what the header asks for."""
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        return
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+    except (ValueError, OSError, SyntaxError, TypeError) as e:
+        fail(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    n = int(np.prod(shape, dtype=object))
+    if dtype.hasobject:
+        fail(f"{path}: holds Python objects, not numbers")
+    if n * dtype.itemsize > path.stat().st_size - offset:
+        fail(f"{path}: its header declares shape {tuple(shape)} ({n * dtype.itemsize:,} bytes) but the file holds "
+             f"{path.stat().st_size - offset:,} bytes of data")
+    if n > MAX_INPUT_ROWS * row_size:
+        fail(f"{path}: {n // max(row_size, 1):,} behaviours; at most {MAX_INPUT_ROWS:,} per call")
+
+
 def _load_inputs(path: Path, surrogate) -> np.ndarray:
     from ._io import load_behaviours
 
+    if path.exists() and not path.is_file():
+        fail(f"{path} is not a regular file")
+    _check_npy_header(path, int(np.prod(surrogate.scenario.shape)))
     try:
         beh = load_behaviours(path)
     except ValueError as e:
-        fail(str(e))
+        fail(str(e).splitlines()[0])
+    except MemoryError:
+        fail(f"{path}: declares more behaviours than fit in memory")
     if beh.scenario != surrogate.scenario:
         fail(f"{path} holds behaviours of {beh.scenario}, but the model was trained on {surrogate.scenario}")
     p = np.asarray(beh.p, dtype=np.float64)
@@ -193,7 +225,10 @@ def _load_inputs(path: Path, surrogate) -> np.ndarray:
         beh.validate(1e-6)
     except ValueError as e:
         fail(f"{path}: {e}")
-    return p.reshape((-1, *surrogate.scenario.shape))
+    p = p.reshape((-1, *surrogate.scenario.shape))
+    if len(p) == 0:
+        fail(f"{path} holds no behaviours (an empty batch)")
+    return p
 
 
 def predict_cmd(
@@ -210,6 +245,8 @@ def predict_cmd(
     sur = mf.surrogate
     p = _load_inputs(inputs, sur)
     mean, std, _ = predict_batched(sur, p)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):  # never print NaN (it is not even JSON)
+        fail(f"{model} gives a NaN or infinite prediction for some behaviour of {inputs}; the model is unusable")
     rows = []
     for i in range(len(p)):
         if sur.task == "regression":
@@ -253,14 +290,18 @@ def evaluate_cmd(
     from ._dataset_run import read_dataset
     from ._model_run import training_data
 
+    plot = _check_plot_path(plot or model.with_suffix(".eval.png"))
     mf = _load_model_or_fail(model)
     sur = mf.surrogate
     if not test.exists():
         fail(f"no such test file: {test}")
     try:
-        spec, data, _ = read_dataset(test)
+        spec, data, _ = read_dataset(test, require_complete=True)
     except (ValueError, OSError) as e:
-        fail(f"{test}: {e}")
+        msg = str(e).splitlines()[0]
+        fail(msg if msg.startswith(str(test)) else f"{test}: {msg}")
+    except MemoryError:
+        fail(f"{test}: declares more rows than fit in memory")
     if spec.scenario != sur.scenario:
         fail(f"{test} holds behaviours of {spec.scenario}, but the model was trained on {sur.scenario}")
     assert sur.target in TARGETS
@@ -270,11 +311,27 @@ def evaluate_cmd(
         fail(f"{test}: {e}")
     if spec.config_hash() == mf.dataset_hash:
         typer.echo("warning: the test set is the model's training dataset", err=True)
-    plot = plot or model.with_suffix(".eval.png")
     if sur.task == "regression":
         _evaluate_regression(mf, beh, y, info, test, plot, as_json)
     else:
         _evaluate_classification(mf, beh, y, info, test, plot, as_json)
+
+
+#: Figure formats ``--plot`` may name (matplotlib picks the format from the suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _check_plot_path(plot: Path) -> Path:
+    """Refuse, before any work, a figure path that would overwrite a file, lies in a missing folder, or whose
+    suffix is not a figure format (matplotlib would add ``.png`` and write another name than the one printed)."""
+    if plot.exists() or plot.is_symlink():
+        fail(f"{plot} already exists; choose another --plot (figures are never overwritten)")
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        fail(f"--plot {plot}: name a {', '.join(PLOT_SUFFIXES)} file")
+    parent = plot.parent if str(plot.parent) else Path(".")
+    if not parent.is_dir():
+        fail(f"folder {parent} of --plot does not exist; create it first")
+    return plot
 
 
 def _evaluate_regression(mf, beh, y, info, test, plot, as_json):

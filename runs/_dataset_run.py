@@ -207,7 +207,7 @@ def read_dataset(
         if _store._text(f.attrs.get(L.KIND)) != L.KIND_DATASET:
             raise ValueError(f"{path} is not a dataset run file (kind {_store._text(f.attrs.get(L.KIND))!r})")
         for name in (L.CONFIG, L.SCENARIO):
-            _hard_link(f, path, f"/{name}", h5py.Group)
+            hard_link(f, path, f"/{name}", h5py.Group)
         try:
             spec = DatasetSpec.from_json(_store.read_config(f)[0])
         except (ValueError, TypeError, AttributeError, RecursionError) as e:
@@ -230,7 +230,7 @@ def read_dataset(
     return spec, data, attrs
 
 
-def _hard_link(f, path: Path, name: str, kind) -> Any:
+def hard_link(f, path: Path, name: str, kind) -> Any:
     """The object at ``name`` when every link on the way is a hard link to an object of ``kind``; else ValueError
     (a soft link can loop, an external link reads another file)."""
     import h5py
@@ -286,7 +286,7 @@ def _check_field(f, path: Path, field: str, dtype: np.dtype, shape: tuple[int, .
     ``rows`` rows would need more bytes than its storage holds (a declared terabyte shape), before reading it."""
     import h5py
 
-    ds = _hard_link(f, path, L.data_path(field), h5py.Dataset)
+    ds = hard_link(f, path, L.data_path(field), h5py.Dataset)
     where = f"{path}: {L.data_path(field)}"
     if ds.ndim != 1 + len(shape) or tuple(ds.shape[1:]) != tuple(shape):
         raise ValueError(f"{where} has shape {ds.shape}; expected (rows, {', '.join(map(str, shape))})".replace(", )", ")"))

@@ -170,58 +170,142 @@ def _json_default(x):
 
 
 def read_model(path: str | os.PathLike) -> ModelFile:
-    """Read a model run file; ``ValueError`` with a one-line reason for anything that is not one."""
+    """Read a model run file; ``ValueError`` with a one-line reason for anything that is not a whole, valid one.
+
+    Defensive by construction (the file is untrusted input): links are refused; the hyperparameters must parse;
+    the member skeleton's size is computed without allocating it (``eqx.filter_eval_shape``) and must match the
+    stored bytes; every array is checked for shape and dtype before it is read, and every number the model holds
+    (member parameters, standardisation, scale, blend weights) must be finite, so a model never answers NaN.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no such model file: {path}")
+    if not path.is_file():  # a directory, a FIFO (opening it would block), a device
+        raise ValueError(f"{path} is not a regular file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable HDF5 file: {_store._os_reason(e)}") from None
+    with f:
+        kind = _store._text(f.attrs.get(L.KIND))
+        if kind != L.KIND_MODEL:
+            raise ValueError(f"{path} is not a model run file (kind={kind!r}); train one with bellscope train")
+        status = _store._text(f.attrs.get(L.STATUS))
+        if status != L.STATUS_COMPLETE or L.MODEL not in f:
+            raise ValueError(f"{path} is an incomplete model file (status {status!r})")
+        try:
+            return _read_model(f, path)
+        except ValueError as e:
+            msg = str(e).splitlines()[0] if str(e) else "damaged"
+            raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        except (KeyError, TypeError, AttributeError, OverflowError, RecursionError, OSError, IndexError) as e:
+            raise ValueError(f"{path}: damaged model file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+                             ) from None
+
+
+def _read_model(f, path: Path) -> ModelFile:
+    import equinox as eqx
     import h5py
     import jax
     import jax.numpy as jnp
 
     from bellcore import scenario_from_json
-    from surrogates import Ensemble, Surrogate
+    from surrogates import TARGETS, Ensemble, Surrogate, feature_map
     from surrogates._ensemble import specs_from_json
+    from surrogates._train import MAX_MEMBERS
 
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no such model file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path} is not a readable HDF5 file: {e}") from None
-    with f:
-        if f.attrs.get(L.KIND) != L.KIND_MODEL:
-            raise ValueError(f"{path} is not a model run file (kind={f.attrs.get(L.KIND)!r}); train one with bellscope train")
-        if f.attrs.get(L.STATUS) != L.STATUS_COMPLETE or L.MODEL not in f:
-            raise ValueError(f"{path} is an incomplete model file (status {f.attrs.get(L.STATUS)!r})")
-        g = f[L.MODEL]
-        hyper = json.loads(g.attrs[L.MODEL_HYPERPARAMETERS])
-        specs = specs_from_json(hyper["groups"])
-        dtype = {"float32": jnp.float32, "float64": jnp.float64}[hyper["dtype"]]
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError(f"{path} holds a float64 model; enable jax_enable_x64 to load it")
-        skeleton = Ensemble.init(specs, int(hyper["dim"]), hyper["task"], jax.random.PRNGKey(0), dtype=dtype)
-        groups = []
-        for spec, like in zip(specs, skeleton.groups):
-            raw = bytes(np.asarray(g[L.MODEL_MEMBERS][spec.name][()], dtype=np.uint8))
-            groups.append(_read_group(raw, spec, like, path))
-        ens = Ensemble(
-            groups=tuple(groups),
-            x_mean=jnp.asarray(g[L.MODEL_X_MEAN][()]),
-            x_std=jnp.asarray(g[L.MODEL_X_STD][()]),
-            y_scale=jnp.asarray(g[L.MODEL_Y_SCALE][()]),
-            specs=specs,
-            task=hyper["task"],
-        )
-        sur = Surrogate(
-            ens, jnp.asarray(g[L.MODEL_BLEND_WEIGHTS][()]), str(g.attrs[L.MODEL_FEATURE_SET]),
-            scenario_from_json(json.loads(g.attrs[L.MODEL_SCENARIO])), str(g.attrs[L.MODEL_TARGET]),
-        )
-        curves = {}
-        if L.TRAINING in f:
-            for name, gg in f[L.TRAINING].items():
-                curves[name] = {k: gg[k][()] for k in gg}
-        return ModelFile(
-            sur, hyper, str(g.attrs[L.MODEL_DATASET_HASH]), float(hyper.get("train_median", math.nan)), curves,
-            json.loads(f.attrs.get(L.SUMMARY, "{}")),
-        )
+    from ._dataset_run import hard_link
+
+    g = hard_link(f, path, f"/{L.MODEL}", h5py.Group)
+    hyper = json.loads(_store._text(g.attrs[L.MODEL_HYPERPARAMETERS]))
+    if not isinstance(hyper, dict):
+        raise ValueError("its hyperparameters are not a JSON object")
+    specs = specs_from_json(hyper["groups"])
+    if not specs:
+        raise ValueError("its hyperparameters name no member group")
+    n_members = sum(int(s.members) for s in specs)
+    if not 1 <= n_members <= MAX_MEMBERS:
+        raise ValueError(f"its hyperparameters declare {n_members} members (1..{MAX_MEMBERS} allowed)")
+    if hyper.get("dtype") not in ("float32", "float64"):
+        raise ValueError(f"dtype {hyper.get('dtype')!r} is neither float32 nor float64")
+    dtype = {"float32": jnp.float32, "float64": jnp.float64}[hyper["dtype"]]
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("it holds a float64 model; enable jax_enable_x64 to load it")
+    task = hyper.get("task")
+    dim = hyper.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 1 << 20:
+        raise ValueError(f"feature dimension {dim!r} is not a positive integer")
+    target = _store._text(g.attrs[L.MODEL_TARGET])
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    feature_set = _store._text(g.attrs[L.MODEL_FEATURE_SET])
+    scenario = scenario_from_json(json.loads(_store._text(g.attrs[L.MODEL_SCENARIO])))
+    fm = feature_map(feature_set)
+    if not fm.applies(scenario):
+        raise ValueError(f"feature set {feature_set!r} does not apply to {scenario}")
+    members = hard_link(f, path, f"/{L.MODEL}/{L.MODEL_MEMBERS}", h5py.Group)
+    raws = {}
+    for s in specs:
+        ds = hard_link(f, path, f"/{L.MODEL}/{L.MODEL_MEMBERS}/{s.name}", h5py.Dataset)
+        if ds.ndim != 1 or ds.dtype != np.uint8 or ds.shape[0] > path.stat().st_size:
+            raise ValueError(f"member group {s.name!r} is not the bytes of a member group ({ds.shape}, {ds.dtype})")
+        raws[s.name] = ds
+    extra = sorted(set(members) - set(raws))
+    if extra:
+        raise ValueError(f"member groups {extra} are not in its hyperparameters")
+    # the skeleton's size, without allocating it: forged widths or piece counts are refused here
+    shapes = eqx.filter_eval_shape(Ensemble.init, specs, dim, task, jax.random.PRNGKey(0), dtype=dtype)
+    need = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes.groups))
+    have = sum(int(ds.shape[0]) for ds in raws.values())
+    if need > have:
+        raise ValueError(f"its hyperparameters describe {need:,} bytes of member parameters; it stores {have:,}")
+    skeleton = Ensemble.init(specs, dim, task, jax.random.PRNGKey(0), dtype=dtype)
+    groups = []
+    for spec, like in zip(specs, skeleton.groups):
+        groups.append(_read_group(bytes(raws[spec.name][()]), spec, like, path))
+    for spec, grp in zip(specs, groups):
+        if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(eqx.filter(grp, eqx.is_array))):
+            raise ValueError(f"member group {spec.name!r} holds NaN or infinite parameters")
+    x_mean = _array(f, path, L.MODEL_X_MEAN, (dim,))
+    x_std = _array(f, path, L.MODEL_X_STD, (dim,))
+    y_scale = _array(f, path, L.MODEL_Y_SCALE, ())
+    weights = _array(f, path, L.MODEL_BLEND_WEIGHTS, (n_members,))
+    if not np.all(x_std > 0):
+        raise ValueError(f"{L.MODEL_X_STD} has entries <= 0")
+    if not y_scale > 0:
+        raise ValueError(f"{L.MODEL_Y_SCALE} = {float(y_scale)} is not positive")
+    if np.any(weights < 0) or not abs(float(weights.sum()) - 1) < 1e-3:
+        raise ValueError("its blend weights are not non-negative with sum 1")
+    ens = Ensemble(groups=tuple(groups), x_mean=jnp.asarray(x_mean, dtype), x_std=jnp.asarray(x_std, dtype),
+                   y_scale=jnp.asarray(y_scale, dtype), specs=specs, task=task)
+    sur = Surrogate(ens, jnp.asarray(weights, dtype), feature_set, scenario, target)
+    curves = {}
+    tr = f.get(L.TRAINING, getlink=True)
+    if tr is not None:
+        hard_link(f, path, f"/{L.TRAINING}", h5py.Group)
+        for name in f[L.TRAINING]:
+            gg = hard_link(f, path, f"/{L.TRAINING}/{name}", h5py.Group)
+            curves[name] = {k: hard_link(f, path, f"/{L.TRAINING}/{name}/{k}", h5py.Dataset)[()] for k in gg}
+    summary = json.loads(_store._text(f.attrs.get(L.SUMMARY)) or "{}")
+    return ModelFile(sur, hyper, str(_store._text(g.attrs[L.MODEL_DATASET_HASH])),
+                     float(hyper.get("train_median", math.nan)), curves, summary if isinstance(summary, dict) else {})
+
+
+def _array(f, path: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``/model/NAME`` as float64, after checking it is a hard-linked float dataset of ``shape`` and finite."""
+    import h5py
+
+    from ._dataset_run import hard_link
+
+    ds = hard_link(f, path, f"/{L.MODEL}/{name}", h5py.Dataset)
+    if ds.shape != shape or ds.dtype.kind != "f":
+        raise ValueError(f"/{L.MODEL}/{name} has shape {ds.shape} and dtype {ds.dtype}; expected floats of shape {shape}")
+    a = np.asarray(ds[()], np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"/{L.MODEL}/{name} holds NaN or infinite values")
+    return a
 
 
 def _read_group(raw: bytes, spec, like, path: Path):
