@@ -155,11 +155,12 @@ _OPT_FIELDS = ("epochs", "learning_rate", "final_lr_fraction", "warmup_epochs", 
 
 
 def _optimizer(cfg: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0):
+    # one epoch of one step (a tiny dataset) still needs one decay step after the warm-up step (optax refuses 0)
     total = max(1, cfg.epochs * steps_per_epoch)
     warm = min(total - 1, cfg.warmup_epochs * steps_per_epoch)
     lr = cfg.learning_rate * lr_scale
     sched = optax.warmup_cosine_decay_schedule(
-        init_value=lr * 0.1, peak_value=lr, warmup_steps=max(warm, 1), decay_steps=total,
+        init_value=lr * 0.1, peak_value=lr, warmup_steps=max(warm, 1), decay_steps=max(total, max(warm, 1) + 1),
         end_value=lr * cfg.final_lr_fraction,
     )
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adamw(sched, weight_decay=cfg.weight_decay))
