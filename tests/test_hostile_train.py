@@ -272,6 +272,7 @@ MOMENTS = [("epoch", signal.SIGINT), ("epoch", signal.SIGTERM), ("gc", signal.SI
            ("blend", signal.SIGINT), ("create", signal.SIGTERM), ("write", signal.SIGINT), ("after", signal.SIGTERM)]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the gc rows: the swallow itself
 @pytest.mark.parametrize("moment,sig", MOMENTS, ids=[f"{m}-{s.name}" for m, s in MOMENTS])
 def test_interrupted_train_leaves_no_partial_model(base, tmp_path, monkeypatch, moment, sig):
     out = tmp_path / "m.h5"
