@@ -52,7 +52,7 @@ def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, n
     from ._model_run import training_data
 
     path = active_dataset(cfg)
-    spec, data, _ = read_dataset(path)
+    spec, data, _ = read_dataset(path, require_complete=True)  # a running or failed file is not training data
     if spec.scenario != surrogate.scenario:
         raise ValueError(f"dataset {path} is for {spec.scenario}, the surrogate for {surrogate.scenario}")
     beh, y, _ = training_data(spec, data, surrogate.target)
