@@ -21,10 +21,16 @@ from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbil
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
 from ._nl3 import tripartite_nonlocality
 from ._result import FAILED, LIMITED, SOLVED, ZERO_TOL, CertificationError, Status
+from ._usable import LABEL_TARGETS, TARGET_DEFINITIONS, USABLE_STATUSES, nbl_target, usable_labels
 from ._visibility import VisibilityResult, check_visibility, visibility
 
 __all__ = [
     "Status",
+    "usable_labels",
+    "nbl_target",
+    "USABLE_STATUSES",
+    "LABEL_TARGETS",
+    "TARGET_DEFINITIONS",
     "SOLVED",
     "LIMITED",
     "FAILED",

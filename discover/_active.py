@@ -83,13 +83,15 @@ class ActiveResult:
 
 def candidate_targets(cands: Candidates) -> tuple[np.ndarray, np.ndarray]:
     """``(target (N,), usable (N,) bool)``: midpoint of the certified interval (NBL for a network, NL for a Bell
-    pair); usable only where its status is ``optimal`` and both ends are finite."""
+    pair); usable where ``certify.usable_labels`` says so (the one rule training uses)."""
+    from certify import nbl_target, usable_labels
+
     bilocal = isinstance(cands.scenario, BilocalScenario)
     lo, hi, st = ((cands.nbl_lower, cands.nbl_upper, cands.nbl_status) if bilocal
                   else (cands.nl_lower, cands.nl_upper, cands.nl_status))
-    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    ok = np.array([s == "optimal" for s in st], dtype=bool) & np.isfinite(lo) & np.isfinite(hi)
-    return np.where(ok, 0.5 * (lo + hi), np.nan), ok
+    y = nbl_target(lo, hi)
+    ok = usable_labels(np.asarray(list(st), dtype=object), y, "nbl" if bilocal else "nl")
+    return np.where(ok, y, np.nan), ok
 
 
 def neighbourhood(family, params: np.ndarray, n: int, sigma: float, key) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The process entry point of ``bellscope`` (``python -m runs`` too): signals first, then the command line.
 
-SIGINT and SIGTERM get ``runs.cli._signals``' handler before anything heavy is imported, and an interrupt while the
+SIGINT and SIGTERM get ``runs._signals``' handler before anything heavy is imported, and an interrupt while the
 command line itself is being imported ends like one during a command: one line, exit 130 / 143.
 
 After an interrupt the process leaves with ``os._exit``: every file has been closed and marked by then, and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from runs.cli._signals import exit_code, install, interrupted_line, state
+from runs._signals import exit_code, install, interrupted_line, state
 
 
 def main() -> None:

@@ -29,8 +29,14 @@ from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, 
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
 from ._presets import DUAL_PRESETS, PRESETS, preset_config
+from certify._usable import LABEL_TARGETS, TARGET_DEFINITIONS, USABLE_STATUSES, nbl_target, usable_labels
 
 __all__ = [
+    "usable_labels",
+    "nbl_target",
+    "USABLE_STATUSES",
+    "LABEL_TARGETS",
+    "TARGET_DEFINITIONS",
     "Surrogate",
     "Prediction",
     "Ensemble",

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ._members import GroupSpec
-from ._train import TrainConfig
+from ._train import MAX_MEMBERS, TrainConfig
 
 __all__ = ["PRESETS", "DUAL_PRESETS", "preset_config", "DUAL_MAX_PIECES"]
 
@@ -93,8 +93,8 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
     predictions, a looser bound; docs/surrogates.md measures the trade)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    if members is not None and members < 1:
-        raise ValueError(f"members must be >= 1; got {members}")
+    if members is not None and not 1 <= members <= MAX_MEMBERS:
+        raise ValueError(f"members must be between 1 and {MAX_MEMBERS}; got {members}")
     if dual_pieces is not None and (preset not in DUAL_PRESETS or dual_pieces < 1):
         raise ValueError(f"--dual-pieces (dual_pieces) takes N >= 1 with preset {' or '.join(DUAL_PRESETS)}; "
                          f"got {dual_pieces} with preset {preset!r}")

@@ -40,6 +40,13 @@ LOSSES = ("huber", "l1", "mse")
 Progress = Callable[[int, int, Mapping[str, float]], None]
 
 
+#: Seeds are below this: training derives ``PRNGKey(seed + 1)``, which must fit a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+#: Most members one ensemble may have: ten is the paper's preset; a thousand already takes hours on a CPU, and a
+#: count above it is a typo that would otherwise be allocated before anything is said.
+MAX_MEMBERS = 1000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of one ensemble training (all of it goes into the model file as JSON).
@@ -75,6 +82,10 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < MAX_SEED:
+            raise ValueError(f"seed must be a non-negative integer below 2**63 - 1; got {self.seed!r}")
+        if sum(g.members for g in self.groups) > MAX_MEMBERS:
+            raise ValueError(f"at most {MAX_MEMBERS} members; got {sum(g.members for g in self.groups)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
@@ -144,11 +155,12 @@ _OPT_FIELDS = ("epochs", "learning_rate", "final_lr_fraction", "warmup_epochs", 
 
 
 def _optimizer(cfg: TrainConfig, steps_per_epoch: int, lr_scale: float = 1.0):
+    # one epoch of one step (a tiny dataset) still needs one decay step after the warm-up step (optax refuses 0)
     total = max(1, cfg.epochs * steps_per_epoch)
     warm = min(total - 1, cfg.warmup_epochs * steps_per_epoch)
     lr = cfg.learning_rate * lr_scale
     sched = optax.warmup_cosine_decay_schedule(
-        init_value=lr * 0.1, peak_value=lr, warmup_steps=max(warm, 1), decay_steps=total,
+        init_value=lr * 0.1, peak_value=lr, warmup_steps=max(warm, 1), decay_steps=max(total, max(warm, 1) + 1),
         end_value=lr * cfg.final_lr_fraction,
     )
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adamw(sched, weight_decay=cfg.weight_decay))

@@ -157,15 +157,6 @@ def test_one_status_table_for_every_writer():
     assert L.STATUS_CODES[L.STATUS_NONE] == 255 and len(set(L.STATUS_CODES.values())) == len(L.STATUS_CODES)
 
 
-def test_reproduce_solved_agrees_with_the_table():
-    from runs.pipeline._reproduce import _solved
-
-    names = np.array([s.value for s in certify.Status])
-    codes = np.array([L.STATUS_CODES[n] for n in names], np.uint8)
-    np.testing.assert_array_equal(_solved(codes), _solved(names))
-    assert _solved(names).tolist() == [certify.Status(n) in certify.SOLVED for n in names]
-
-
 def test_discovery_and_campaign_files_store_the_table(tiny):
     from runs.files._browse import enum_names
 

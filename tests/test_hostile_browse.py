@@ -225,3 +225,12 @@ def test_certify_interrupted_exits_with_the_signals_code(tmp_path, sig, code, he
     assert len(lines) == 1 and lines[0].startswith(head), err
     assert out == "" and "Traceback" not in err
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://host:99999", "ftp://host:1"])
+def test_dataset_bad_scheduler_is_refused_before_any_file(tmp_path, address):
+    before = snapshot(tmp_path)
+    res = run_cli("dataset", "--scenario", "bell", "--settings", "2", "--n", "10", "--seed", "1",
+                  "--out", str(tmp_path / "d.h5"), "--scheduler", address, "--no-progress")
+    assert_one_error(res, 2, "--scheduler")
+    assert snapshot(tmp_path) == before

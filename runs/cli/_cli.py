@@ -19,8 +19,8 @@ from runs.cli._cmd_demo import demo_cmd
 from runs.cli._cmd_runs import runs_app
 from runs.cli._cmd_train import evaluate_cmd, predict_cmd, train_cmd
 from runs.cli._cmd_discover import discover_cmd
-from runs.cli import _signals as signals
-from runs.cli._signals import EXIT_SIGINT, catch_signals, exit_code, interrupted_line
+from runs import _signals as signals
+from runs._signals import EXIT_SIGINT, catch_signals, exit_code, interrupted_line
 from runs.files._untrusted import shown
 
 app = typer.Typer(
@@ -66,7 +66,7 @@ def main() -> None:
     """Entry point of ``bellscope``.
 
     Usage errors, like every bad input, are one ``error:`` line and exit 2. SIGINT and SIGTERM end any command with
-    exit 130 / 143 and one line (commands that write files say what they left; see ``runs.cli._signals``). An
+    exit 130 / 143 and one line (commands that write files say what they left; see ``runs._signals``). An
     exception no command foresaw is still one line (exit 2); ``BELLSCOPE_DEBUG=1`` shows its traceback.
     """
     signals.state.update(received=None, announced=False)

@@ -12,7 +12,7 @@ import typer
 
 from runs.files import _layout as L
 from runs.cli._errors import fail
-from runs.cli._signals import check as check_interrupt
+from runs._signals import check as check_interrupt
 
 #: Results folder of the default campaign (relative to the working directory; git-ignored).
 DEFAULT_RUNS_DIR = Path(L.DEFAULT_RUNS_DIR)
@@ -102,7 +102,7 @@ def _with_display(progress: bool, run):
     ``error:`` (exit 2 for a refused input, 1 for a crashed stage), or SIGINT / SIGTERM (exit 130 / 143)."""
     from rich.console import Console
 
-    from runs.cli import _signals as signals
+    from runs import _signals as signals
 
     display = _Display(Console(stderr=True), progress)
     try:
@@ -159,7 +159,7 @@ class _Display:
 
     def on_stage(self, i, n, stage, state, info) -> None:
         if state in ("start", "reused"):
-            check_interrupt()  # progress ticks raise an interrupt that was swallowed on the way (runs/cli/_signals.py)
+            check_interrupt()  # progress ticks raise an interrupt that was swallowed on the way (runs/_signals.py)
         label = f"stage {i + 1}/{n} {stage.kind} {stage.name}"
         name = Path(info.get("file", "")).name
         if state == "reused":
@@ -176,7 +176,7 @@ class _Display:
             self._say(f"{label}: {state} in {info.get('wall_seconds', math.nan):.1f} s")
         elif state == "failed":
             st = info.get("state")
-            what = (f"no file was written" if st == "none" else
+            what = ("no file was written" if st == "none" else
                     f"{name} is marked failed; the next run {'resumes' if stage.kind == 'dataset' else 'recomputes'} it"
                     if st == "failed" else f"{name} is left {st}")
             self._say(f"{label}: [red]stopped[/] ({what})")

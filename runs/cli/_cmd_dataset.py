@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 
 from runs.cli._errors import fail
-from runs.cli._signals import catch_signals, exit_interrupted
+from runs._signals import catch_signals, exit_interrupted
 
 
 class DatasetScenario(str, Enum):

@@ -72,12 +72,12 @@ def discover_cmd(
         fail(f"{out} already exists (choose another --out; run files are never overwritten)")
     if model is not None and not model.is_file():
         fail(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
-    from runs.cli import _signals as signals
+    from runs import _signals as signals
 
     try:
         with signals.catch_signals(), rich_progress("discover", None, enabled=progress) as bar:
             def tick(done, total, info):
-                signals.check()  # an interrupt swallowed on the way (runs/cli/_signals.py) stops us here
+                signals.check()  # an interrupt swallowed on the way (runs/_signals.py) stops us here
                 if bar is not None:
                     bar(done, total, info)
 

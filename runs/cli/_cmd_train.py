@@ -55,42 +55,77 @@ def train_cmd(
     chsh-correlators dataset. 10 % of the rows (seeded) are the validation split: early stopping, and the genetic
     algorithm that blends the members. Prints the validation errors of the members, their average and the blend.
     """
-    from runs.jobs._model_run import read_model, run_train
-    from runs.cli._progress import rich_progress
+    from runs import _signals as signals
 
-    if members is not None and members < 1:
-        fail(f"--members must be >= 1; got {members}")
+    _check_train_options(out, members, workers, epochs, patience, seed, max_rows, dual_pieces)
+    overrides = {"augment": augment}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if patience is not None:
+        overrides["patience"] = patience
+    written = False
+    try:
+        # SIGTERM raises Terminated (a KeyboardInterrupt) from here on, as Ctrl-C does; runs/_signals.py keeps either from
+        # being lost inside a garbage-collector callback (JAX's) while the heavy modules load and train
+        with signals.catch_signals():
+            from runs.cli._progress import rich_progress
+            from runs.jobs._model_run import read_model, run_train
+
+            signals.check()
+
+            try:
+                with rich_progress("train (epochs)", None, enabled=progress) as cb:
+                    path = run_train(
+                        dataset, out, target=target.value if target else None, preset=preset.value, members=members,
+                        seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb,
+                        argv=sys.argv, workers=workers, dual_pieces=dual_pieces,
+                    )
+            except (ValueError, FileExistsError) as e:
+                fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            written = True
+            mf = read_model(path)
+            b = mf.hyperparameters["blend"]
+            errs = b["errors"]
+            kind = "mean |error|" if mf.surrogate.task == "regression" else "error rate (+1e-6 x cross-entropy)"
+            typer.echo(f"wrote {path}: {mf.summary.get('headline', '')}")
+            typer.echo(
+                f"validation {kind}: typical member {errs['typical_member']:.4g}, average {errs['average']:.4g}, "
+                f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
+            )
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, at any moment: say what is on disk, then leave
+        from runs.jobs._model_run import remove_incomplete_model
+
+        complete = remove_incomplete_model(out) if written or out.exists() else False
+        signals.exit_interrupted(e, f"{out} was written and is complete" if complete
+                           else f"no model was written ({out} does not exist)")
+
+
+def _check_train_options(out: Path, members, workers, epochs, patience, seed, max_rows, dual_pieces) -> None:
+    """Everything about the options that can be refused before the dataset is read or anything is trained."""
+    from surrogates._train import MAX_MEMBERS, MAX_SEED
+
+    if members is not None and not 1 <= members <= MAX_MEMBERS:
+        fail(f"--members must be between 1 and {MAX_MEMBERS}; got {members}")
     if workers < 1:
         fail(f"--workers must be >= 1; got {workers}")
     if epochs is not None and epochs < 1:
         fail(f"--epochs must be >= 1; got {epochs}")
     if patience is not None and patience < 1:
         fail(f"--patience must be >= 1; got {patience}")
-    if out.exists():
+    if not 0 <= seed < MAX_SEED:
+        fail(f"--seed must be a non-negative integer below 2**63 - 1; got {seed}")
+    if max_rows is not None and max_rows < 10:
+        fail(f"--max-rows must be >= 10; got {max_rows}")
+    if dual_pieces is not None and dual_pieces < 1:
+        fail(f"--dual-pieces must be >= 1; got {dual_pieces}")
+    if out.exists() or out.is_symlink():
         fail(f"{out} already exists; choose another --out")
-    overrides = {"augment": augment}
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    if patience is not None:
-        overrides["patience"] = patience
+    from runs.files._store import check_out_path
+
     try:
-        with rich_progress("train (epochs)", None, enabled=progress) as cb:
-            path = run_train(
-                dataset, out, target=target.value if target else None, preset=preset.value, members=members,
-                seed=seed, feature_set=features, max_rows=max_rows, overrides=overrides, progress=cb, argv=sys.argv,
-                workers=workers, dual_pieces=dual_pieces,
-            )
+        check_out_path(out)
     except (ValueError, FileExistsError) as e:
         fail(str(e))
-    mf = read_model(path)
-    b = mf.hyperparameters["blend"]
-    errs = b["errors"]
-    kind = "mean |error|" if mf.surrogate.task == "regression" else "error rate (+1e-6 x cross-entropy)"
-    typer.echo(f"wrote {path}: {mf.summary.get('headline', '')}")
-    typer.echo(
-        f"validation {kind}: typical member {errs['typical_member']:.4g}, average {errs['average']:.4g}, "
-        f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
-    )
 
 
 def _load_model_or_fail(path: Path):
@@ -102,13 +137,45 @@ def _load_model_or_fail(path: Path):
         fail(str(e))
 
 
+#: Most behaviours one predict / evaluate call reads (rows): a header declaring more is refused before any read.
+MAX_INPUT_ROWS = 50_000_000
+
+
+def _check_npy_header(path: Path, row_size: int) -> None:
+    """Refuse a ``.npy`` whose header declares more data than the file holds, or more than ``MAX_INPUT_ROWS``
+    behaviours, before numpy allocates what the header asks for."""
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        return
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+    except (ValueError, OSError, SyntaxError, TypeError) as e:
+        fail(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    n = int(np.prod(shape, dtype=object))
+    if dtype.hasobject:
+        fail(f"{path}: holds Python objects, not numbers")
+    if n * dtype.itemsize > path.stat().st_size - offset:
+        fail(f"{path}: its header declares shape {tuple(shape)} ({n * dtype.itemsize:,} bytes) but the file holds "
+             f"{path.stat().st_size - offset:,} bytes of data")
+    if n > MAX_INPUT_ROWS * row_size:
+        fail(f"{path}: {n // max(row_size, 1):,} behaviours; at most {MAX_INPUT_ROWS:,} per call")
+
+
 def _load_inputs(path: Path, surrogate) -> np.ndarray:
     from runs.files._io import load_behaviours
 
+    if path.exists() and not path.is_file():
+        fail(f"{path} is not a regular file")
+    _check_npy_header(path, int(np.prod(surrogate.scenario.shape)))
     try:
         beh = load_behaviours(path)
     except ValueError as e:
-        fail(str(e))
+        fail(str(e).splitlines()[0])
+    except MemoryError:
+        fail(f"{path}: declares more behaviours than fit in memory")
     if beh.scenario != surrogate.scenario:
         fail(f"{path} holds behaviours of {beh.scenario}, but the model was trained on {surrogate.scenario}")
     p = np.asarray(beh.p, dtype=np.float64)
@@ -118,7 +185,10 @@ def _load_inputs(path: Path, surrogate) -> np.ndarray:
         beh.validate(1e-6)
     except ValueError as e:
         fail(f"{path}: {e}")
-    return p.reshape((-1, *surrogate.scenario.shape))
+    p = p.reshape((-1, *surrogate.scenario.shape))
+    if len(p) == 0:
+        fail(f"{path} holds no behaviours (an empty batch)")
+    return p
 
 
 def predict_cmd(
@@ -135,6 +205,8 @@ def predict_cmd(
     sur = mf.surrogate
     p = _load_inputs(inputs, sur)
     mean, std, _ = predict_batched(sur, p)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):  # never print NaN (it is not even JSON)
+        fail(f"{model} gives a NaN or infinite prediction for some behaviour of {inputs}; the model is unusable")
     rows = []
     for i in range(len(p)):
         if sur.task == "regression":
@@ -178,14 +250,18 @@ def evaluate_cmd(
     from runs.jobs._dataset_run import read_dataset
     from runs.jobs._model_run import training_data
 
+    plot = _check_plot_path(plot or model.with_suffix(".eval.png"))
     mf = _load_model_or_fail(model)
     sur = mf.surrogate
     if not test.exists():
         fail(f"no such test file: {test}")
     try:
-        spec, data, _ = read_dataset(test)
+        spec, data, _ = read_dataset(test, require_complete=True)
     except (ValueError, OSError) as e:
-        fail(f"{test}: {e}")
+        msg = str(e).splitlines()[0]
+        fail(msg if msg.startswith(str(test)) else f"{test}: {msg}")
+    except MemoryError:
+        fail(f"{test}: declares more rows than fit in memory")
     if spec.scenario != sur.scenario:
         fail(f"{test} holds behaviours of {spec.scenario}, but the model was trained on {sur.scenario}")
     assert sur.target in TARGETS
@@ -195,11 +271,27 @@ def evaluate_cmd(
         fail(f"{test}: {e}")
     if spec.config_hash() == mf.dataset_hash:
         typer.echo("warning: the test set is the model's training dataset", err=True)
-    plot = plot or model.with_suffix(".eval.png")
     if sur.task == "regression":
         _evaluate_regression(mf, beh, y, info, test, plot, as_json)
     else:
         _evaluate_classification(mf, beh, y, info, test, plot, as_json)
+
+
+#: Figure formats ``--plot`` may name (matplotlib picks the format from the suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _check_plot_path(plot: Path) -> Path:
+    """Refuse, before any work, a figure path that would overwrite a file, lies in a missing folder, or whose
+    suffix is not a figure format (matplotlib would add ``.png`` and write another name than the one printed)."""
+    if plot.exists() or plot.is_symlink():
+        fail(f"{plot} already exists; choose another --plot (figures are never overwritten)")
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        fail(f"--plot {plot}: name a {', '.join(PLOT_SUFFIXES)} file")
+    parent = plot.parent if str(plot.parent) else Path(".")
+    if not parent.is_dir():
+        fail(f"folder {parent} of --plot does not exist; create it first")
+    return plot
 
 
 def _evaluate_regression(mf, beh, y, info, test, plot, as_json):

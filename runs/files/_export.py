@@ -21,7 +21,7 @@ import numpy as np
 
 from runs.files import _layout as L
 from runs.files._browse import enum_names
-from runs.files._readonly import check_size, committed_rows, dataset_at, link_kind, open_readonly, read_rows
+from runs.files._readonly import check_size, dataset_at, link_kind, open_readonly, read_rows
 from runs.files._untrusted import shown
 
 __all__ = ["Export", "read_export", "write_json", "write_npy", "export_json_obj"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bellcore import Behaviour, as_behaviour, real_array, scenario_from_json
+from bellcore import Behaviour, real_array, scenario_from_json
 
 from runs.files import _layout as layout
 from runs.files._readonly import MAX_READ_BYTES, check_size, dataset_at, open_readonly, read_rows, regular_file

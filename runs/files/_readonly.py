@@ -28,7 +28,7 @@ import numpy as np
 from runs.files import _layout as L
 from runs.files._untrusted import shown
 
-__all__ = ["open_readonly", "dataset_at", "committed_rows", "read_rows", "check_size", "MAX_READ_BYTES"]
+__all__ = ["open_readonly", "dataset_at", "hard_link", "link_kind", "regular_file", "committed_rows", "read_rows", "check_size", "MAX_READ_BYTES"]
 
 #: The most one read of one data set may allocate (a terabyte declaration is refused before it is honoured).
 MAX_READ_BYTES = 4 * 2**30
@@ -114,6 +114,22 @@ def link_kind(f: h5py.File, name: str) -> str | None:
         if isinstance(link, h5py.ExternalLink):
             return "external"
     return "hard"
+
+
+def hard_link(f: h5py.File, where: str, name: str, kind: type) -> h5py.Group | h5py.Dataset:
+    """The object at ``name``, which the layout requires, reached through hard links only and of type ``kind``
+    (``h5py.Group`` or ``h5py.Dataset``); else ``ValueError``: missing ("lacks"), a link (``SoftLink`` /
+    ``ExternalLink``: refused, never followed), or the wrong type."""
+    found = link_kind(f, name)
+    if found is None:
+        raise ValueError(f"{where} lacks {name}")
+    if found != "hard":
+        link = f"{found.capitalize()}Link"
+        raise ValueError(f"{where}: {name} is a {link} (links are refused; a bellscope run file has none)")
+    obj = f[name]
+    if not isinstance(obj, kind):
+        raise ValueError(f"{where}: {name} is a {type(obj).__name__.lower()}, not a {kind.__name__.lower()}")
+    return obj
 
 
 def dataset_at(f: h5py.File, name: str, where: str) -> h5py.Dataset | None:

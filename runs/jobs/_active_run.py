@@ -16,7 +16,7 @@ Campaign table (``runs/jobs/_discover_config.py``)::
 The refit retrains (``surrogates`` has no warm start) on the base dataset's usable rows (``training_data``) plus
 every row added so far, with seed ``master + round + 1``. Labels: ``certify.nonbilocality`` (network) or
 ``certify.nonlocality`` (Bell pair) at the campaign's ``[certify]`` tolerances; target = the midpoint of the
-certified interval; rows whose status is not optimal are dropped.
+certified interval; rows ``surrogates.usable_labels`` rejects are dropped (the rule training uses).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, n
     from runs.jobs._model_run import training_data
 
     path = active_dataset(cfg)
-    spec, data, _ = read_dataset(path)
+    spec, data, _ = read_dataset(path, require_complete=True)  # a running or failed file is not training data
     if spec.scenario != surrogate.scenario:
         raise ValueError(f"dataset {path} is for {spec.scenario}, the surrogate for {surrogate.scenario}")
     beh, y, _ = training_data(spec, data, surrogate.target)
@@ -60,15 +60,17 @@ def base_training_data(cfg: Mapping[str, Any], surrogate) -> tuple[np.ndarray, n
 
 
 def make_label(cfg: Mapping[str, Any], scenario):
-    """``label(behaviours) -> (y, ok)``: certified interval midpoints, ok where the status is optimal."""
+    """``label(behaviours) -> (y, ok)``: certified interval midpoints, ok where ``surrogates.usable_labels`` says
+    the label is usable (the rule training uses: NBL optimal, NL solved; finite)."""
     import certify
     from bellcore import Behaviour, BilocalScenario
+    from surrogates import nbl_target, usable_labels
 
     cert = cfg["certify"]
     bilocal = isinstance(scenario, BilocalScenario)
 
     def label(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        y, ok = np.full(len(x), math.nan), np.zeros(len(x), bool)
+        y, status = np.full(len(x), math.nan), np.full(len(x), certify.Status.ERROR.value, dtype=object)
         for i, p in enumerate(x):
             b = Behaviour(np.asarray(p, np.float64), scenario)
             if bilocal:
@@ -76,9 +78,9 @@ def make_label(cfg: Mapping[str, Any], scenario):
                                           max_nodes=int(cert["nbl_max_nodes"]), seed=int(cfg["seed"]), validate=False)
             else:
                 r = certify.nonlocality(b, validate=False)
-            if r.status == certify.Status.OPTIMAL and math.isfinite(r.lower) and math.isfinite(r.upper):
-                y[i], ok[i] = 0.5 * (r.lower + r.upper), True
-        return y, ok
+            status[i], y[i] = r.status.value, float(nbl_target(r.lower, r.upper))
+        ok = usable_labels(status, y, "nbl" if bilocal else "nl")
+        return np.where(ok, y, math.nan), ok
 
     return label
 

@@ -27,6 +27,7 @@ from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json,
 
 from runs.files import _layout as L
 from runs.files import _store
+from runs.files._readonly import hard_link, open_readonly
 
 __all__ = ["run_dataset", "read_dataset", "SEED_DERIVATION"]
 
@@ -138,6 +139,10 @@ def run_dataset(
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1; got {workers}")
+    if scheduler is not None:  # its form, before any file exists (a bad one hung in Client for 20 s)
+        from runs.jobs._scheduler import check_scheduler_address
+
+        scheduler = check_scheduler_address(scheduler)
     out = Path(out)
     fields = label_fields(spec)
     spec_json = spec.canonical_json()
@@ -177,14 +182,129 @@ def _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, 
     return summary
 
 
-def read_dataset(path: str | os.PathLike) -> tuple[DatasetSpec, dict[str, np.ndarray], dict[str, Any]]:
-    """Read a dataset run file: ``(spec, {field: array of the complete rows}, root attributes)``."""
+def read_dataset(
+    path: str | os.PathLike, *, require_complete: bool = False
+) -> tuple[DatasetSpec, dict[str, np.ndarray], dict[str, Any]]:
+    """Read a dataset run file: ``(spec, {field: array of the complete rows}, root attributes)``.
+
+    Defensive by construction (the file is untrusted input): ``ValueError`` with a one-line reason, before
+    anything is allocated, for a path that is not a regular file, a file that is not a dataset run, a config that
+    does not parse, a ``/scenario`` that differs from the config's, ``rows_complete`` that is negative, not an
+    integer or beyond the stored rows or the spec's ``n``, a field missing or of the wrong kind, shape or dtype, a
+    field that declares more rows than its storage holds, and any soft or external link on the way to what is
+    read. The behaviours must be finite, valid behaviours of the scenario.
+
+    ``require_complete``: also refuse a file whose status is not ``complete`` (``running``: still being written
+    or killed; ``failed``) or whose rows fall short of ``n``; what trains or scores a model needs this.
+    """
     import h5py
 
-    with h5py.File(path, "r") as f:
-        if f.attrs.get(L.KIND) != L.KIND_DATASET:
-            raise ValueError(f"{path} is not a dataset run file")
-        spec = DatasetSpec.from_json(_store.read_config(f)[0])
-        data = _store.read_data(f, label_fields(spec), STATUS_NAMES)
+    path = Path(path)
+    with open_readonly(path) as (f, _):  # the one read-only opener: regular files only, a writer's lock tolerated
+        if _store._text(f.attrs.get(L.KIND)) != L.KIND_DATASET:
+            raise ValueError(f"{path} is not a dataset run file (kind {_store._text(f.attrs.get(L.KIND))!r})")
+        for name in (L.CONFIG, L.SCENARIO):
+            hard_link(f, path, f"/{name}", h5py.Group)
+        try:
+            spec = DatasetSpec.from_json(_store.read_config(f)[0])
+        except (ValueError, TypeError, AttributeError, RecursionError) as e:
+            raise ValueError(f"{path}: its /{L.CONFIG} is not a valid dataset configuration ({e})") from None
+        _check_scenario(f, path, spec)
+        status = _store._text(f.attrs.get(L.STATUS))
+        if require_complete and status != L.STATUS_COMPLETE:
+            raise ValueError(
+                f"{path} is marked {status!r}, not complete "
+                + ("(killed, or still being written); finish it with bellscope dataset --resume" if status in
+                   (L.STATUS_RUNNING, L.STATUS_FAILED) else "(not a finished dataset run)")
+            )
+        rows = _rows_complete(f, path, spec, require_complete)
+        fields = label_fields(spec)
+        for field, (dtype, shape) in fields.items():
+            _check_field(f, path, field, dtype, shape, rows)
+        data = _store.read_data(f, fields, STATUS_NAMES)
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    _check_behaviours(path, spec, data["behaviours"])
     return spec, data, attrs
+
+
+def _check_scenario(f, path: Path, spec: DatasetSpec) -> None:
+    text = _store._text(f[L.SCENARIO].attrs.get(L.SCENARIO_JSON))
+    try:
+        stored = json.loads(text) if text is not None else None
+    except (json.JSONDecodeError, RecursionError):
+        stored = "<not JSON>"
+    if stored != json.loads(json.dumps(spec.scenario.to_json())):
+        raise ValueError(f"{path}: its /{L.SCENARIO} attribute differs from the scenario of its configuration "
+                         f"({spec.scenario}); the file was altered")
+
+
+def _rows_complete(f, path: Path, spec: DatasetSpec, require_complete: bool) -> int:
+    raw = f.attrs.get(L.ROWS_COMPLETE)
+    a = np.asarray(raw) if raw is not None else None
+    if a is None or a.shape != () or a.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {L.ROWS_COMPLETE} must be one integer; got {raw!r}")
+    rows = int(a)
+    if not 0 <= rows <= spec.n:
+        raise ValueError(f"{path}: {L.ROWS_COMPLETE} = {rows} is outside 0..{spec.n} (the configured n)")
+    if require_complete and rows != spec.n:
+        raise ValueError(f"{path} is marked complete but holds {rows} of its {spec.n} rows")
+    return rows
+
+
+#: HDF5 filters under which a dataset's storage may be smaller than its data (compression): the size check
+#: against the storage is skipped for these and the memory check alone applies.
+_SHRINKING_FILTERS = {1, 2, 3, 4, 32001, 32004, 32015}
+
+
+def _check_field(f, path: Path, field: str, dtype: np.dtype, shape: tuple[int, ...], rows: int) -> None:
+    """Refuse a field that is missing, linked, of the wrong shape or dtype, or shorter than ``rows``, and one whose
+    ``rows`` rows would need more bytes than its storage holds (a declared terabyte shape), before reading it."""
+    import h5py
+
+    ds = hard_link(f, path, L.data_path(field), h5py.Dataset)
+    where = f"{path}: {L.data_path(field)}"
+    if ds.ndim != 1 + len(shape) or tuple(ds.shape[1:]) != tuple(shape):
+        raise ValueError(f"{where} has shape {ds.shape}; expected (rows, {', '.join(map(str, shape))})".replace(", )", ")"))
+    if ds.shape[0] < rows:
+        raise ValueError(f"{where} holds {ds.shape[0]} rows, fewer than {L.ROWS_COMPLETE} = {rows}")
+    kind = np.dtype(dtype).kind
+    if field.endswith("_status"):
+        ok = ds.dtype.kind in "iu" and ds.dtype.itemsize == 1
+    else:
+        ok = ds.dtype.kind == kind and ds.dtype.itemsize == np.dtype(dtype).itemsize
+    if not ok:
+        raise ValueError(f"{where} has dtype {ds.dtype}; expected {np.dtype(dtype)}")
+    need = rows * int(np.prod(shape, dtype=np.int64)) * ds.dtype.itemsize
+    filters = set()
+    try:
+        plist = ds.id.get_create_plist()
+        filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    except Exception:  # an unreadable filter pipeline: treat as compressed (memory check only)
+        filters = {1}
+    if not (filters & _SHRINKING_FILTERS) and need > ds.id.get_storage_size():
+        raise ValueError(f"{where} declares {rows:,} rows ({need:,} bytes) but stores {ds.id.get_storage_size():,} "
+                         "bytes: the file is damaged or forged")
+    budget = _memory_budget()
+    if need > budget:
+        raise ValueError(f"{where}: {rows:,} rows need {need:,} bytes, more than half this machine's memory")
+
+
+def _memory_budget() -> int:
+    """Half the physical memory (bytes): no single field read may need more."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no sysconf
+        return 1 << 34
+
+
+def _check_behaviours(path: Path, spec: DatasetSpec, beh: np.ndarray) -> None:
+    from bellcore import Behaviour
+
+    if not np.all(np.isfinite(beh)):
+        bad = int((~np.isfinite(beh)).reshape(len(beh), -1).any(axis=1).sum())
+        raise ValueError(f"{path}: {bad} behaviour row(s) hold NaN or infinite entries")
+    if len(beh):
+        try:
+            Behaviour(beh, spec.scenario).validate(1e-6)
+        except ValueError as e:
+            raise ValueError(f"{path}: its behaviours are not valid ({e})") from None

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from runs import _signals as signals
 from runs.files import _layout as L
 from runs.files import _store
 
@@ -169,58 +170,134 @@ def _json_default(x):
 
 
 def read_model(path: str | os.PathLike) -> ModelFile:
-    """Read a model run file; ``ValueError`` with a one-line reason for anything that is not one."""
+    """Read a model run file; ``ValueError`` with a one-line reason for anything that is not a whole, valid one.
+
+    Defensive by construction (the file is untrusted input): links are refused; the hyperparameters must parse;
+    the member skeleton's size is computed without allocating it (``eqx.filter_eval_shape``) and must match the
+    stored bytes; every array is checked for shape and dtype before it is read, and every number the model holds
+    (member parameters, standardisation, scale, blend weights) must be finite, so a model never answers NaN.
+    """
+    from runs.files._readonly import open_readonly
+
+    path = Path(path)
+    with open_readonly(path) as (f, _):  # the one read-only opener: regular files only, a writer's lock tolerated
+        kind = _store._text(f.attrs.get(L.KIND))
+        if kind != L.KIND_MODEL:
+            raise ValueError(f"{path} is not a model run file (kind={kind!r}); train one with bellscope train")
+        status = _store._text(f.attrs.get(L.STATUS))
+        if status != L.STATUS_COMPLETE or L.MODEL not in f:
+            raise ValueError(f"{path} is an incomplete model file (status {status!r})")
+        try:
+            return _read_model(f, path)
+        except ValueError as e:
+            msg = str(e).splitlines()[0] if str(e) else "damaged"
+            raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        except (KeyError, TypeError, AttributeError, OverflowError, RecursionError, OSError, IndexError) as e:
+            raise ValueError(f"{path}: damaged model file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+                             ) from None
+
+
+def _read_model(f, path: Path) -> ModelFile:
+    import equinox as eqx
     import h5py
     import jax
     import jax.numpy as jnp
 
     from bellcore import scenario_from_json
-    from surrogates import Ensemble, Surrogate
+    from surrogates import TARGETS, Ensemble, Surrogate, feature_map
     from surrogates._ensemble import specs_from_json
+    from surrogates._train import MAX_MEMBERS
 
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no such model file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path} is not a readable HDF5 file: {e}") from None
-    with f:
-        if f.attrs.get(L.KIND) != L.KIND_MODEL:
-            raise ValueError(f"{path} is not a model run file (kind={f.attrs.get(L.KIND)!r}); train one with bellscope train")
-        if f.attrs.get(L.STATUS) != L.STATUS_COMPLETE or L.MODEL not in f:
-            raise ValueError(f"{path} is an incomplete model file (status {f.attrs.get(L.STATUS)!r})")
-        g = f[L.MODEL]
-        hyper = json.loads(g.attrs[L.MODEL_HYPERPARAMETERS])
-        specs = specs_from_json(hyper["groups"])
-        dtype = {"float32": jnp.float32, "float64": jnp.float64}[hyper["dtype"]]
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError(f"{path} holds a float64 model; enable jax_enable_x64 to load it")
-        skeleton = Ensemble.init(specs, int(hyper["dim"]), hyper["task"], jax.random.PRNGKey(0), dtype=dtype)
-        groups = []
-        for spec, like in zip(specs, skeleton.groups):
-            raw = bytes(np.asarray(g[L.MODEL_MEMBERS][spec.name][()], dtype=np.uint8))
-            groups.append(_read_group(raw, spec, like, path))
-        ens = Ensemble(
-            groups=tuple(groups),
-            x_mean=jnp.asarray(g[L.MODEL_X_MEAN][()]),
-            x_std=jnp.asarray(g[L.MODEL_X_STD][()]),
-            y_scale=jnp.asarray(g[L.MODEL_Y_SCALE][()]),
-            specs=specs,
-            task=hyper["task"],
-        )
-        sur = Surrogate(
-            ens, jnp.asarray(g[L.MODEL_BLEND_WEIGHTS][()]), str(g.attrs[L.MODEL_FEATURE_SET]),
-            scenario_from_json(json.loads(g.attrs[L.MODEL_SCENARIO])), str(g.attrs[L.MODEL_TARGET]),
-        )
-        curves = {}
-        if L.TRAINING in f:
-            for name, gg in f[L.TRAINING].items():
-                curves[name] = {k: gg[k][()] for k in gg}
-        return ModelFile(
-            sur, hyper, str(g.attrs[L.MODEL_DATASET_HASH]), float(hyper.get("train_median", math.nan)), curves,
-            json.loads(f.attrs.get(L.SUMMARY, "{}")),
-        )
+    from runs.files._readonly import hard_link
+
+    g = hard_link(f, path, f"/{L.MODEL}", h5py.Group)
+    hyper = json.loads(_store._text(g.attrs[L.MODEL_HYPERPARAMETERS]))
+    if not isinstance(hyper, dict):
+        raise ValueError("its hyperparameters are not a JSON object")
+    specs = specs_from_json(hyper["groups"])
+    if not specs:
+        raise ValueError("its hyperparameters name no member group")
+    n_members = sum(int(s.members) for s in specs)
+    if not 1 <= n_members <= MAX_MEMBERS:
+        raise ValueError(f"its hyperparameters declare {n_members} members (1..{MAX_MEMBERS} allowed)")
+    if hyper.get("dtype") not in ("float32", "float64"):
+        raise ValueError(f"dtype {hyper.get('dtype')!r} is neither float32 nor float64")
+    dtype = {"float32": jnp.float32, "float64": jnp.float64}[hyper["dtype"]]
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("it holds a float64 model; enable jax_enable_x64 to load it")
+    task = hyper.get("task")
+    dim = hyper.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 1 << 20:
+        raise ValueError(f"feature dimension {dim!r} is not a positive integer")
+    target = _store._text(g.attrs[L.MODEL_TARGET])
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    feature_set = _store._text(g.attrs[L.MODEL_FEATURE_SET])
+    scenario = scenario_from_json(json.loads(_store._text(g.attrs[L.MODEL_SCENARIO])))
+    fm = feature_map(feature_set)
+    if not fm.applies(scenario):
+        raise ValueError(f"feature set {feature_set!r} does not apply to {scenario}")
+    members = hard_link(f, path, f"/{L.MODEL}/{L.MODEL_MEMBERS}", h5py.Group)
+    raws = {}
+    for s in specs:
+        ds = hard_link(f, path, f"/{L.MODEL}/{L.MODEL_MEMBERS}/{s.name}", h5py.Dataset)
+        if ds.ndim != 1 or ds.dtype != np.uint8 or ds.shape[0] > path.stat().st_size:
+            raise ValueError(f"member group {s.name!r} is not the bytes of a member group ({ds.shape}, {ds.dtype})")
+        raws[s.name] = ds
+    extra = sorted(set(members) - set(raws))
+    if extra:
+        raise ValueError(f"member groups {extra} are not in its hyperparameters")
+    # the skeleton's size, without allocating it: forged widths or piece counts are refused here
+    shapes = eqx.filter_eval_shape(Ensemble.init, specs, dim, task, jax.random.PRNGKey(0), dtype=dtype)
+    need = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes.groups))
+    have = sum(int(ds.shape[0]) for ds in raws.values())
+    if need > have:
+        raise ValueError(f"its hyperparameters describe {need:,} bytes of member parameters; it stores {have:,}")
+    skeleton = Ensemble.init(specs, dim, task, jax.random.PRNGKey(0), dtype=dtype)
+    groups = []
+    for spec, like in zip(specs, skeleton.groups):
+        groups.append(_read_group(bytes(raws[spec.name][()]), spec, like, path))
+    for spec, grp in zip(specs, groups):
+        if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(eqx.filter(grp, eqx.is_array))):
+            raise ValueError(f"member group {spec.name!r} holds NaN or infinite parameters")
+    x_mean = _array(f, path, L.MODEL_X_MEAN, (dim,))
+    x_std = _array(f, path, L.MODEL_X_STD, (dim,))
+    y_scale = _array(f, path, L.MODEL_Y_SCALE, ())
+    weights = _array(f, path, L.MODEL_BLEND_WEIGHTS, (n_members,))
+    if not np.all(x_std > 0):
+        raise ValueError(f"{L.MODEL_X_STD} has entries <= 0")
+    if not y_scale > 0:
+        raise ValueError(f"{L.MODEL_Y_SCALE} = {float(y_scale)} is not positive")
+    if np.any(weights < 0) or not abs(float(weights.sum()) - 1) < 1e-3:
+        raise ValueError("its blend weights are not non-negative with sum 1")
+    ens = Ensemble(groups=tuple(groups), x_mean=jnp.asarray(x_mean, dtype), x_std=jnp.asarray(x_std, dtype),
+                   y_scale=jnp.asarray(y_scale, dtype), specs=specs, task=task)
+    sur = Surrogate(ens, jnp.asarray(weights, dtype), feature_set, scenario, target)
+    curves = {}
+    tr = f.get(L.TRAINING, getlink=True)
+    if tr is not None:
+        hard_link(f, path, f"/{L.TRAINING}", h5py.Group)
+        for name in f[L.TRAINING]:
+            gg = hard_link(f, path, f"/{L.TRAINING}/{name}", h5py.Group)
+            curves[name] = {k: hard_link(f, path, f"/{L.TRAINING}/{name}/{k}", h5py.Dataset)[()] for k in gg}
+    summary = json.loads(_store._text(f.attrs.get(L.SUMMARY)) or "{}")
+    return ModelFile(sur, hyper, str(_store._text(g.attrs[L.MODEL_DATASET_HASH])),
+                     float(hyper.get("train_median", math.nan)), curves, summary if isinstance(summary, dict) else {})
+
+
+def _array(f, path: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``/model/NAME`` as float64, after checking it is a hard-linked float dataset of ``shape`` and finite."""
+    import h5py
+
+    from runs.files._readonly import hard_link
+
+    ds = hard_link(f, path, f"/{L.MODEL}/{name}", h5py.Dataset)
+    if ds.shape != shape or ds.dtype.kind != "f":
+        raise ValueError(f"/{L.MODEL}/{name} has shape {ds.shape} and dtype {ds.dtype}; expected floats of shape {shape}")
+    a = np.asarray(ds[()], np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"/{L.MODEL}/{name} holds NaN or infinite values")
+    return a
 
 
 def _read_group(raw: bytes, spec, like, path: Path):
@@ -253,34 +330,29 @@ def load_model(path: str | os.PathLike):
 def training_data(spec, data: Mapping[str, np.ndarray], target: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(behaviours, y, info)`` of the rows usable for ``target`` (``ValueError`` if the dataset lacks it).
 
-    nl: rows whose NL status is in ``certify.SOLVED``, y = NL. nbl: rows whose NBL status is optimal (the branch-and-bound closed
-    its gap to the dataset's ``nbl_tol``), y = the interval's midpoint, so the label is off by at most half the gap.
-    class: every row, y = the class code.
+    Which rows are usable is ``surrogates.usable_labels`` (the one rule, shared with active learning and the
+    reproduction test sets). nl: y = NL. nbl: y = the certified interval's midpoint (``surrogates.nbl_target``).
+    class: y = the class code.
     """
-    import certify
-    from surrogates import STATUS_NAMES
+    from surrogates import STATUS_NAMES, nbl_target, usable_labels
 
-    optimal = STATUS_NAMES.index(certify.Status.OPTIMAL.value)
-    solved = np.array([s in {x.value for x in certify.SOLVED} for s in STATUS_NAMES])
     beh = np.asarray(data["behaviours"])
+    status = None
     if target == "nl":
         if "nl" not in data:
             raise ValueError(f"the dataset has no NL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
-        ok = solved[np.asarray(data["nl_status"])]  # NL is exact whenever solved (certify.SOLVED)
-        y = np.asarray(data["nl"])
+        status, y = np.asarray(data["nl_status"]), np.asarray(data["nl"], np.float64)
     elif target == "nbl":
         if "nbl_lower" not in data:
             raise ValueError(f"the dataset has no NBL labels (it is a {spec.kind!r} dataset with {list(spec.measures)})")
-        ok = np.asarray(data["nbl_status"]) == optimal
-        y = 0.5 * (np.asarray(data["nbl_lower"]) + np.asarray(data["nbl_upper"]))
+        status, y = np.asarray(data["nbl_status"]), nbl_target(data["nbl_lower"], data["nbl_upper"])
     elif target == "class":
         if "class" not in data:
             raise ValueError(f"the dataset has no class labels (it is a {spec.kind!r} dataset; use --scenario chsh-correlators)")
-        ok = np.ones(len(beh), bool)
         y = np.asarray(data["class"]).astype(np.int64)
     else:
         raise ValueError(f"unknown target {target!r}; expected nl, nbl or class")
-    ok &= np.isfinite(y) if y.dtype.kind == "f" else ok
+    ok = usable_labels(status, y, target, status_names=STATUS_NAMES)
     info = {"rows": int(len(beh)), "used": int(ok.sum()), "dropped": int((~ok).sum())}
     if ok.sum() < 10:
         raise ValueError(f"only {int(ok.sum())} of {len(beh)} rows have a usable {target} label; need at least 10")
@@ -327,25 +399,48 @@ def run_train(
     Raises ``FileExistsError`` (``out`` exists; checked before any training) and ``ValueError`` (bad dataset,
     target, feature set or parameters).
     """
+    # One interrupt rule (runs/_signals.py): an interrupt swallowed inside JAX's gc callback is raised again at the
+    # next epoch's progress tick, before the file is written, or when the block ends.
+    with signals.catch_signals():
+        return _run_train(dataset, out, target, preset, members, seed, feature_set, max_rows, overrides,
+                          _checked(progress, signals.check), argv, workers, dual_pieces, signals.check)
+
+
+def _checked(progress: Progress | None, check: Callable[[], None]) -> Progress:
+    def cb(done, total, info):
+        check()
+        if progress is not None:
+            progress(done, total, info)
+
+    return cb
+
+
+def _run_train(dataset, out, target, preset, members, seed, feature_set, max_rows, overrides, progress, argv, workers,
+               dual_pieces, check_interrupt) -> Path:
     import surrogates as S
 
     from runs.jobs._dataset_run import read_dataset
 
     out = Path(out)
-    if out.exists():
+    if out.exists() or out.is_symlink():  # training is not resumable: no --resume to suggest
         raise FileExistsError(f"{out} already exists; choose another --out")
+    out = _store.check_out_path(out)  # a directory, a missing folder: refused before any work
+    if max_rows is not None and max_rows < 10:
+        raise ValueError(f"max_rows must be >= 10; got {max_rows}")
     started = time.monotonic()
-    spec, data, _ = read_dataset(_existing(dataset))
+    spec, data, _ = read_dataset(_existing(dataset), require_complete=True)
     target = target or _DEFAULT_TARGET[spec.kind]
+    if target not in S.TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(S.TARGETS)}")
+    # every option that can be checked without the data is checked before anything is trained
+    cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     if max_rows is not None:
-        if max_rows < 10:
-            raise ValueError(f"max_rows must be >= 10; got {max_rows}")
         data = {k: v[:max_rows] for k, v in data.items()}
     beh, y, info = training_data(spec, data, target)
     fs = feature_set or ("canonical" if preset in S.DUAL_PRESETS else default_feature_set(spec, target))
-    cfg = S.preset_config(preset, target, members=members, seed=seed, dual_pieces=dual_pieces, **dict(overrides or {}))
     res = S.fit_surrogate(beh, y, spec.scenario, feature_set=fs, target=target, config=cfg, progress=progress,
                           workers=workers)
+    check_interrupt()
     mv = res.members_val
     blended = np.asarray(res.surrogate.ensemble.blend_members(np.asarray(res.blend.weights, mv.dtype), mv), np.float64)
     if res.surrogate.task == "regression":
@@ -359,10 +454,33 @@ def run_train(
         "train_median": res.train_median,
         "preset": preset,
         "data": {**info, "dataset": str(dataset), "max_rows": max_rows,
-                 "target_definition": {"nl": "NL value (status optimal)", "nbl": "midpoint of the certified NBL interval (status optimal)", "class": "class code"}[target]},
+                 "target_definition": S.TARGET_DEFINITIONS[target]},
     }
-    return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(), curves=res.curves,
-                      evaluation=evaluation, extra=extra, argv=argv, train_seconds=time.monotonic() - started)
+    check_interrupt()
+    try:
+        return save_model(out, res.surrogate, train_config=cfg.to_json(), dataset_hash=spec.config_hash(),
+                          curves=res.curves, evaluation=evaluation, extra=extra, argv=argv,
+                          train_seconds=time.monotonic() - started)
+    except BaseException:  # an interrupt (or error) at any point of the write: no model file is left half-made
+        remove_incomplete_model(out)
+        raise
+
+
+def remove_incomplete_model(path: Path) -> bool:
+    """Delete ``path`` unless it is a complete model file (it was being written by this process; training is not
+    resumable, so a partial file has no use). Returns whether a complete model is there."""
+    import h5py
+
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if f.attrs.get(L.KIND) == L.KIND_MODEL and f.attrs.get(L.STATUS) == L.STATUS_COMPLETE:
+                return True
+    except (OSError, KeyError):
+        pass
+    path.unlink(missing_ok=True)
+    return False
 
 
 def _existing(p) -> Path:

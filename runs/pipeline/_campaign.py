@@ -24,7 +24,7 @@ import math
 import os
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -589,7 +589,7 @@ def run_campaign(
 
 def failure_reason(e: BaseException) -> str:
     """What stopped a run, for its file's ``failed`` headline: the signal, or the error's type and first line."""
-    from runs.cli._signals import Terminated
+    from runs._signals import Terminated
 
     if isinstance(e, Terminated):
         return "terminated (SIGTERM)"

@@ -121,19 +121,15 @@ def _files(res: CampaignResult) -> dict[str, Path]:
 
 
 def _test_set(files: Mapping[str, Path], name: str, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """Behaviours and certified targets of a held-out test set: NL of solved rows, or the midpoint of the NBL
-    interval (the training target) of rows whose interval is solved."""
+    """Behaviours and certified targets of a held-out test set: the rows and targets training would use
+    (``training_data``, i.e. ``surrogates.usable_labels``: NL of solved rows, the NBL interval's midpoint of
+    optimal rows)."""
     from runs.jobs._dataset_run import read_dataset
+    from runs.jobs._model_run import training_data
 
-    _, data, _ = read_dataset(files[f"dataset:{name}-test"])
-    if field == "nl":
-        solved = _solved(data["nl_status"])
-        y = data["nl"]
-    else:
-        lo, up = data["nbl_lower"], data["nbl_upper"]
-        solved = np.isfinite(lo) & np.isfinite(up) & _solved(data["nbl_status"])
-        y = (lo + up) / 2
-    return data["behaviours"][solved], y[solved]
+    spec, data, _ = read_dataset(files[f"dataset:{name}-test"])
+    beh, y, _ = training_data(spec, data, field)
+    return beh, y
 
 
 _TABLE1_CASES = [(f"m={m}", f"m{m}", "nl") for m in (2, 3, 4, 5)] + [("I,J,A0,A1", "ij", "nbl"), ("AxByCz,Ax", "abc", "nbl")]
@@ -211,17 +207,6 @@ def _fig2(res: CampaignResult, out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _solved(status: np.ndarray) -> np.ndarray:
-    """Rows whose status is in ``certify.SOLVED``, whether statuses come as names or as dataset enum codes."""
-    import certify
-
-    status = np.asarray(status)
-    if status.dtype.kind in "USO":
-        names = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in status.ravel()])
-        return np.isin(names, [s.value for s in certify.SOLVED]).reshape(status.shape)
-    return np.isin(status, [L.STATUS_CODES[s.value] for s in certify.SOLVED])  # dataset codes: the one table
-
-
 def _table2(res: CampaignResult) -> list[dict[str, Any]]:
     from runs.jobs._dataset_run import read_dataset
 
@@ -273,7 +258,6 @@ def _cell(x) -> str:
 def _fig3_rows(res: CampaignResult) -> list[dict[str, Any]]:
     import h5py
 
-    from runs.files import _layout as L
     from runs.files._browse import enum_names
 
     rows = []

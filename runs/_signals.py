@@ -9,9 +9,10 @@ shell's codes.
 Why our own handler for SIGINT too: Python runs a signal handler at whatever bytecode the main thread is at, and
 an exception raised inside a garbage-collector callback or a ``__del__`` is printed as "Exception ignored" and
 *dropped*. JAX registers a gc callback, so Ctrl-C during a batch was often swallowed (the run finished, exit 0).
-The handler here sees the interrupted frame; inside such a callback it raises nothing and re-delivers the same
-signal to the process 50 ms later, when the program is back in ordinary code. Callbacks it cannot see (a weakref
-callback) are covered too: inside ``catch_signals`` an interrupt that Python reports as unraisable is kept as
+The handler here sees the interrupted frame; inside such a callback it raises nothing, keeps the signal as pending
+and re-delivers it to the process 50 ms later, when the program is back in ordinary code, unless ``check()`` (called
+from progress ticks, and when a ``catch_signals`` block ends) has raised it first. Callbacks it cannot see (a
+weakref callback) are covered too: inside ``catch_signals`` an interrupt that Python reports as unraisable is kept as
 pending, not printed, and ``check()`` -- called from progress ticks, and when the block ends -- raises it again.
 
 After an interrupt the process entry (``runs/_main.py``) leaves with ``os._exit``: interpreter finalisation after an
@@ -36,7 +37,7 @@ _REDELIVER_S = 0.05
 #: What this process has been through: the last signal raised as an exception, and whether a command has already
 #: said what it left (typer turns an uncaught KeyboardInterrupt into a silent exit 130, losing SIGTERM's 143, so the
 #: entry point reads these to print the line and pick the code).
-state = {"received": None, "announced": False, "pending": None}
+state = {"received": None, "announced": False, "pending": None, "redelivered": False}
 
 
 class Terminated(KeyboardInterrupt):
@@ -55,12 +56,24 @@ def _swallowing(frame) -> bool:
 
 def raise_interrupt(signum, frame) -> None:
     """The SIGINT / SIGTERM handler: raise ``KeyboardInterrupt`` / ``Terminated`` where the program is, or, where
-    Python would drop it, deliver the signal again shortly."""
-    if _swallowing(frame):
-        threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+    Python would drop it, keep it pending (``check()`` raises it) and deliver the signal again shortly."""
+    if state["redelivered"] and state["pending"] is None:  # our own re-delivery of one check() has raised already
+        state["redelivered"] = False
         return
+    state["redelivered"] = False
+    if _swallowing(frame):
+        state["pending"] = signum
+        threading.Timer(_REDELIVER_S, _redeliver, (signum,)).start()
+        return
+    state["pending"] = None
     state["received"] = signum
     raise _exception(signum)
+
+
+def _redeliver(signum: int) -> None:
+    if state["pending"] == signum:
+        state["redelivered"] = True
+        os.kill(os.getpid(), signum)
 
 
 def _exception(signum: int) -> KeyboardInterrupt:
@@ -72,16 +85,24 @@ def check() -> None:
     ticks). Does nothing when no interrupt is pending."""
     signum, state["pending"] = state["pending"], None
     if signum is not None:
+        state["received"] = signum
         raise _exception(signum)
 
 
 def install() -> dict[int, object]:
-    """Install ``raise_interrupt`` for SIGINT and SIGTERM; returns the previous handlers (empty off the main thread,
-    where only the default handling is possible)."""
+    """Install ``raise_interrupt`` for SIGINT and SIGTERM where the handler is Python's default (or ours already);
+    returns the previous handlers of those it replaced.
+
+    A handler someone else chose is left alone: SIG_IGN (a shell ignores SIGINT for a background job), or a
+    library caller's own. Off the main thread nothing can be installed and nothing is.
+    """
+    defaults = {signal.SIGINT: (signal.default_int_handler, raise_interrupt),
+                signal.SIGTERM: (signal.SIG_DFL, raise_interrupt)}
     previous: dict[int, object] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig, replaceable in defaults.items():
         try:
-            previous[sig] = signal.signal(sig, raise_interrupt)
+            if signal.getsignal(sig) in replaceable:
+                previous[sig] = signal.signal(sig, raise_interrupt)
         except ValueError:  # signal handlers can only be set from the main thread
             break
     return previous
