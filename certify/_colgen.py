@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import time
 
 import highspy
 import numpy as np
@@ -49,8 +50,10 @@ __all__ = [
 
 #: A column enters while its reduced cost is below -PRICE_TOL (in units of the functional's entries).
 PRICE_TOL = 1e-11
-#: Columns added per round: the enumerated party's best strategies (each with its partner's best response).
+#: Columns added per round: the enumerated party's best strategies (each with its partner's best response);
+#: NL 32, visibility 64 (measured at m = 10: docs/performance.md).
 ADD_PER_ROUND = 32
+ADD_PER_ROUND_VISIBILITY = 64
 _MAX_ROUNDS = 100_000
 
 
@@ -164,13 +167,19 @@ def points_model(sc: Scenario, support: np.ndarray, weights: np.ndarray) -> np.n
 class _Master:
     """An LP over a growing set of deterministic-point columns (rows: the N entries, then the convexity row)."""
 
-    def __init__(self, sep: Separable, lp: highspy.HighsLp, n: int, n_fixed: int):
-        self.sep, self.n, self.n_fixed = sep, n, n_fixed
+    def __init__(self, sep: Separable, lp: highspy.HighsLp, n: int, n_fixed: int, row_map: np.ndarray | None = None):
+        """``n`` rows before the convexity row; a point's column is its 0/1 entries, or ``row_map @ entries``."""
+        self.sep, self.n, self.n_fixed, self.row_map = sep, n, n_fixed, row_map
+        self.add_per_round = ADD_PER_ROUND
         self.h = new_highs()
+        # primal simplex: added columns leave the last basis primal feasible (2.5x fewer seconds than HiGHS's
+        # default choice for visibility at m = 10; docs/performance.md)
+        self.h.setOptionValue("simplex_strategy", 4)
         self.h.passModel(lp)
         self.cols: list[int] = []  # global deterministic-point index of each column after the fixed ones
         self._have: set[int] = set()
         self.rounds = 0
+        self.lp_seconds = 0.0  # in HiGHS (the rest of a solve: pricing and adding columns)
 
     def add(self, ks: np.ndarray, extra_row_coef: float = 1.0) -> int:
         new = [int(k) for k in ks if int(k) not in self._have]
@@ -178,9 +187,18 @@ class _Master:
             return 0
         idx = self.sep.entries(np.array(new, dtype=np.int64))  # (n_new, mA mB)
         n_new, nnz = idx.shape
-        index = np.concatenate([np.sort(idx, axis=1), np.full((n_new, 1), self.n)], axis=1).ravel().astype(np.int32)
-        value = np.tile(np.concatenate([np.ones(nnz), [extra_row_coef]]), n_new)
-        starts = (np.arange(n_new) * (nnz + 1)).astype(np.int32)
+        if self.row_map is None:
+            index = np.concatenate([np.sort(idx, axis=1), np.full((n_new, 1), self.n)], axis=1).ravel().astype(np.int32)
+            value = np.tile(np.concatenate([np.ones(nnz), [extra_row_coef]]), n_new)
+            starts = (np.arange(n_new) * (nnz + 1)).astype(np.int32)
+        else:
+            pts = np.zeros((n_new, self.row_map.shape[1]))
+            pts[np.arange(n_new)[:, None], idx] = 1.0
+            dense = np.concatenate([pts @ self.row_map.T, np.full((n_new, 1), extra_row_coef)], axis=1)
+            rows, cols = np.nonzero(dense)  # row-major: grouped by column of the LP
+            index = cols.astype(np.int32)
+            value = dense[rows, cols]
+            starts = np.searchsorted(rows, np.arange(n_new)).astype(np.int32)
         self.h.addCols(n_new, np.zeros(n_new), np.zeros(n_new), np.full(n_new, INF), len(index), starts, index, value)
         self.cols.extend(new)
         self._have.update(new)
@@ -190,7 +208,9 @@ class _Master:
         """Solve, price, add columns; repeat until no column prices out. Returns the final row duals."""
         h, sep = self.h, self.sep
         for _ in range(_MAX_ROUNDS):
+            t0 = time.perf_counter()
             h.run()
+            self.lp_seconds += time.perf_counter() - t0
             self.rounds += 1
             status, message, native = status_of(h)
             if status != Status.OPTIMAL:
@@ -199,7 +219,8 @@ class _Master:
             bell, mu = y[: self.n], y[self.n]
             vals, G = sep.values(bell_of_dual(bell))
             # reduced cost of point k: -(B.d_k + mu); enter the most negative ones
-            top = np.argpartition(-vals, min(ADD_PER_ROUND, len(vals) - 1))[:ADD_PER_ROUND]
+            n_add = self.add_per_round
+            top = np.argpartition(-vals, min(n_add, len(vals) - 1))[:n_add]
             top = top[vals[top] + mu > PRICE_TOL]
             if top.size == 0 or self.add(sep.best_points(vals, G, top)) == 0:
                 return status, message, native, y
@@ -238,26 +259,57 @@ def colgen_nl(q: np.ndarray, sc: Scenario):
             m.weights(), y[:n], len(m.cols))
 
 
+def collins_gisin(sc: Scenario) -> np.ndarray:
+    """The Collins-Gisin map (shape (r, N)): p(a|x), a < dA - 1 (read at y = 0); p(b|y), b < dB - 1 (at x = 0);
+    p(a, b|x, y), a < dA - 1, b < dB - 1. One-to-one on normalised no-signalling behaviours, so equalities between
+    two of them may be imposed on these r = (dA-1) mA + (dB-1) mB + (dA-1)(dB-1) mA mB coordinates instead of all
+    N entries."""
+    (dA, dB), (mA, mB) = sc.outcomes, sc.settings
+    flat = np.arange(dA * dB * mA * mB).reshape(dA, dB, mA, mB)
+    rows = []
+    for x in range(mA):
+        for a in range(dA - 1):
+            rows.append(flat[a, :, x, 0])
+    for y in range(mB):
+        for b in range(dB - 1):
+            rows.append(flat[:, b, 0, y])
+    for x in range(mA):
+        for y in range(mB):
+            for a in range(dA - 1):
+                for b in range(dB - 1):
+                    rows.append(flat[a, b, x, y][None])
+    out = np.zeros((len(rows), flat.size))
+    for i, r in enumerate(rows):
+        out[i, r] = 1.0
+    return out
+
+
 def colgen_visibility(q: np.ndarray, sc: Scenario):
     """Visibility by column generation: ``max v`` s.t. ``sum_k lam_k d_k - v (q - u) = u``, ``sum lam = 1``,
     ``0 <= v <= 1``, over generated columns (the dA dB constant strategies first: their uniform mixture is u, so
-    every master is feasible at v = 0).
+    every master is feasible at v = 0). The equalities are imposed on Collins-Gisin coordinates (both sides are
+    normalised no-signalling behaviours when q is): about 4x fewer rows for two outcomes.
 
-    Returns ``(status, message, native, v, support, weights, bell, columns)`` (``bell``: the equality-row duals).
+    Returns ``(status, message, native, v, support, weights, bell, columns)``; ``bell`` is the functional of the
+    row duals on full behaviours (``C^T y``, C the Collins-Gisin map).
     """
     sep = separable(sc)
     n = q.size
     u = np.full(n, 1.0 / math.prod(sc.outcomes))
-    a = np.vstack([-(q - u)[:, None], [[0.0]]])
-    lp = make_lp(np.array([-1.0]), np.zeros(1), np.ones(1), np.append(u, 1.0), np.append(u, 1.0), a)
-    m = _Master(sep, lp, n, 1)
+    cg = collins_gisin(sc)
+    r = cg.shape[0]
+    a = np.vstack([-(cg @ (q - u))[:, None], [[0.0]]])
+    rhs = np.append(cg @ u, 1.0)
+    lp = make_lp(np.array([-1.0]), np.zeros(1), np.ones(1), rhs, rhs, a)
+    m = _Master(sep, lp, r, 1, row_map=cg)
+    m.add_per_round = ADD_PER_ROUND_VISIBILITY
     (dA, dB), (mA, mB) = sc.outcomes, sc.settings
     const_a = np.array([a * sum(dA**i for i in range(mA)) for a in range(dA)], dtype=np.int64)
     const_b = np.array([b * sum(dB**i for i in range(mB)) for b in range(dB)], dtype=np.int64)
     m.add((const_a[:, None] * dB**mB + const_b[None, :]).ravel())
     m.add(_start_points(sep, q - u))
-    status, message, native, y = m.run(lambda b: b)
+    status, message, native, y = m.run(lambda b: b @ cg)
     if y is None:
         return status, message, native, math.nan, None, None, None, len(m.cols)
     v = float(m.h.getSolution().col_value[0])
-    return status, message, native, v, np.array(m.cols, dtype=np.int64), m.weights(), y[:n], len(m.cols)
+    return status, message, native, v, np.array(m.cols, dtype=np.int64), m.weights(), y[:r] @ cg, len(m.cols)
