@@ -9,6 +9,13 @@ all points and over the points where cvxpy itself answers "optimal" (its "optima
 off by up to ~1e-6; ours are certified by primal = dual to ~1e-15).
 
     python benchmarks/nl_speed.py [--n 200] [--ms 2 3 4 5]
+    python benchmarks/nl_speed.py --scale [--ms 6 8 10 12 16] [--n 2] [--sampler quantum|uniform-ns]
+
+``--scale``: NL and visibility by column generation (``method="colgen"``) for binary scenarios with m settings
+per party, one fresh process per m: seconds per behaviour, columns generated, LP rounds and the process's peak
+resident memory (``ru_maxrss``: Python, numpy, HiGHS and the behaviours together). Points: Haar-random two-qubit
+states with Haar-random measurements (``quantum``, default: cheap to draw at any m) or uniform NS points
+(``uniform-ns``: hit-and-run, whose burn-in grows with m; drawing time excluded).
 """
 
 from __future__ import annotations
@@ -28,12 +35,65 @@ def naive_cvxpy(q: np.ndarray, d: np.ndarray, c: float) -> tuple[float, str]:
     return float(prob.value), prob.status
 
 
+def scale_one(m: int, n: int, sampler: str, seed: int) -> None:
+    """One row per behaviour of the scale table (run in a fresh process: the peak memory is this m's)."""
+    import os
+    import resource
+
+    import bellcore as bc
+    import certify
+    import certify._colgen as cg
+
+    rounds = []
+    init = cg._Master.__init__
+
+    def counting_init(self, *a, **k):  # count LP rounds and columns of every master built
+        init(self, *a, **k)
+        rounds.append(self)
+
+    cg._Master.__init__ = counting_init
+    sc = bc.BellScenario.binary(m)
+    batch = bc.sample(sampler, sc, n, np.random.default_rng(seed)).numpy()
+    for p in batch:
+        t0 = time.perf_counter()
+        r = certify.nonlocality(p, method="colgen")
+        t1 = time.perf_counter()
+        v = certify.visibility(p, method="colgen")
+        t2 = time.perf_counter()
+        mn, mv = rounds[-2], rounds[-1]
+        print(f"{m:>3} {sc.n_deterministic:>14,} {t1 - t0:>8.2f} {len(mn.cols):>7} {mn.rounds:>6} {r.value:>11.7f} "
+              f"{str(r.certificate_checked):>5} {t2 - t1:>8.2f} {len(mv.cols):>7} {mv.rounds:>6} {v.value:>10.7f} "
+              f"{str(v.certificate_checked):>5} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>8.0f} "
+              f"{os.getloadavg()[0]:>5.2f}", flush=True)
+
+
+def scale(args) -> None:
+    import subprocess
+    import sys
+
+    print(f"column generation, binary (m, m) scenarios, {args.n} {args.sampler} point(s) per m, one process per m")
+    print(f"{'m':>3} {'det. points':>14} {'NL s':>8} {'columns':>7} {'rounds':>6} {'NL':>11} {'chk':>5} "
+          f"{'vis s':>8} {'columns':>7} {'rounds':>6} {'visibility':>10} {'chk':>5} {'RSS MiB':>8} {'load':>5}", flush=True)
+    for m in args.ms:
+        subprocess.run([sys.executable, __file__, "--scale-one", str(m), "--n", str(args.n), "--sampler", args.sampler,
+                        "--seed", str(args.seed)], check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--ms", type=int, nargs="+", default=[2, 3, 4, 5])
+    ap.add_argument("--n", type=int, default=None)
+    ap.add_argument("--ms", type=int, nargs="+", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", action="store_true", help="the column-generation scale table instead")
+    ap.add_argument("--scale-one", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--sampler", default="quantum", choices=("quantum", "uniform-ns"))
     args = ap.parse_args()
+    if args.scale_one is not None:
+        return scale_one(args.scale_one, args.n, args.sampler, args.seed)
+    if args.scale:
+        args.n, args.ms = args.n or 2, args.ms or [6, 8, 10, 12, 16]
+        return scale(args)
+    args.n, args.ms = args.n or 200, args.ms or [2, 3, 4, 5]
 
     import warnings
 

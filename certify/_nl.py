@@ -33,19 +33,20 @@ __all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "ZERO_TOL"]
 CHECK_TOL = 1e-8
 
 #: ``method="auto"`` generates columns above this many deterministic points (docs/performance.md) and
-#: enumerates them all up to it.
+#: enumerates them all up to it: NL (whose enumerated LP starts from a crash basis) and visibility.
 COLGEN_ABOVE = 2**12
+VISIBILITY_COLGEN_ABOVE = 2**9
 
 METHODS = ("auto", "enumerate", "colgen")
 
 
-def choose_method(sc: Scenario, method: str) -> str:
+def choose_method(sc: Scenario, method: str, above: int = COLGEN_ABOVE) -> str:
     """The LP form for ``sc``: ``"enumerate"`` (every deterministic point a column) or ``"colgen"`` (column
-    generation, bipartite Bell scenarios only); ``"auto"`` picks by ``COLGEN_ABOVE``."""
+    generation, bipartite Bell scenarios only); ``"auto"``: column generation above ``above`` points."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if method == "auto":
-        return "colgen" if is_separable(sc) and sc.n_deterministic > COLGEN_ABOVE else "enumerate"
+        return "colgen" if is_separable(sc) and sc.n_deterministic > above else "enumerate"
     if method == "colgen" and not is_separable(sc):
         raise ValueError(f"column generation needs a bipartite Bell scenario; got {sc}")
     if method == "enumerate":

@@ -25,7 +25,7 @@ from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
 from ._certificate import scenario_data
 from ._colgen import colgen_visibility, points_model
-from ._nl import CHECK_TOL, choose_method
+from ._nl import CHECK_TOL, VISIBILITY_COLGEN_ABOVE, choose_method
 from ._result import ZERO_TOL
 from ._result import SOLVED, BellCertificate, raise_unless_solved
 
@@ -97,7 +97,7 @@ def visibility(p, *, validate: bool = True, throw: bool = False, method: str = "
     As ``nonlocality``: a ``Behaviour`` or an array; statuses in ``SOLVED`` (``inaccurate`` included) give a
     value whose certificate is re-checked without the solver; ``throw=True`` raises ``CertificationError``
     for any other status. ``method``: as for ``nonlocality`` (``"colgen"``: ``support`` names the columns of
-    ``weights``).
+    ``weights``; ``"auto"`` generates columns above ``VISIBILITY_COLGEN_ABOVE`` points).
     """
     beh = as_behaviour(p, validate=validate)
     if beh.is_batch:
@@ -108,7 +108,7 @@ def visibility(p, *, validate: bool = True, throw: bool = False, method: str = "
     q = _on_ns_hull(beh.numpy().reshape(-1), sc)
     u = Behaviour.uniform(sc).numpy().reshape(-1)
     support = None
-    if choose_method(sc, method) == "colgen":
+    if choose_method(sc, method, VISIBILITY_COLGEN_ABOVE) == "colgen":
         status, message, native, v_low, support, weights, y, _ = colgen_visibility(q, sc)
         if status not in SOLVED:
             return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
