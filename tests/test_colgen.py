@@ -49,6 +49,7 @@ def test_separable_local_bound_is_the_enumerated_one(outcomes, settings):
     dk = scenario_data(sc).dk
     for _ in range(5):
         bell = rng.normal(size=sc.shape)
+        assert separable(sc).local_bound(bell) == pytest.approx(float((dk @ bell.ravel()).max()), abs=1e-12)
         assert local_bound(bell, sc) == pytest.approx(float((dk @ bell.ravel()).max()), abs=1e-12)
         b_int = rng.integers(-(2**40), 2**40, size=sc.size)
         assert separable(sc).local_bound_int(b_int) == int((dk.astype(np.int64) @ b_int).max())
