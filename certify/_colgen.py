@@ -83,10 +83,9 @@ class Separable:
         self.K_e, self.K_o = self.d_e**self.m_e, self.d_o**self.m_o
         h1 = self.m_e // 2
         self.h1 = h1
-        self.S1 = np.array(list(itertools.product(range(self.d_e), repeat=h1)), dtype=np.intp).reshape(-1, h1)
-        self.S2 = np.array(list(itertools.product(range(self.d_e), repeat=self.m_e - h1)), dtype=np.intp).reshape(
-            -1, self.m_e - h1
-        )
+        h2 = self.m_e - h1
+        self.S1 = np.array(list(itertools.product(range(self.d_e), repeat=h1)), dtype=np.intp).reshape(self.d_e**h1, h1)
+        self.S2 = np.array(list(itertools.product(range(self.d_e), repeat=h2)), dtype=np.intp).reshape(self.d_e**h2, h2)
         # flat index of entry (a, b, x, y) of shape (dA, dB, mA, mB)
         self.shape = (dA, dB, mA, mB)
         self._flat = np.arange(math.prod(self.shape)).reshape(self.shape)
