@@ -181,7 +181,7 @@ class _Master:
         self.lp_seconds = 0.0  # in HiGHS (the rest of a solve: pricing and adding columns)
 
     def add(self, ks: np.ndarray, extra_row_coef: float = 1.0) -> int:
-        new = [int(k) for k in ks if int(k) not in self._have]
+        new = [k for k in dict.fromkeys(int(k) for k in ks) if k not in self._have]
         if not new:
             return 0
         idx = self.sep.entries(np.array(new, dtype=np.int64))  # (n_new, mA mB)
