@@ -45,6 +45,7 @@ __all__ = [
     "colgen_nl",
     "colgen_visibility",
     "points_model",
+    "support_error",
     "PRICE_TOL",
 ]
 
@@ -153,8 +154,22 @@ def separable(sc: Scenario) -> Separable:
     return Separable(sc)
 
 
+def support_error(sc: Scenario, support, weights) -> str:
+    """Why ``(support, weights)`` cannot describe a local model of ``sc`` (empty string when it can)."""
+    support = np.asarray(support)
+    if support.ndim != 1 or np.shape(weights) != support.shape:
+        return f"support of shape {support.shape} does not match weights of shape {np.shape(weights)}"
+    if support.size and (not np.issubdtype(support.dtype, np.integer) or support.min() < 0
+                         or support.max() >= sc.n_deterministic):
+        return f"support indices must be integers in [0, {sc.n_deterministic})"
+    return ""
+
+
 def points_model(sc: Scenario, support: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``sum_j weights[j] d_{support[j]}``, flat, without enumerating the scenario's deterministic points."""
+    err = support_error(sc, support, weights)
+    if err:
+        raise ValueError(err)
     sep = separable(sc)
     idx = sep.entries(np.asarray(support))
     out = np.zeros(math.prod(sc.shape))

@@ -23,7 +23,7 @@ import numpy as np
 from bellcore import Behaviour, Scenario, as_behaviour
 
 from ._certificate import CertificateCheck, exact_violation, local_bound, scenario_data as _scenario_data
-from ._colgen import colgen_nl, is_separable, points_model
+from ._colgen import colgen_nl, is_separable, points_model, support_error
 from ._highs import INF, make_lp, new_highs, status_of
 from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
 
@@ -314,6 +314,8 @@ def check_nonlocality(p, result: NonlocalityResult, atol: float = CHECK_TOL) -> 
     q = np.asarray(p.numpy() if isinstance(p, Behaviour) else p, dtype=np.float64).reshape(-1)
     bell = np.asarray(result.bell, dtype=np.float64).reshape(-1)
     w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
+    if w is not None and result.support is not None and support_error(sc, result.support, w):
+        return CertificateCheck(False, math.nan, None, support_error(sc, result.support, w))
     model = None if w is None else _model(sc, w, result.support)
     return _check(q, bell, result.value, w, sc, local_bound(bell, sc), model, atol)
 

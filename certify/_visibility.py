@@ -24,7 +24,7 @@ from bellcore import Behaviour, Scenario, as_behaviour
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
 from ._certificate import scenario_data
-from ._colgen import colgen_visibility, points_model
+from ._colgen import colgen_visibility, points_model, support_error
 from ._nl import CHECK_TOL, VISIBILITY_COLGEN_ABOVE, choose_method
 from ._result import ZERO_TOL
 from ._result import SOLVED, BellCertificate, raise_unless_solved
@@ -165,6 +165,8 @@ def check_visibility(p, result: VisibilityResult, atol: float = CHECK_TOL) -> Ce
     if not math.isfinite(v) or result.weights is None:
         return CertificateCheck(False, math.nan, None, f"no certificate (status {result.status})")
     w = np.asarray(result.weights)
+    if result.support is not None and support_error(sc, result.support, w):
+        return CertificateCheck(False, v, None, support_error(sc, result.support, w))
     model = scenario_data(sc).d @ w if result.support is None else points_model(sc, result.support, w)
     err = np.abs(v * q + (1 - v) * u - model).max()
     if w.min() < 0 or abs(w.sum() - 1) > 1e-12 or err > atol:

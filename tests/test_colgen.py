@@ -94,6 +94,9 @@ def test_tampered_colgen_certificates_fail():
     support[int(np.argmax(r.weights))] = (support[int(np.argmax(r.weights))] + 1) % sc.n_deterministic
     assert not check_nonlocality(p, dataclasses.replace(r, support=support))
     assert not check_nonlocality(p, dataclasses.replace(r, value=r.value + 1e-6))
+    out = r.support.copy()
+    out[0] = sc.n_deterministic  # out of range: refused, not wrapped onto another point
+    assert "support indices" in check_nonlocality(p, dataclasses.replace(r, support=out)).reason
     v = visibility(p, method="colgen")
     assert v.value < 1 and check_visibility(p, v)
     vb = v.bell.copy()
@@ -102,6 +105,7 @@ def test_tampered_colgen_certificates_fail():
     vs = v.support.copy()
     vs[int(np.argmax(v.weights))] = (vs[int(np.argmax(v.weights))] + 1) % sc.n_deterministic
     assert not check_visibility(p, dataclasses.replace(v, support=vs))
+    assert "does not match" in check_visibility(p, dataclasses.replace(v, support=vs[:-1])).reason
 
 
 def test_method_argument():
