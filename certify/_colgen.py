@@ -1,5 +1,5 @@
 """Bipartite Bell scenarios without enumerating every deterministic point: separable local bounds and column
-generation for NL and visibility (docs/measures.md, "Column generation").
+generation for NL and visibility (docs/measures.md, "Local bounds and column generation").
 
 A deterministic point of a bipartite scenario is a pair of strategies (sA, sB), sA: setting -> outcome. For a
 functional B (shape (dA, dB, mA, mB)) and a fixed strategy s of one party (the *enumerated* one, whichever has
