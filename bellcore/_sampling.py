@@ -507,6 +507,8 @@ def sampler_params(name: str, params: dict[str, Any] | None = None, scenario: Sc
         raise ValueError(f"sampler {name!r} has no parameter {', '.join(unknown)} (its parameters: {allowed})")
     if scenario is not None and _kind(scenario) not in info.kinds:
         raise ValueError(f"sampler {name!r} does not support {scenario} (supports: {', '.join(info.kinds)})")
+    if scenario is not None and name == "local" and _kind(scenario) == "bell":
+        scenario.check_full_enumeration()  # Dirichlet weights over every deterministic point: refuse up front
     return {**info.defaults, **params}
 
 

@@ -64,26 +64,45 @@ class Scenario:
         return math.prod(d**m for d, m in zip(self.outcomes, self.settings))
 
     def check_enumerable(self) -> "Scenario":
-        """Raise ``ValueError`` unless the local deterministic points can be enumerated (the LPs need them all).
+        """Raise ``ValueError`` unless certify can enumerate what its LPs need, before anything is allocated.
 
-        Supported: at most ``MAX_DETERMINISTIC`` = 2**16 points ``prod_i d_i ** m_i``, e.g. two outcomes and
-        mA + mB <= 16 settings. Checked before anything is allocated (m = 10 would need ~3 GiB).
+        Bipartite Bell scenarios: certify enumerates the strategies of one party only (the one with fewer, for exact
+        local bounds and column generation), so ``min(dA**mA, dB**mB)`` must be at most ``MAX_DETERMINISTIC`` =
+        2**16 (two outcomes: up to 16 settings per party). Other scenarios: every deterministic point,
+        ``prod_i d_i ** m_i <= MAX_DETERMINISTIC`` (``check_full_enumeration``).
         """
+        if isinstance(self, BellScenario):
+            k = min(d**m for d, m in zip(self.outcomes, self.settings))
+            if k > MAX_DETERMINISTIC:
+                raise ValueError(
+                    f"scenario {self} needs {k:,} deterministic strategies of one party enumerated; certify supports "
+                    f"at most {MAX_DETERMINISTIC:,} (min(dA**mA, dB**mB) <= 2**16, e.g. two outcomes with at most 16 "
+                    "settings on one side)"
+                )
+            return self
+        return self.check_full_enumeration()
+
+    def check_full_enumeration(self) -> "Scenario":
+        """Raise ``ValueError`` unless all ``prod_i d_i ** m_i`` deterministic points fit ``MAX_DETERMINISTIC`` (2**16),
+        checked before anything is allocated (e.g. (2, 2) outcomes with 10 + 10 settings would need 2**20 points,
+        3.4 GB as float64 behaviours)."""
         k = self.n_deterministic
         if k > MAX_DETERMINISTIC:
+            gib = k * self.size * 8 / 2**30
             raise ValueError(
-                f"scenario {self} has {k:,} local deterministic points; certify enumerates them and supports at "
-                f"most {MAX_DETERMINISTIC:,} (prod d**m <= 2**16, e.g. two outcomes with mA + mB <= 16 settings)"
+                f"scenario {self} has {k:,} local deterministic points ({gib:.3g} GiB as float64 behaviours); listing "
+                f"them all is supported up to {MAX_DETERMINISTIC:,} (prod d**m <= 2**16, e.g. two outcomes with "
+                "mA + mB <= 16 settings)"
             )
         return self
 
     def deterministic_points(self) -> np.ndarray:
         """All local deterministic behaviours, shape ``(K, *shape)``, float64, entries 0 or 1.
 
-        K = prod_i d_i ** m_i (``check_enumerable``: at most 2**16). Computed once per scenario and cached; the
-        returned array is read-only.
+        K = prod_i d_i ** m_i (``check_full_enumeration``: at most 2**16). Computed once per scenario and cached;
+        the returned array is read-only.
         """
-        self.check_enumerable()
+        self.check_full_enumeration()
         return _deterministic_points(self.outcomes, self.settings)
 
     def deterministic_strategies(self) -> list[tuple[tuple[int, ...], ...]]:

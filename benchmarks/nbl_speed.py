@@ -1,12 +1,15 @@
-"""Benchmark: certified NBL of uniform random tripartite no-signalling behaviours (binary variant).
+"""Benchmark: certified NBL of uniform random tripartite no-signalling behaviours and of the Werner/BRGP family.
 
-    .venv/bin/python benchmarks/nbl_speed.py [--n 50] [--tol 1e-4] [--seed 0] [--time-limit 60]
-    .venv/bin/python benchmarks/nbl_speed.py --werner --tol 1e-5     # certified Werner curves instead
+    .venv/bin/python benchmarks/nbl_speed.py [--n 50] [--tol 1e-4] [--seed 0] [--time-limit 60] [--variant both]
+    .venv/bin/python benchmarks/nbl_speed.py --family --tol 1e-4   # Werner/BRGP family v = 0.55..1, both variants
+    .venv/bin/python benchmarks/nbl_speed.py --werner --tol 1e-5     # certified Werner curves against the formulas
 
-Samples ``n`` points uniformly in the tripartite binary NS polytope (hit-and-run in correlator coordinates,
-one independent chain per point: ``bellcore.sample_uniform_ns``), certifies each with ``certify.nonbilocality`` on
-one core (HiGHS single-threaded) and prints a per-point table, then the median / max time per point, the nodes,
-the interval widths and the time of the initial upper bound alone. Saves nothing.
+Samples ``n`` points uniformly in the tripartite NS polytope of each variant (hit-and-run in correlator
+coordinates, one independent chain per point: ``bellcore.sample_uniform_ns``), certifies each with
+``certify.nonbilocality`` on one core (HiGHS single-threaded) and prints a per-point table, then per variant the
+median / p95 / max time per point, the nodes, the interval widths and the time of the initial upper bound alone.
+Before/after comparisons: run it once with ``PYTHONPATH`` pointing at an export of the old ``certify/`` first.
+Saves nothing.
 """
 
 from __future__ import annotations
@@ -32,17 +35,41 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--quiet", action="store_true", help="summary only")
     ap.add_argument("--werner", action="store_true", help="certify the Werner curves (both variants) instead")
+    ap.add_argument("--family", action="store_true", help="time the Werner/BRGP family (both variants) instead")
+    ap.add_argument("--variant", choices=("binary", "bsm", "both"), default="both")
     args = ap.parse_args(argv)
     if args.werner:
         return werner_curves(args.tol)
+    variants = ("binary", "bsm") if args.variant == "both" else (args.variant,)
 
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     except (AttributeError, OSError):
         pass
-    sc = BilocalScenario("binary")
-    # the production sampler (hit-and-run, independent chains, documented burn-in): one chain per point
-    pts = sample_uniform_ns(sc, args.n, np.random.default_rng(args.seed), chains=args.n).numpy()
+    import certify
+
+    print(f"certify from {certify.__file__}; load average {os.getloadavg()[0]:.2f}")
+    for variant in variants:
+        sc = BilocalScenario(variant)
+        if args.family:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+            from bellcore import bilocal_werner
+
+            pts = [bilocal_werner(v, variant).numpy() for v in np.linspace(0.55, 1.0, 10)]
+            label = f"Werner/BRGP family v = 0.55..1 (10 values, {variant} variant)"
+        else:
+            # the production sampler (hit-and-run, independent chains, documented burn-in): one chain per point
+            pts = sample_uniform_ns(sc, args.n, np.random.default_rng(args.seed), chains=args.n).numpy()
+            label = f"{args.n} uniform tripartite NS points ({variant} variant)"
+        summary(label, sc, pts, args)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def summary(label, sc, pts, args) -> None:
+    """Certify every point of ``pts`` and print the per-point table (unless --quiet) and the summary."""
     nonbilocality(Behaviour(pts[0], sc), tol=1e-2)  # warm-up (imports, first HiGHS construction)
     rows = []
     t_all = time.perf_counter()
@@ -65,19 +92,16 @@ def main(argv=None) -> int:
     lo = np.array([r.lower for r in rows])
     n_opt = sum(str(r.status) == "optimal" for r in rows)
     print()
-    print(f"NBL certification, {args.n} uniform tripartite NS points (binary variant), tol {args.tol:g}, one core")
+    print(f"NBL certification, {label}, tol {args.tol:g}, one core")
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print(f"{'':28s}{'median':>10s}{'mean':>10s}{'max':>10s}")
-    print(f"{'time per point [s]':28s}{np.median(t):10.3f}{t.mean():10.3f}{t.max():10.3f}")
-    print(f"{'upper bound alone [s]':28s}{np.median(tu):10.3f}{tu.mean():10.3f}{tu.max():10.3f}")
-    print(f"{'upper alone - final upper':28s}{np.median(ex):10.2e}{ex.mean():10.2e}{ex.max():10.2e}")
-    print(f"{'boxes (nodes)':28s}{np.median(nodes):10.0f}{nodes.mean():10.1f}{nodes.max():10.0f}")
-    print(f"{'LPs':28s}{np.median(lps):10.0f}{lps.mean():10.1f}{lps.max():10.0f}")
-    print(f"{'interval width':28s}{np.median(w):10.2e}{w.mean():10.2e}{w.max():10.2e}")
-    print(f"{'NBL lower bound':28s}{np.median(lo):10.4f}{lo.mean():10.4f}{lo.max():10.4f}")
+    print(f"{'':28s}{'median':>10s}{'mean':>10s}{'p95':>10s}{'max':>10s}")
+    for name, v, fmt in (("time per point [s]", t, ".3f"), ("upper bound alone [s]", tu, ".3f"),
+                         ("upper alone - final upper", ex, ".2e"), ("boxes (nodes)", nodes, ".0f"),
+                         ("LPs", lps, ".0f"), ("interval width", w, ".2e"), ("NBL lower bound", lo, ".4f")):
+        stats = (np.median(v), v.mean(), np.percentile(v, 95), v.max())
+        print(f"{name:28s}" + "".join(f"{x:10{fmt}}" for x in stats))
     print(f"certified to tol: {n_opt}/{len(rows)};  NBL > 0: {sum(r.is_nonbilocal for r in rows)}/{len(rows)};  "
           f"per LP {1e3 * t.sum() / lps.sum():.3f} ms;  total {total:.1f} s")
-    return 0
 
 
 def werner_curves(tol: float) -> int:

@@ -2,6 +2,8 @@
 
 - ``nonlocality``: NL, the trace distance to the local set, with its dual Bell functional.
 - ``visibility``: white-noise visibility, with its Bell functional.
+  Both take ``method="enumerate" | "colgen" | "auto"``: column generation with exact local bounds by one party's
+  strategies (``_colgen``) runs bipartite scenarios up to 16 binary settings per party.
 - ``nonbilocality``: certified interval [lower, upper] for NBL in the bilocal network, with a bilocal model.
 - ``nonlocality_many`` / ``visibility_many`` / ``certify_many``: batches (progress callback, optional processes,
   order kept).

@@ -71,6 +71,25 @@ def network_indices(nb: int, mb: int):
     return D
 
 
+def _mc_index():
+    """Index tables of the McCormick rows into (l, u) = concat(L, U) of each source: row 4 k + m, k = 3 i + j."""
+    c1, c2, p1, p2, ge = [], [], [], [], []
+    for i in range(3):
+        for j in range(3):
+            # (coefficient of z1[i] is -v2[.], of z2[j] is -v1[.], bound -v1[.] v2[.], ">=" row?)
+            for a2, a1, b1, b2, g in ((j, i, i, j, True), (3 + j, 3 + i, 3 + i, 3 + j, True),
+                                      (j, 3 + i, 3 + i, j, False), (3 + j, i, i, 3 + j, False)):
+                c1.append(a2)
+                c2.append(a1)
+                p1.append(b1)
+                p2.append(b2)
+                ge.append(g)
+    return (np.array(c1), np.array(c2), np.array(p1), np.array(p2), np.array(ge))
+
+
+_MC_P2_COEF, _MC_P1_COEF, _MC_P1, _MC_P2, _MC_GE = _mc_index()
+
+
 class NBLProgram:
     """Relaxation / exact LP of the NBL problem for one behaviour ``q`` (flat, 64 entries)."""
 
@@ -159,6 +178,10 @@ class NBLProgram:
         # a numpy mirror of the LP, kept in step by set_box, for the solver-independent safe bound
         self.A, self.row_lo, self.row_hi = A, lo, hi
         self.cost, self.col_lo, self.col_hi = cost, clo, chi
+        # which row bounds are finite never changes (set_box keeps each McCormick row's sense): safe_bound's
+        # masks and zero-filled bounds are kept with the mirror
+        self._lo_fin, self._hi_fin = np.isfinite(lo), np.isfinite(hi)
+        self._lo0, self._hi0 = np.where(self._lo_fin, lo, 0.0), np.where(self._hi_fin, hi, 0.0)
         self._mc_rows = np.arange(r_mc, r_mc + 36, dtype=np.int32)
         self._z_cols = np.arange(c_z1, c_z1 + 6, dtype=np.int32)
         self.n_solves = 0
@@ -172,14 +195,11 @@ class NBLProgram:
         M1: W - l2 z1 - l1 z2 >= -l1 l2     M2: W - u2 z1 - u1 z2 >= -u1 u2
         M3: W - l2 z1 - u1 z2 <= -u1 l2     M4: W - u2 z1 - l1 z2 <= -l1 u2
         """
-        l1, u1 = np.repeat(L1, 3), np.repeat(U1, 3)
-        l2, u2 = np.tile(L2, 3), np.tile(U2, 3)
-        c1 = np.stack([-l2, -u2, -l2, -u2], axis=1).ravel()
-        c2 = np.stack([-l1, -u1, -u1, -l1], axis=1).ravel()
-        ninf, pinf = np.full(9, -INF), np.full(9, INF)
-        rlo = np.stack([-l1 * l2, -u1 * u2, ninf, ninf], axis=1).ravel()
-        rhi = np.stack([pinf, pinf, -u1 * l2, -l1 * u2], axis=1).ravel()
-        return c1, c2, rlo, rhi
+        v1, v2 = np.concatenate([L1, U1]), np.concatenate([L2, U2])  # (l, u) of each coordinate, by index
+        prod = v1[_MC_P1] * v2[_MC_P2]
+        rlo = np.where(_MC_GE, -prod, -INF)
+        rhi = np.where(_MC_GE, INF, -prod)
+        return -v2[_MC_P2_COEF], -v1[_MC_P1_COEF], rlo, rhi
 
     def set_box(self, L1, U1, L2, U2) -> None:
         """Restrict z1 to [L1, U1] and z2 to [L2, U2] (McCormick coefficients, row and column bounds)."""
@@ -197,6 +217,8 @@ class NBLProgram:
         zlo, zhi = np.concatenate([L1, L2]), np.concatenate([U1, U2])
         h.changeColsBounds(6, self._z_cols, zlo, zhi)
         self.row_lo[r_mc:], self.row_hi[r_mc:] = rlo, rhi
+        self._lo0[r_mc:] = np.where(_MC_GE, rlo, 0.0)
+        self._hi0[r_mc:] = np.where(_MC_GE, 0.0, rhi)
         self.col_lo[c_z1 : c_z1 + 6], self.col_hi[c_z1 : c_z1 + 6] = zlo, zhi
         self.L1, self.U1, self.L2, self.U2 = L1, U1, L2, U2
 
@@ -228,10 +250,10 @@ class NBLProgram:
         a multiplier whose row bound is infinite on the side it needs is set to 0. All columns are bounded, so
         the bound is finite and valid for any y: LP tolerances can only make it weaker, never wrong.
         """
-        y = np.where((y > 0) & ~np.isfinite(self.row_lo) | (y < 0) & ~np.isfinite(self.row_hi), 0.0, y)
-        rows = np.where(y > 0, y * np.where(np.isfinite(self.row_lo), self.row_lo, 0.0),
-                        y * np.where(np.isfinite(self.row_hi), self.row_hi, 0.0))
-        d = self.cost - self.A.T @ y
+        pos = y > 0
+        y = np.where(pos, y * self._lo_fin, y * self._hi_fin)  # a multiplier on an infinite side is dropped
+        rows = np.where(pos, y * self._lo0, y * self._hi0)
+        d = self.cost - y @ self.A
         cols = np.where(d > 0, d * self.col_lo, d * self.col_hi)
         return float(rows.sum() + cols.sum())
 

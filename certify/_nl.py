@@ -23,6 +23,7 @@ import numpy as np
 from bellcore import Behaviour, Scenario, as_behaviour
 
 from ._certificate import CertificateCheck, exact_violation, local_bound, scenario_data as _scenario_data
+from ._colgen import colgen_nl, is_separable, points_model, support_error
 from ._highs import INF, make_lp, new_highs, status_of
 from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
 
@@ -30,6 +31,27 @@ __all__ = ["NonlocalityResult", "nonlocality", "check_nonlocality", "ZERO_TOL"]
 
 #: Largest tolerated disagreement between a solver value and its solver-free recomputation.
 CHECK_TOL = 1e-8
+
+#: ``method="auto"`` generates columns above this many deterministic points (docs/performance.md) and
+#: enumerates them all up to it: NL (whose enumerated LP starts from a crash basis) and visibility.
+COLGEN_ABOVE = 2**12
+VISIBILITY_COLGEN_ABOVE = 2**9
+
+METHODS = ("auto", "enumerate", "colgen")
+
+
+def choose_method(sc: Scenario, method: str, above: int = COLGEN_ABOVE) -> str:
+    """The LP form for ``sc``: ``"enumerate"`` (every deterministic point a column) or ``"colgen"`` (column
+    generation, bipartite Bell scenarios only); ``"auto"``: column generation above ``above`` points."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "auto":
+        return "colgen" if is_separable(sc) and sc.n_deterministic > above else "enumerate"
+    if method == "colgen" and not is_separable(sc):
+        raise ValueError(f"column generation needs a bipartite Bell scenario; got {sc}")
+    if method == "enumerate":
+        sc.check_full_enumeration()
+    return method
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,7 +215,8 @@ def _solve_cvxpy(q: np.ndarray, scenario: Scenario, solver: str | None = None):
 
 # ------------------------------------------------------------------------------------------ API
 def nonlocality(
-    p, *, backend: str = "highs", validate: bool = True, solver: str | None = None, throw: bool = False
+    p, *, backend: str = "highs", validate: bool = True, solver: str | None = None, throw: bool = False,
+    method: str = "auto",
 ) -> NonlocalityResult:
     """Certified NL of one bipartite behaviour.
 
@@ -203,6 +226,9 @@ def nonlocality(
         validate: check p first (raises ``ValueError`` when it is not a valid NS behaviour).
         solver: cvxpy solver name for ``backend="cvxpy"`` (default: cvxpy's default).
         throw: raise ``CertificationError`` (carrying the result) when the status is not in ``SOLVED``.
+        method: ``"enumerate"`` (one LP column per deterministic point), ``"colgen"`` (column generation: few
+            columns, exact separable local bound; ``support`` names the columns of ``weights``) or ``"auto"``
+            (column generation above ``COLGEN_ABOVE`` deterministic points). HiGHS backend only.
 
     Returns:
         A ``NonlocalityResult``; unless ``throw``, solver failures are reported in ``status``, never raised.
@@ -214,6 +240,16 @@ def nonlocality(
     q = beh.numpy().reshape(-1)
     if sc.n_parties != 2:
         raise ValueError(f"NL is defined here for bipartite Bell scenarios; got {sc} (use nonbilocality)")
+    if choose_method(sc, method) == "colgen":
+        if backend != "highs":
+            raise ValueError(f"method 'colgen' runs on the highs backend; got backend {backend!r}")
+        status, message, native, value, support, weights, bell, _ = colgen_nl(q, sc)
+        if status not in SOLVED or weights is None:
+            status = status if status not in SOLVED else Status.ERROR
+            return raise_unless_solved(
+                NonlocalityResult(math.nan, status, message, sc, backend=backend, solver_status=native), throw)
+        return raise_unless_solved(
+            _finish(q, sc, status, message, native, value, weights, bell, backend, support), throw)
     return raise_unless_solved(solve_distance(q, sc, backend, solver), throw)
 
 
@@ -232,19 +268,18 @@ def solve_distance(q: np.ndarray, sc: Scenario, backend: str, solver: str | None
     return _finish(q, sc, status, message, native, value, weights, bell, backend)
 
 
-def _finish(q, sc, status, message, native, value, weights, bell, backend) -> NonlocalityResult:
-    data = _scenario_data(sc)
-    c = data.c
+def _finish(q, sc, status, message, native, value, weights, bell, backend, support=None) -> NonlocalityResult:
+    c = sc.normalisation
     bell = np.minimum(np.maximum(bell, -c), c)  # |B| <= c up to round-off; clipping keeps the certificate valid
     weights = np.maximum(weights, 0.0)
     weights = weights / weights.sum()
-    model = data.d @ weights
-    lb = float((data.dk @ bell).max())  # local bound by enumeration (as certify.local_bound)
+    model = _model(sc, weights, support)
+    lb = local_bound(bell, sc)
     lower = float(bell @ q - lb)
     upper = float(c * np.abs(q - model).sum())
-    # The solver-free check of check_nonlocality, reusing the enumeration and local model just computed.
-    check = _check(q, bell, float(value), weights, data, lb, model)
-    shape = data.shape
+    # The solver-free check of check_nonlocality, reusing the local bound and local model just computed.
+    check = _check(q, bell, float(value), weights, sc, lb, model)
+    shape = sc.shape
     return NonlocalityResult(
         value=max(0.0, float(value)),
         lp_value=float(value),
@@ -257,6 +292,7 @@ def _finish(q, sc, status, message, native, value, weights, bell, backend) -> No
         upper=upper,
         local_model=model.reshape(shape),
         weights=weights,
+        support=support,
         backend=backend,
         certificate_checked=check.ok,
         exact_violation=check.exact,
@@ -275,17 +311,25 @@ def check_nonlocality(p, result: NonlocalityResult, atol: float = CHECK_TOL) -> 
     if result.bell is None:
         return CertificateCheck(False, math.nan, None, f"no certificate (status {result.status})")
     sc = result.scenario
-    data = _scenario_data(sc)
     q = np.asarray(p.numpy() if isinstance(p, Behaviour) else p, dtype=np.float64).reshape(-1)
     bell = np.asarray(result.bell, dtype=np.float64).reshape(-1)
     w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
-    model = None if w is None else data.d @ w
-    return _check(q, bell, result.value, w, data, local_bound(bell, sc), model, atol)
+    if w is not None and result.support is not None and support_error(sc, result.support, w):
+        return CertificateCheck(False, math.nan, None, support_error(sc, result.support, w))
+    model = None if w is None else _model(sc, w, result.support)
+    return _check(q, bell, result.value, w, sc, local_bound(bell, sc), model, atol)
 
 
-def _check(q, bell, value, w, data, lb, model, atol: float = CHECK_TOL) -> CertificateCheck:
-    """The checks of ``check_nonlocality``, given the enumerated local bound of ``bell`` and the model ``D w``."""
-    c = data.c
+def _model(sc: Scenario, w: np.ndarray, support) -> np.ndarray:
+    """The local behaviour (flat) of weights ``w`` over all deterministic points, or over ``support``."""
+    if support is None:
+        return _scenario_data(sc).d @ w
+    return points_model(sc, support, w)
+
+
+def _check(q, bell, value, w, sc, lb, model, atol: float = CHECK_TOL) -> CertificateCheck:
+    """The checks of ``check_nonlocality``, given the exact local bound of ``bell`` and the local model."""
+    c = sc.normalisation
     if np.abs(bell).max() > c * (1 + 1e-12):
         return CertificateCheck(False, math.nan, None, "bell functional exceeds the box |B| <= 1/(2|X||Y|)")
     dual = float(bell @ q - lb)
@@ -297,7 +341,7 @@ def _check(q, bell, value, w, data, lb, model, atol: float = CHECK_TOL) -> Certi
             return CertificateCheck(False, primal, None, f"local model at distance {primal:.3e}, not {value:.3e}")
     exact = None
     if dual > ZERO_TOL:
-        exact = exact_violation(bell, q, data.scenario, cap=c)
+        exact = exact_violation(bell, q, sc, cap=c)
         if exact <= 0:
             return CertificateCheck(False, dual, exact, "rounded functional does not violate its exact local bound")
     return CertificateCheck(True, dual, exact)

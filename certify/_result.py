@@ -94,7 +94,10 @@ class BellCertificate:
         local_bound: its maximum over the local set, by enumerating deterministic points.
         lower, upper: certified bounds on ``value`` (what each is, is said by the subclass).
         local_model: the explicit local behaviour behind one of the bounds (same shape as p); ``weights``
-            its convex weights (K,) over ``scenario.deterministic_points()``.
+            its convex weights over ``scenario.deterministic_points()``: all K of them when ``support`` is None,
+            else one per index in ``support``.
+        support: indices (into ``scenario.deterministic_points()``) of the points ``weights`` refers to, when the
+            LP generated its columns (``method="colgen"``); None when ``weights`` covers every point.
         certificate_checked: the solver-free check passed.
         exact_violation: for a nonlocal verdict, the exact rational violation of the rounded functional.
     """
@@ -109,6 +112,7 @@ class BellCertificate:
     upper: float = math.nan
     local_model: np.ndarray | None = None
     weights: np.ndarray | None = field(default=None, repr=False)
+    support: np.ndarray | None = field(default=None, repr=False)
     certificate_checked: bool = False
     exact_violation: Any = None
     solver_status: str = ""

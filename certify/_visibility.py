@@ -24,7 +24,8 @@ from bellcore import Behaviour, Scenario, as_behaviour
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._highs import INF, make_lp, new_highs, status_of
 from ._certificate import scenario_data
-from ._nl import CHECK_TOL
+from ._colgen import colgen_visibility, points_model, support_error
+from ._nl import CHECK_TOL, VISIBILITY_COLGEN_ABOVE, choose_method
 from ._result import ZERO_TOL
 from ._result import SOLVED, BellCertificate, raise_unless_solved
 
@@ -90,12 +91,13 @@ def _on_ns_hull(q: np.ndarray, sc: Scenario) -> np.ndarray:
     return ns.project(q) if off > 1e-12 else q
 
 
-def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityResult:
+def visibility(p, *, validate: bool = True, throw: bool = False, method: str = "auto") -> VisibilityResult:
     """Certified white-noise visibility of one behaviour (Bell scenarios; HiGHS).
 
     As ``nonlocality``: a ``Behaviour`` or an array; statuses in ``SOLVED`` (``inaccurate`` included) give a
     value whose certificate is re-checked without the solver; ``throw=True`` raises ``CertificationError``
-    for any other status.
+    for any other status. ``method``: as for ``nonlocality`` (``"colgen"``: ``support`` names the columns of
+    ``weights``; ``"auto"`` generates columns above ``VISIBILITY_COLGEN_ABOVE`` points).
     """
     beh = as_behaviour(p, validate=validate)
     if beh.is_batch:
@@ -103,18 +105,27 @@ def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityRe
     sc = beh.scenario
     if sc.n_parties != 2:
         raise ValueError(f"visibility is defined here for bipartite Bell scenarios; got {sc}")
-    prog = _program(sc)
     q = _on_ns_hull(beh.numpy().reshape(-1), sc)
-    status, message, native, mu, y = prog.solve(q)
-    if status not in SOLVED:
-        return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
-    mu = np.clip(mu, 0.0, None)
-    total = mu.sum()
-    v_low = 1.0 / total
-    weights = mu / total
-    model = prog.d @ weights
+    u = Behaviour.uniform(sc).numpy().reshape(-1)
+    support = None
+    if choose_method(sc, method, VISIBILITY_COLGEN_ABOVE) == "colgen":
+        status, message, native, v_low, support, weights, y, _ = colgen_visibility(q, sc)
+        if status not in SOLVED:
+            return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
+        weights = np.clip(weights, 0.0, None)
+        weights = weights / weights.sum()
+        model = points_model(sc, support, weights)
+    else:
+        prog = _program(sc)
+        status, message, native, mu, y = prog.solve(q)
+        if status not in SOLVED:
+            return raise_unless_solved(VisibilityResult(math.nan, status, message, sc, solver_status=native), throw)
+        mu = np.clip(mu, 0.0, None)
+        total = mu.sum()
+        v_low = 1.0 / total
+        weights = mu / total
+        model = prog.d @ weights
     bell, lb, upper = None, math.nan, 1.0
-    u = prog.u
     # HiGHS's duals: objective sensitivity to the rhs q - u, so B.(q - u) = 1/v*. Normalise to max |B| = 1.
     if v_low < 1 - ZERO_TOL and np.abs(y).max() > 0:
         bell = y / np.abs(y).max()
@@ -133,6 +144,7 @@ def visibility(p, *, validate: bool = True, throw: bool = False) -> VisibilityRe
         upper=min(upper, 1.0),
         local_model=model.reshape(sc.shape),
         weights=weights,
+        support=support,
         solver_status=native,
     )
     check = check_visibility(q.reshape(sc.shape), res)
@@ -153,7 +165,9 @@ def check_visibility(p, result: VisibilityResult, atol: float = CHECK_TOL) -> Ce
     if not math.isfinite(v) or result.weights is None:
         return CertificateCheck(False, math.nan, None, f"no certificate (status {result.status})")
     w = np.asarray(result.weights)
-    model = scenario_data(sc).d @ w
+    if result.support is not None and support_error(sc, result.support, w):
+        return CertificateCheck(False, v, None, support_error(sc, result.support, w))
+    model = scenario_data(sc).d @ w if result.support is None else points_model(sc, result.support, w)
     err = np.abs(v * q + (1 - v) * u - model).max()
     if w.min() < 0 or abs(w.sum() - 1) > 1e-12 or err > atol:
         return CertificateCheck(False, v, None, f"local model misses the mixture by {err:.2e}")

@@ -89,7 +89,7 @@ BAD_FILES = [
     ("signalling.npy", _write_npy(np.einsum("ay,bx->abxy", np.eye(2), np.eye(2))), "signalling"),  # a = y, b = x
     ("deep.json", _write_json('{"p": ' + "[" * 100_000 + "]" * 100_000 + "}"), "nested too deeply"),
     ("invalid.json", _write_json("{not json"), "invalid JSON"),
-    ("big.json", _write_json({"scenario": {"kind": "bell", "outcomes": [2, 2], "settings": [10, 10]}, "p": np.full((2, 2, 10, 10), 0.25).tolist()}), "supports at most 65,536"),
+    ("big.json", _write_json({"scenario": {"kind": "bell", "outcomes": [2, 2], "settings": [17, 17]}, "p": np.full((2, 2, 17, 17), 0.25).tolist()}), "supports at most 65,536"),
     ("lax-settings.json", _write_json({"scenario": {"kind": "bell", "outcomes": [2, 2], "settings": "22"}, "p": _p_list()}), "list of two integers"),
     ("lax-outcomes.json", _write_json({"scenario": {"kind": "bell", "outcomes": [2.5, 2], "settings": [2, 2]}, "p": _p_list()}), "list of two integers"),
     ("lax-bool.json", _write_json({"scenario": {"kind": "bell", "outcomes": [True, 2], "settings": [2, 2]}, "p": _p_list()}), "list of two integers"),
@@ -128,7 +128,7 @@ _DS = ["dataset", "--scenario", "bell", "--settings", "2", "--n", "20", "--seed"
 
 
 def test_dataset_too_large_scenario_is_refused_up_front(tmp_path):
-    args = [a if a != "2" else "10" for a in _DS]  # --settings 10
+    args = [a if a != "2" else "17" for a in _DS]  # --settings 17: 2**17 strategies per party (m <= 16 runs)
     out = tmp_path / "big.h5"
     assert "supports at most" in _one_error_line(runner.invoke(app, [*args, "--out", str(out)]))
     assert not out.exists()
@@ -183,7 +183,8 @@ def test_python_api_refusals():
         (lambda: certify.certify_many([], measure="nl"), "empty batch"),
         (lambda: certify.certify_many([p], measure="cglmp"), "unknown measure"),
         (lambda: certify.nonlocality(p + 0.1j), "imaginary part"),
-        (lambda: certify.nonlocality(np.full((2, 2, 10, 10), 0.25)), "supports at most"),
+        (lambda: certify.nonlocality(np.full((2, 2, 17, 17), 0.25)), "supports at most"),
+        (lambda: certify.nonlocality(np.full((2, 2, 10, 10), 0.25), method="enumerate"), "listing them all is supported up to"),
         (lambda: certify.nonlocality(_off_by(1e-8)), "tolerance 1e-09"),
         (lambda: certify.nonlocality([["a"]]), "not an array of numbers"),
         (lambda: certify.nonlocality_many([p, bc.embed(bc.tsirelson(), 3).numpy()]), "share one scenario"),

@@ -256,3 +256,23 @@ def test_bilocal_models_satisfy_brgp(seed, variant):
     R = rng.dirichlet(np.full(nb, 0.1), size=(4, 4, mb)).transpose(0, 1, 3, 2)
     m = BilocalModel(rng.dirichlet(np.full(4, 0.3)), rng.dirichlet(np.full(4, 0.3)), R, variant)
     assert float(brgp_value(m.behaviour())) <= 1 + 1e-12
+
+
+_REFERENCE = json.loads((__import__("pathlib").Path(__file__).parent / "data" / "nbl_reference.json").read_text())
+# the binary Werner points need ~4 s each: kept in the fixture, left out of the (fast) suite
+_REF_POINTS = [pt for pt in _REFERENCE["points"] if not (pt["variant"] == "binary" and "werner" in pt)]
+
+
+@pytest.mark.parametrize("i", range(len(_REF_POINTS)))
+def test_intervals_unchanged_on_reference_points(i):
+    """Certified intervals at tol 1e-4 of fixed points (uniform NS of both variants, BSM Werner), computed by the
+    search as of commit 9cc712b (tests/data/nbl_reference.json): today's interval is still certified to tol and
+    overlaps the reference one (both contain NBL), so the two agree to within tol."""
+    pt = _REF_POINTS[i]
+    sc = BilocalScenario(pt["variant"])
+    p = np.asarray(pt["p"]).reshape(sc.shape)
+    r = nonbilocality(Behaviour(p, sc), tol=_REFERENCE["tol"])
+    assert r.status == Status.OPTIMAL and r.gap <= _REFERENCE["tol"]
+    assert r.certificate_checked
+    assert r.lower <= pt["upper"] + 1e-9 and pt["lower"] <= r.upper + 1e-9
+    assert abs(r.upper - pt["upper"]) <= _REFERENCE["tol"] + 1e-9
