@@ -1,6 +1,7 @@
 """Start-up time of the ``bellscope`` commands that should answer at once, and which heavy modules they import.
 
     python benchmarks/cli_start.py [--repeat 5] [--runs-dir bellscope-results]
+    PYTHONPATH=OLD_TREE python benchmarks/cli_start.py      # the same commands on another checkout
 
 For each command: the median wall time over ``--repeat`` fresh interpreters, and whether JAX, the LP solvers
 (highspy, scipy.optimize, cvxpy) or nevergrad were imported. Quote the load average beside the numbers.
@@ -22,7 +23,10 @@ HEAVY = ("jax", "highspy", "scipy.optimize", "cvxpy", "nevergrad", "equinox", "o
 PROBE = """
 import sys, io, contextlib
 sys.argv = ["bellscope", *{argv!r}]
-from runs._main import main
+try:
+    from runs._main import main
+except ImportError:  # a tree from before runs/_main.py (for before/after comparisons)
+    from runs._cli import main
 out = io.StringIO()
 try:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
