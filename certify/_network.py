@@ -169,7 +169,7 @@ def network_nonlocality(
     sc = beh.scenario
     q = beh.numpy().ravel()
     model, found, st = search_network_model(
-        q, sc, starts=starts, alphabet=alphabet, seed=seed, time_limit=time_limit / 2, target=0.0
+        q, sc, starts=starts, alphabet=alphabet, seed=seed, time_limit=time_limit / 2, target=ZERO_TOL * 1e-3
     )
     t_up = time.perf_counter() - t0
     natives = [] if st["solver_status"] == "kOptimal" else [st["solver_status"]]

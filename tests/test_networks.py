@@ -181,3 +181,53 @@ def test_bilocal_intervals_overlap_nonbilocality(beh):
     assert net.certificate_checked and nbl.certificate_checked
     assert net.lower <= nbl.upper + 1e-9 and nbl.lower <= net.upper + 1e-9
     assert net.upper >= nbl.lower - 1e-9  # same distance, same normalisation
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _network_file(tmp_path, sc, p, name="net.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"scenario": sc.to_json(), "p": np.asarray(p).tolist()}))
+    return path
+
+
+def test_cli_certify_network_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from runs._cli import app
+
+    runner = CliRunner()
+    path = _network_file(tmp_path, triangle(), ghz_triangle().numpy())
+    res = runner.invoke(app, ["certify", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.splitlines()[0])
+    assert out["lower"] > 0.2 and out["upper"] >= out["lower"] and out["status"] == "limit"
+    assert out["certificate_checked"] and out["inflation"].startswith("fanout(")
+    # the bilocal network written in the network form: same array as the bilocal scenario
+    local = random_model(bilocal_network(), 2, np.random.default_rng(1)).probabilities()
+    res = runner.invoke(app, ["certify", str(_network_file(tmp_path, bilocal_network(), local, "b.json")), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.splitlines()[0])
+    assert out["lower"] == 0.0 and out["upper"] <= 1e-9 and out["status"] == "optimal"
+    res = runner.invoke(app, ["certify", str(tmp_path / "b.json")])
+    assert res.exit_code == 0 and "optimal" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "scenario, p, words",
+    [
+        ({"kind": "network", "parties": {"A": {"settings": 1, "outcomes": 2}}, "sources": [["A"], []]}, [[0.5], [0.5]], "source 1 feeds no party"),
+        ({"kind": "network", "parties": {"A": {"settings": 1, "outcomes": 2}, "B": {"settings": 1, "outcomes": 2}}, "sources": [["A"]]}, [[[[0.25]]]], "party 'B' receives no source"),
+        (triangle().to_json(), [0.5, 0.5], "has shape"),
+    ],
+)
+def test_cli_bad_network_file_one_line(tmp_path, scenario, p, words):
+    from typer.testing import CliRunner
+
+    from runs._cli import app
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"scenario": scenario, "p": p}))
+    res = CliRunner().invoke(app, ["certify", str(path)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
