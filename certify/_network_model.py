@@ -353,8 +353,8 @@ def search_network_model(
 
     Returns ``(model, distance, stats)``; stats: ``lps``, ``failures``, ``solver_status``, ``seconds``, ``starts``.
     Each start: random weights and responses on ``alphabet`` values per source, then sweeps of party and source
-    LPs until a sweep improves the distance by less than 1e-10 (or ``max_sweeps`` / ``time_limit``). Stops early
-    when the distance reaches ``target``.
+    LPs until a sweep improves the distance by at most 1e-4 of itself or 1e-12 (or ``max_sweeps`` / ``time_limit``).
+    Stops early when the distance reaches ``target``.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -381,7 +381,7 @@ def search_network_model(
                     dt = trial.distance(q)
                     if dt <= dist:
                         state, dist = trial, dt
-            if before - dist < 1e-10 or dist <= target or time.perf_counter() - t0 > time_limit:
+            if before - dist <= max(1e-12, 1e-4 * dist) or dist <= target or time.perf_counter() - t0 > time_limit:
                 break
         done += 1
         if dist < best_d:
