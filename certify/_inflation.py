@@ -124,8 +124,7 @@ class Inflation:
 
     @property
     def n_columns(self) -> int:
-        sc = self.scenario
-        return math.prod(sc.outcomes[j] ** sc.settings[j] for j, _ in self.parties)
+        return n_columns(self.scenario, self.copies)
 
     def n_nonzeros(self) -> int:
         """Nonzeros of the P columns (each column has one entry per marginal table per setting combination)."""
@@ -138,6 +137,11 @@ class Inflation:
         return "fanout(" + ",".join(map(str, self.copies)) + ")"
 
 
+def n_columns(sc: NetworkScenario, copies) -> int:
+    """Joint deterministic strategies of every party copy: ``prod_j (d_j ** m_j) ** (copies of party j)``."""
+    return math.prod((sc.outcomes[j] ** sc.settings[j]) ** math.prod(copies[s] for s in sc.party_sources(j)) for j in range(sc.n_parties))
+
+
 def default_inflations(sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_nonzeros: int = MAX_NONZEROS) -> list[tuple[int, ...]]:
     """Copies to try, smallest first: none doubled, each source doubled, each pair doubled, ..., all doubled; those
     over ``max_columns`` LP columns or ``max_nonzeros`` nonzeros left out."""
@@ -146,8 +150,9 @@ def default_inflations(sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_
     for r in range(S + 1):
         for doubled in itertools.combinations(range(S), r):
             copies = tuple(2 if s in doubled else 1 for s in range(S))
-            inf = Inflation.build(sc, copies)
-            if inf.n_columns <= max_columns and inf.n_nonzeros() <= max_nonzeros:
+            if n_columns(sc, copies) > max_columns:  # before building: the combinatorics grow fast too
+                continue
+            if Inflation.build(sc, copies).n_nonzeros() <= max_nonzeros:
                 out.append(copies)
     return out
 
@@ -590,11 +595,14 @@ class InflationOutcome:
         return self.certificate.lower if self.certificate is not None else 0.0
 
 
-def inflation_bound(sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10) -> InflationOutcome:
+def inflation_bound(
+    sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10, deadline: float | None = None
+) -> InflationOutcome:
     """Best certified lower bound of one inflation: ``max over D0 in [0, upper] of min(D0, f(D0))`` (regula falsi on
     ``f(D0) - D0``, at most ``iterations`` LPs after the first two).
 
     ``upper``: a valid upper bound on the distance (the model's); the bound at D0 = upper is always valid.
+    ``deadline``: a ``time.perf_counter()`` value; LPs stop there (HiGHS time limit), keeping the best bound so far.
     """
     t0 = time.perf_counter()
     q = np.asarray(q, dtype=np.float64).ravel()
@@ -607,6 +615,12 @@ def inflation_bound(sc: NetworkScenario, q: np.ndarray, copies, upper: float, *,
 
     def run(D0: float):
         nonlocal lps
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                natives.append("kTimeLimit")
+                return None
+            h.setOptionValue("time_limit", float(left))
         eps = np.array([remainder_bound(m, D0, nr, sl) for m, nr, sl in lp.eps_args])
         for k, (a, b) in enumerate(lp.eps_cols):
             h.changeRowBounds(int(lp.eps_rows[k]), -INF, float(eps[k]))

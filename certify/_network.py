@@ -191,7 +191,7 @@ def network_nonlocality(
         if time.perf_counter() - t0 > time_limit:
             stopped_by_time = True
             break
-        out = inflation_bound(sc, q, copies, upper)
+        out = inflation_bound(sc, q, copies, upper, deadline=t0 + time_limit)
         lps += out.lps
         if out.solver_status != "kOptimal":
             natives.append(out.solver_status)
