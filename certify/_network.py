@@ -154,7 +154,8 @@ def network_nonlocality(
             doubled, ..., all doubled, within ``max_columns`` / ``max_nonzeros``). Stops once the gap is <= tol.
         tol: gap at which the interval counts as closed.
         starts, alphabet, seed: the model search (random starts on ``alphabet`` values per source).
-        time_limit: seconds for the whole call (checked between LPs); status ``limit`` when it stops the ladder.
+        time_limit: seconds for the whole call: the model search gets half, the inflation LPs stop at the end
+            (HiGHS time limit; best bound so far kept); status ``limit`` when it stops the ladder.
         validate: check p first (non-negative, normalised, no-signalling).
         throw: raise ``CertificationError`` when the status is not in ``SOLVED``.
     Raises:
