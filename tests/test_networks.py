@@ -253,3 +253,22 @@ def test_lower_bound_never_exceeds_a_known_model_distance(seed):
             out = inflation_bound(sc, q.ravel(), copies, upper=1.0)  # D <= 1 always: the cap does not help
             assert out.lower <= known + 1e-12
             assert check_inflation_certificate(sc, q, out.certificate).ok
+
+
+def test_toml_description():
+    import tomllib
+
+    text = """
+sources = [["B", "C"], ["A", "C"], ["A", "B"]]
+[parties.A]
+settings = 1
+outcomes = 2
+[parties.B]
+settings = 1
+outcomes = 2
+[parties.C]
+settings = 1
+outcomes = 4
+"""
+    sc = bellcore.network_from_json(tomllib.loads(text))
+    assert sc.shape == (2, 2, 4, 1, 1, 1) and sc.sources == triangle().sources
