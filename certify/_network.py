@@ -138,6 +138,7 @@ def network_nonlocality(
     tol: float = 1e-6,
     starts: int = 6,
     alphabet: int = 3,
+    kicks: int = 20,
     seed: int = 0,
     time_limit: float = 120.0,
     max_columns: int = MAX_COLUMNS,
@@ -153,7 +154,8 @@ def network_nonlocality(
         inflations: copies per source to try, in order (default ``default_inflations``: none doubled, each source
             doubled, ..., all doubled, within ``max_columns`` / ``max_nonzeros``). Stops once the gap is <= tol.
         tol: gap at which the interval counts as closed.
-        starts, alphabet, seed: the model search (random starts on ``alphabet`` values per source).
+        starts, alphabet, kicks, seed: the model search (random starts on ``alphabet`` values per source, then
+            ``kicks`` perturbations of the best model).
         time_limit: seconds for the whole call: the model search gets half, the inflation LPs stop at the end
             (HiGHS time limit; best bound so far kept); status ``limit`` when it stops the ladder.
         validate: check p first (non-negative, normalised, no-signalling).
@@ -170,7 +172,7 @@ def network_nonlocality(
     sc = beh.scenario
     q = beh.numpy().ravel()
     model, found, st = search_network_model(
-        q, sc, starts=starts, alphabet=alphabet, seed=seed, time_limit=time_limit / 2, target=ZERO_TOL * 1e-3
+        q, sc, starts=starts, alphabet=alphabet, kicks=kicks, seed=seed, time_limit=time_limit / 2, target=ZERO_TOL * 1e-3
     )
     t_up = time.perf_counter() - t0
     natives = [] if st["solver_status"] == "kOptimal" else [st["solver_status"]]

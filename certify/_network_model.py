@@ -332,6 +332,24 @@ def _lift_source(state: _State, s: int, q, st) -> None:
         state.r[j] = np.moveaxis(cands[i][idx[i]], 0, state.axis(j, s)).astype(np.int64)
 
 
+def _kick(state: _State, rng) -> _State:
+    """A perturbed copy: every source gets one new value of weight 0.1 (random responses of the parties it feeds on
+    it), and one party has about a fifth of its responses redrawn."""
+    sc = state.sc
+    new = state.copy()
+    for s in range(sc.n_sources):
+        new.w[s] = np.concatenate([0.9 * new.w[s], [0.1]])
+        for j in sc.sources[s]:
+            ax = new.axis(j, s)
+            shape = list(new.r[j].shape)
+            shape[ax] = 1
+            new.r[j] = np.concatenate([new.r[j], rng.integers(0, sc.outcomes[j], size=shape)], axis=ax)
+    j = int(rng.integers(sc.n_parties))
+    mask = rng.random(new.r[j].shape) < 0.2
+    new.r[j] = np.where(mask, rng.integers(0, sc.outcomes[j], size=new.r[j].shape), new.r[j])
+    return new
+
+
 def _random_state(sc: NetworkScenario, k: int, rng) -> _State:
     w = [rng.dirichlet(np.ones(k)) for _ in range(sc.n_sources)]
     r = [rng.integers(0, sc.outcomes[j], size=(sc.settings[j],) + (k,) * len(sc.party_sources(j))) for j in range(sc.n_parties)]
@@ -348,12 +366,14 @@ def search_network_model(
     time_limit: float = 60.0,
     seed: int = 0,
     target: float = 0.0,
+    kicks: int = 20,
 ) -> tuple[NetworkModel | None, float, dict]:
     """Best network-local model found for ``q`` (flattened float64 behaviour of ``sc``).
 
     Returns ``(model, distance, stats)``; stats: ``lps``, ``failures``, ``solver_status``, ``seconds``, ``starts``.
     Each start: random weights and responses on ``alphabet`` values per source, then sweeps of party and source
     LPs until a sweep improves the distance by at most 1e-4 of itself or 1e-12 (or ``max_sweeps`` / ``time_limit``).
+    Then ``kicks`` perturbations of the best model (``_kick``), each descended the same way and kept when better.
     Stops early when the distance reaches ``target``.
     """
     t0 = time.perf_counter()
@@ -361,11 +381,10 @@ def search_network_model(
     st = _Search()
     best, best_d = None, math.inf
     done = 0
-    for _ in range(max(1, int(starts))):
-        state = _random_state(sc, int(alphabet), rng)
-        for s in range(sc.n_sources):
-            _optimise_source(state, s, q, st)
-        dist = state.distance(q)
+    def out_of_time():
+        return time.perf_counter() - t0 > time_limit
+
+    def descend(state, dist):
         for _ in range(int(max_sweeps)):
             before = dist
             for j in range(sc.n_parties):
@@ -381,13 +400,29 @@ def search_network_model(
                     dt = trial.distance(q)
                     if dt <= dist:
                         state, dist = trial, dt
-            if before - dist <= max(1e-12, 1e-4 * dist) or dist <= target or time.perf_counter() - t0 > time_limit:
+            if before - dist <= max(1e-12, 1e-4 * dist) or dist <= target or out_of_time():
                 break
+        return state, dist
+
+    for _ in range(max(1, int(starts))):
+        state = _random_state(sc, int(alphabet), rng)
+        for s in range(sc.n_sources):
+            _optimise_source(state, s, q, st)
+        state, dist = descend(state, state.distance(q))
         done += 1
         if dist < best_d:
             best, best_d = state, dist
-        if best_d <= target or time.perf_counter() - t0 > time_limit:
+        if best_d <= target or out_of_time():
             break
+    # kicks: from the best model, a new random value on every source (weight 0.1) and a few changed responses,
+    # then descend again; kept when better (the alternating LPs stop in local minima of a non-convex problem)
+    for _ in range(int(kicks)):
+        if best is None or best_d <= target or out_of_time():
+            break
+        trial = _kick(best, rng)
+        trial, dt = descend(trial, trial.distance(q))
+        if dt < best_d:
+            best, best_d = trial, dt
     stats = {"lps": st.lps, "failures": st.failures, "solver_status": st.native, "seconds": time.perf_counter() - t0, "starts": done}
     if best is None:
         return None, math.nan, stats

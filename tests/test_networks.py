@@ -116,7 +116,7 @@ def test_triangle_local_point_gets_zero_interval(rng):
 
 # ------------------------------------------------------------------------------------------ inflations
 def test_ghz_is_not_triangle_local_and_certificate_checks():
-    r = network_nonlocality(ghz_triangle(), inflations=[(1, 1, 2)], starts=2)
+    r = network_nonlocality(ghz_triangle(), inflations=[(1, 1, 2)], starts=2, kicks=0)
     assert r.is_nonlocal and r.lower > 0.2 and r.lower <= r.upper
     assert r.inflation == "fanout(1,1,2)" and r.status == Status.LIMIT and r.certificate_checked
     q = ghz_triangle().numpy()
@@ -131,11 +131,11 @@ def test_ghz_is_not_triangle_local_and_certificate_checks():
     # nor does a certificate carry over to another behaviour
     assert not check_inflation_certificate(triangle(), ghz_triangle(0.3).numpy(), cert).ok
     with pytest.raises(CertificationError):
-        network_nonlocality(ghz_triangle(), inflations=[(1, 1, 2)], starts=1, throw=True)
+        network_nonlocality(ghz_triangle(), inflations=[(1, 1, 2)], starts=1, kicks=0, throw=True)
 
 
 def test_w_is_not_triangle_local():
-    r = network_nonlocality(w_triangle(), inflations=[(2, 2, 2)], starts=2)
+    r = network_nonlocality(w_triangle(), inflations=[(2, 2, 2)], starts=2, kicks=0)
     assert r.is_nonlocal and r.inflation == "fanout(2,2,2)" and r.certificate_checked
     assert 0.04 < r.lower < r.upper
     # the smaller inflations do not see it (docs/networks.md)
@@ -177,7 +177,7 @@ def _bilocal_points():
 @pytest.mark.parametrize("beh", _bilocal_points(), ids=["werner0.6", "werner0.9", "mixed"])
 def test_bilocal_intervals_overlap_nonbilocality(beh):
     nbl = certify.nonbilocality(beh, tol=1e-3, time_limit=4)  # a limit keeps its interval valid
-    net = network_nonlocality(beh, inflations=[(1, 1), (1, 2)], starts=1)
+    net = network_nonlocality(beh, inflations=[(1, 1), (1, 2)], starts=1, kicks=0)
     assert net.certificate_checked and nbl.certificate_checked
     assert net.lower <= nbl.upper + 1e-9 and nbl.lower <= net.upper + 1e-9
     assert net.upper >= nbl.lower - 1e-9  # same distance, same normalisation
