@@ -35,6 +35,10 @@ def certify_cmd(
     in exact rational arithmetic); NBL comes as a certified interval [lower, upper] with an explicit
     bilocal model. Exit code 1 when any certificate fails its check, 2 on bad input.
     """
+    from ._network_io import certify_network_file, is_network_file
+
+    if is_network_file(file):  # {"scenario": {"kind": "network", ...}}: the network interval (docs/networks.md)
+        return certify_network_file(file, measure=measure.value, as_json=as_json, tol=tol)
     import certify
     from bellcore import BilocalScenario
 
