@@ -193,7 +193,7 @@ def _network_file(tmp_path, sc, p, name="net.json"):
 def test_cli_certify_network_json(tmp_path):
     from typer.testing import CliRunner
 
-    from runs._cli import app
+    from runs.cli._cli import app
 
     runner = CliRunner()
     # A and C of the chain A - B - C share no source, yet are perfectly correlated: certified by the products
@@ -228,7 +228,7 @@ def test_cli_certify_network_json(tmp_path):
 def test_cli_bad_network_file_one_line(tmp_path, scenario, p, words):
     from typer.testing import CliRunner
 
-    from runs._cli import app
+    from runs.cli._cli import app
 
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"scenario": scenario, "p": p}))
