@@ -128,3 +128,27 @@ __all__ += [
     "behaviour_from_correlators",
     "behaviour_from_ij",
 ]
+
+from ._netspec import (  # noqa: E402
+    NetworkScenario,
+    bilocal_network,
+    chain,
+    ghz_triangle,
+    network_behaviour,
+    network_from_json,
+    star,
+    triangle,
+    w_triangle,
+)
+
+__all__ += [
+    "NetworkScenario",
+    "network_from_json",
+    "network_behaviour",
+    "bilocal_network",
+    "triangle",
+    "chain",
+    "star",
+    "ghz_triangle",
+    "w_triangle",
+]

@@ -9,7 +9,11 @@
   order kept).
 - ``tripartite_nonlocality``: NL of a bilocal-network behaviour read as a 3-party Bell scenario (no source
   independence), with its tripartite Bell functional.
-- ``check_nonlocality`` / ``check_visibility`` / ``check_bilocal_model``: solver-free re-verification.
+- ``network_nonlocality``: certified interval [lower, upper] for the distance to the network-local set of any
+  small network (``bellcore.NetworkScenario``: triangle, chains, stars, the bilocal network), with an explicit
+  ``NetworkModel`` and a fanout-inflation ``InflationCertificate`` (docs/networks.md).
+- ``check_nonlocality`` / ``check_visibility`` / ``check_bilocal_model`` / ``check_network_model`` /
+  ``check_inflation_certificate``: solver-free re-verification.
 
 Every result has a ``status`` (``Status``); branch on the groups ``SOLVED`` (a usable value: optimal or
 inaccurate), ``LIMITED`` (a limit stopped the solver; bounds stay valid) and ``FAILED``, never on ad-hoc tuples.
@@ -20,6 +24,9 @@ inaccurate), ``LIMITED`` (a limit stopped the solver; bounds stay valid) and ``F
 from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
+from ._inflation import InflationCertificate, check_inflation_certificate
+from ._network import NetworkResult, network_nonlocality
+from ._network_model import NetworkModel, check_network_model
 from ._nl import NonlocalityResult, check_nonlocality, nonlocality
 from ._nl3 import tripartite_nonlocality
 from ._result import FAILED, LIMITED, SOLVED, ZERO_TOL, CertificationError, Status
@@ -46,6 +53,12 @@ __all__ = [
     "nonbilocality",
     "BilocalModel",
     "check_bilocal_model",
+    "NetworkResult",
+    "network_nonlocality",
+    "NetworkModel",
+    "check_network_model",
+    "InflationCertificate",
+    "check_inflation_certificate",
     "VisibilityResult",
     "visibility",
     "check_visibility",

@@ -35,6 +35,10 @@ def certify_cmd(
     in exact rational arithmetic); NBL comes as a certified interval [lower, upper] with an explicit
     bilocal model. Exit code 1 when any certificate fails its check, 2 on bad input.
     """
+    from runs.files._network_io import is_network_file
+
+    if is_network_file(file):  # {"scenario": {"kind": "network", ...}}: the network interval (docs/networks.md)
+        return _certify_network_file(file, measure=measure.value, as_json=as_json, tol=tol)
     import certify
     from bellcore import BilocalScenario
 
@@ -100,3 +104,40 @@ def _table(results, measure: str) -> None:
 
 def _yes(b: bool) -> str:
     return "yes" if b else "no"
+
+
+def _certify_network_file(path: Path, *, measure: str, as_json: bool, tol: float) -> None:
+    """Certify every behaviour of a network JSON file; print a table or JSON Lines; exit 1 if a check failed."""
+    import certify
+
+    if measure not in ("auto", "network"):
+        fail(f"measure {measure!r} does not apply to a network behaviour; it takes the network interval (--measure auto)")
+    from runs.files._network_io import load_network_behaviours
+
+    try:
+        behs = load_network_behaviours(path)
+        results = [certify.network_nonlocality(b, tol=tol) for b in behs]
+    except ValueError as e:
+        fail(str(e))
+    if as_json:
+        for r in results:
+            sys.stdout.write(json.dumps(r.to_json()) + "\n")
+    else:
+        _network_table(results)
+    bad = sum(not r.certificate_checked for r in results)
+    if bad:
+        typer.echo(f"error: {bad} certificate(s) failed their check", err=True)
+        raise typer.Exit(1)
+
+
+def _network_table(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="bellscope certify (network: distance to the network-local set)")
+    for c in ("#", "lower", "upper", "status", "not network-local", "inflation", "checked", "time [s]"):
+        t.add_column(c)
+    for i, r in enumerate(results):
+        t.add_row(str(i), _fmt(r.lower), _fmt(r.upper), str(r.status), "yes" if r.is_nonlocal else "no", r.inflation or "-",
+                  "yes" if r.certificate_checked else "FAILED", f"{r.seconds:.2f}")
+    Console(width=max(120, Console().width)).print(t)
