@@ -14,9 +14,9 @@ from runs.jobs._discover_config import load_discovery_config, normalise_discover
 if TYPE_CHECKING:
     from runs.pipeline._spec import Campaign, Stage
 
-#: Version of what this module computes in a stage (hashed with its options): bump it when a stage's output
-#: changes meaning, so that old files are not reused for new work. (dataset, train and discover stages hash their
-#: inputs as their own runners define them.)
+#: Version of what the pipeline itself computes in a stage (the certify stage, ``_certify_stage``; hashed with its
+#: options): bump it when that stage's output changes meaning, so that old files are not reused for new work.
+#: (dataset, train and discover stages hash their inputs as their own runners define them.)
 STAGE_VERSION = {"certify": 2}
 
 
