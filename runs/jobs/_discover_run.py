@@ -167,14 +167,14 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     from runs.files._store import check_out_path
 
     check_out_path(out)  # a missing folder is refused now, not after the searches (or a --quick training)
-    if model is not None:
-        model = Path(model)
-        if not model.is_file():
-            raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     if cfg.get("active") is not None:  # refused before anything is written or trained
         from runs.jobs._active_run import active_dataset
 
         active_dataset(cfg)
+    if model is not None:
+        model = Path(model)
+        if not model.is_file():
+            raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
     # before any file exists (the surrogate's objective is checked once the model is loaded, still before)
     thetas = cfg["scan"].get("theta", [None])
