@@ -24,7 +24,8 @@ import numpy as np
 
 from runs.files import _layout as L
 from runs.jobs._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
-from runs.files._store import create_guarded, create_run, failure_reason, set_status
+from runs.files._failure import create_guarded, failure_reason
+from runs.files._store import create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
 

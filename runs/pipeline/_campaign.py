@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from runs.files import _layout as L
 from runs.files import _store
-from runs.files._store import create_guarded, failure_reason, mark_failed
+from runs.files._failure import create_guarded, failure_reason, mark_failed
 from runs.pipeline._certify_stage import is_discovery_row
 from runs.pipeline._hashing import STAGE_VERSION, discover_config, record_file, stage_file, stage_hashes
 from runs.pipeline._record import best_certified, create_record, finish_record, record_matches

@@ -15,6 +15,7 @@ import numpy as np
 
 from runs.files import _layout as L
 from runs.files import _store
+from runs.files._failure import failure_reason
 from runs.pipeline._record import create_record, finish_record, text
 from runs.pipeline._spec import Campaign, Stage
 
@@ -190,7 +191,7 @@ def certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, arg
                     "constraints": extra.get("constraints", {})}
         finish_record(f, campaign, list(done), best)  # the record lists the stages before it
     except BaseException as e:
-        _store.set_status(f, L.STATUS_FAILED, {L.HEADLINE: f"failed: {_store.failure_reason(e)}"})
+        _store.set_status(f, L.STATUS_FAILED, {L.HEADLINE: f"failed: {failure_reason(e)}"})
         raise
     finally:
         f.close()

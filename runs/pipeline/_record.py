@@ -12,6 +12,7 @@ import h5py
 
 from runs.files import _layout as L
 from runs.files import _store
+from runs.files._failure import create_guarded
 from runs.pipeline._hashing import canonical
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def create_record(path: Path, campaign: Campaign, sha: str, argv) -> h5py.File:
             raise
         return f
 
-    return _store.create_guarded(path, create)
+    return create_guarded(path, create)
 
 
 def finish_record(f: h5py.File, campaign: Campaign, results: list[StageResult], best) -> None:
