@@ -10,7 +10,7 @@ A certified candidate is a **discovery** when
   not certified) is at most ``ZERO_TOL``.
 
 ``discover.certify_candidates`` (the ``discover`` command) and the campaign's certify stage
-(``runs/pipeline/_campaign.py``) both call ``is_discovery``; the constraints of a stored discovery run are read back with
+(``runs/pipeline/_certify_stage.py``) both call ``is_discovery``; the constraints of a stored discovery run are read back with
 ``Constraints.from_run_config``, which refuses a damaged config instead of dropping constraints.
 """
 

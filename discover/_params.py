@@ -17,7 +17,6 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bellcore import PAULI, bell_state_measurement, brgp_measurement
 

@@ -157,9 +157,5 @@ def group_apply(group, xs):
     return eqx.filter_vmap(lambda mdl, xx: jax.vmap(mdl)(xx), in_axes=(eqx.if_array(0), in_x))(group, xs)
 
 
-def spec_list_json(specs) -> list[dict]:
-    return [s.to_json() for s in specs]
-
-
 def specs_from_json(obj) -> tuple[GroupSpec, ...]:
     return tuple(GroupSpec.from_json(o) for o in obj)

@@ -1,8 +1,8 @@
 """Campaigns: TOML validation, stage reuse by config hash, resume after an interruption, failed stages recomputed,
 the certify stage, and the CLI's report."""
 
+import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import runs
 from runs.files import _layout as L
-from runs.pipeline._campaign import DEFAULT_CAMPAIGN, parse_campaign, run_campaign, stage_hashes
+import runs.pipeline._campaign as C
+from runs.pipeline._campaign import DEFAULT_CAMPAIGN, Runners, parse_campaign, run_campaign, stage_hashes
 from runs.cli._cli import app
 
 from ._runfiles import make_discovery, make_model
@@ -221,8 +221,9 @@ def stamp_discovery(out: Path, config, *, quick: bool, model) -> Path:
 
 
 @pytest.fixture
-def fake_engines(monkeypatch):
-    """runs.run_train / runs.run_discover stand-ins writing small files of the contract's layout."""
+def fake_engines():
+    """Train and discover runners writing small files of the contract's layout, handed to ``run_campaign`` as
+    ``runners=fake_engines["runners"]`` (the command line's through ``cli_runners``); the real dataset runner."""
     calls = {"train": 0, "discover": 0, "fail_train": 1}
 
     def run_train(dataset, out, *, target, preset, members, seed, progress=None, **kw):
@@ -247,18 +248,23 @@ def fake_engines(monkeypatch):
         make_discovery(Path(out), n=8)
         return stamp_discovery(Path(out), config, quick=quick, model=model)
 
-    monkeypatch.setattr(runs, "run_train", run_train, raising=False)
-    monkeypatch.setattr(runs, "run_discover", run_discover, raising=False)
+    calls["runners"] = Runners(train=run_train, discover=run_discover)
     return calls
+
+
+def cli_runners(monkeypatch, runners: Runners) -> None:
+    """The command line passes no runners: it gets ``DEFAULT_RUNNERS``, replaced here."""
+    monkeypatch.setattr(C, "DEFAULT_RUNNERS", runners)
 
 
 def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engines):
     camp = parse_campaign(FULL)
     d = tmp_path / "res"
+    fakes = fake_engines["runners"]
     with pytest.raises(RuntimeError, match="diverged"):
-        run_campaign(camp, d)
+        run_campaign(camp, d, runners=fakes)
     (failed,) = d.glob("train-*.h5")
-    res = run_campaign(camp, d)
+    res = run_campaign(camp, d, runners=fakes)
     assert [s.outcome for s in res.stages] == ["reused", "reused", "computed", "computed", "computed"]
     assert list(d.glob("train-*.failed-1.h5"))  # the failed file was kept aside, not overwritten
     assert fake_engines["train"] == 2 and fake_engines["discover"] == 1
@@ -276,7 +282,7 @@ def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engine
         stages = json.loads(f[L.CONFIG].attrs[L.CAMPAIGN_STAGES])
         assert [(s["stage"], s["outcome"]) for s in stages] == [
             ("dataset", "reused"), ("dataset", "reused"), ("train", "computed"), ("discover", "computed")]
-    res2 = run_campaign(camp, d)
+    res2 = run_campaign(camp, d, runners=fakes)
     assert not res2.recomputed and fake_engines["train"] == 2 and fake_engines["discover"] == 1
     # the campaign record browses, plots and exports like a discovery
     r = runner.invoke(app, ["runs", "plot", str(res.record), "--out", str(tmp_path / "c.png")])
@@ -285,7 +291,8 @@ def test_full_campaign_failed_stage_recomputed_and_certify(tmp_path, fake_engine
     assert r.exit_code == 0 and len(json.loads(r.stdout)["p"]) == 2
 
 
-def test_cli_report_names_the_best_discovery(tmp_path, fake_engines):
+def test_cli_report_names_the_best_discovery(tmp_path, fake_engines, monkeypatch):
+    cli_runners(monkeypatch, fake_engines["runners"])
     cfg = tmp_path / "c.toml"
     cfg.write_text(FULL)
     fake_engines["fail_train"] = 0
@@ -313,11 +320,12 @@ def test_certify_stage_on_a_dask_cluster_equals_local(tmp_path, fake_engines):
     distributed = pytest.importorskip("distributed")
     fake_engines["fail_train"] = 0
     camp = parse_campaign(FULL)
-    local = run_campaign(camp, tmp_path / "local")
+    local = run_campaign(camp, tmp_path / "local", runners=fake_engines["runners"])
     # processes, one thread each: certify caches HiGHS models per scenario, not shared safely across threads
     with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
                                   silence_logs=40) as cluster:
-        dask = run_campaign(camp, tmp_path / "dask", scheduler=cluster.scheduler_address)
+        dask = run_campaign(camp, tmp_path / "dask", scheduler=cluster.scheduler_address,
+                            runners=fake_engines["runners"])
     with h5py.File(local.record) as a, h5py.File(dask.record) as b:
         for k in (L.CAND_NBL_LOWER, L.CAND_NBL_UPPER, L.CAND_BEHAVIOUR, L.CERT_SOURCE_INDEX):
             np.testing.assert_array_equal(a[L.CERTIFIED][k][()], b[L.CERTIFIED][k][()])
@@ -370,7 +378,7 @@ def test_discover_config_by_name_path_or_table_hashes_its_content(tmp_path):
         stage_hashes(inline)  # a config the discover work refuses is refused before anything runs
 
 
-def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, monkeypatch):
+def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines):
     """The strongest candidate violates a tripartite Bell inequality: it is certified but not the discovery."""
     fake_engines["fail_train"] = 0
     tri = np.zeros(8)
@@ -380,8 +388,8 @@ def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, m
         make_discovery(Path(out), n=8, tripartite_nl=tri)
         return stamp_discovery(Path(out), config, quick=quick, model=model)  # smoke: brgp_max 1, tripartite local
 
-    monkeypatch.setattr(runs, "run_discover", run_discover)
-    res = run_campaign(parse_campaign(FULL), tmp_path / "res")
+    runners = dataclasses.replace(fake_engines["runners"], discover=run_discover)
+    res = run_campaign(parse_campaign(FULL), tmp_path / "res", runners=runners)
     with h5py.File(res.record) as f:
         c = f[L.CERTIFIED]
         assert 7 not in c[L.CERT_SOURCE_INDEX][()]  # constraint-meeting candidates are certified first
@@ -389,7 +397,8 @@ def test_certify_stage_keeps_the_discovery_constraints(tmp_path, fake_engines, m
     assert res.best["discovery"] and res.best["source_index"] == 6
 
 
-def test_cli_reports_a_crashed_stage_in_one_line(tmp_path, fake_engines):
+def test_cli_reports_a_crashed_stage_in_one_line(tmp_path, fake_engines, monkeypatch):
+    cli_runners(monkeypatch, fake_engines["runners"])
     cfg = tmp_path / "c.toml"
     cfg.write_text(FULL)
     r = runner.invoke(app, ["campaign", str(cfg), "--runs-dir", str(tmp_path / "res"), "--no-progress"])

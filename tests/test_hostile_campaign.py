@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 import runs
+import runs.pipeline._campaign as C
 from runs.files import _layout as L
 from runs.pipeline._campaign import parse_campaign, run_campaign, stage_file, stage_hashes
 from runs.cli._cli import app
@@ -282,7 +283,7 @@ def test_damaged_discovery_config_is_an_error_not_no_constraints(tmp_path, monke
             f[L.CONFIG].attrs[L.CONFIG_JSON] = '{"constraints": {"brgp_max": 1.0'  # cut short
         return out
 
-    monkeypatch.setattr(runs, "run_discover", run_discover)
+    monkeypatch.setattr(C, "DEFAULT_RUNNERS", C.Runners(discover=run_discover))  # the runners the CLI gets
     cfg = _write(tmp_path, "c.toml", DISCOVER)
     r = runner.invoke(app, ["campaign", str(cfg), "-d", str(tmp_path / "res"), "--no-progress"])
     assert r.exit_code == 2
@@ -294,7 +295,7 @@ def test_crashed_stage_message_is_true_when_no_file_was_written(tmp_path, monkey
     def run_discover(config, out, **kw):
         raise RuntimeError("search exploded")
 
-    monkeypatch.setattr(runs, "run_discover", run_discover)
+    monkeypatch.setattr(C, "DEFAULT_RUNNERS", C.Runners(discover=run_discover))
     cfg = _write(tmp_path, "c.toml", DISCOVER)
     r = runner.invoke(app, ["campaign", str(cfg), "-d", str(tmp_path / "res"), "--no-progress"])
     assert r.exit_code == 1
@@ -320,9 +321,9 @@ def test_campaign_hints_never_suggest_resume():
 FAKE_CLI = r"""
 import sys, time
 from pathlib import Path
-import runs
 from runs.files import _store, _layout as L
 import runs.pipeline._campaign as C
+import runs.pipeline._certify_stage as CS
 from tests._runfiles import make_discovery
 from tests.test_campaign import stamp_discovery
 
@@ -344,7 +345,8 @@ def slow_certify(behs, kw, **k):
     print("MARK certify", file=sys.stderr, flush=True)
     time.sleep(60)
 
-runs.run_train, runs.run_discover, C._certify_all = slow_train, quick_discover, slow_certify
+C.DEFAULT_RUNNERS = C.Runners(train=slow_train, discover=quick_discover)  # the runners the command line gets
+CS._certify_all = slow_certify
 from runs.cli._cli import main
 sys.argv = ["bellscope", *sys.argv[1:]]
 main()

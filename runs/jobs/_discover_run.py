@@ -24,6 +24,7 @@ import numpy as np
 
 from runs.files import _layout as L
 from runs.jobs._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
+from runs.files._failure import create_guarded, failure_reason
 from runs.files._store import create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
@@ -36,32 +37,25 @@ _STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
     """The surrogate named by ``--model`` / ``[model] path``, or (``--quick``) one trained now. Returns
     ``(surrogate, path, config_hash)``."""
-    import runs
+    from runs.jobs._model_run import load_model, run_train
 
     path = model if model is not None else cfg["model"].get("path")
-    load = getattr(runs, "load_model", None)
     if path is None:
         if not quick:
             raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
                              "to train a small one from [model] dataset)")
-        train = getattr(runs, "run_train", None)
-        if train is None or load is None:
-            raise ValueError("this build has no runs.run_train/runs.load_model (the surrogates work): cannot train "
-                             "the surrogate --quick needs; use a surrogate-free target (brgp, nbl-upper, chsh, nl)")
         m = cfg["model"]
         if "dataset" not in m:
             raise ValueError("--quick trains a surrogate from [model] dataset = 'DATASET.h5'; the campaign names none")
         path = out.with_name(out.stem + ".model.h5")
-        train(Path(m["dataset"]), path, target=m.get("target", "nbl"), preset=m.get("preset", "quick"),
-              members=int(m.get("members", 2)), seed=int(m.get("seed", cfg["seed"])), progress=progress)
-    if load is None:
-        raise ValueError("this build has no runs.load_model (the surrogates work): cannot use target 'surrogate'")
+        run_train(Path(m["dataset"]), path, target=m.get("target", "nbl"), preset=m.get("preset", "quick"),
+                  members=int(m.get("members", 2)), seed=int(m.get("seed", cfg["seed"])), progress=progress)
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file {path} does not exist")
     with h5py.File(path, "r") as f:
         chash = str(f[L.CONFIG].attrs.get(L.CONFIG_HASH, "")) if L.CONFIG in f else ""
-    return load(path), str(path), chash
+    return load_model(path), str(path), chash
 
 
 # --------------------------------------------------------------------------------------------- searches
@@ -174,14 +168,14 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     from runs.files._store import check_out_path
 
     check_out_path(out)  # a missing folder is refused now, not after the searches (or a --quick training)
-    if model is not None:
-        model = Path(model)
-        if not model.is_file():
-            raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     if cfg.get("active") is not None:  # refused before anything is written or trained
         from runs.jobs._active_run import active_dataset
 
         active_dataset(cfg)
+    if model is not None:
+        model = Path(model)
+        if not model.is_file():
+            raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
     # before any file exists (the surrogate's objective is checked once the model is loaded, still before)
     thetas = cfg["scan"].get("theta", [None])
@@ -211,8 +205,6 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     done = [0]
 
     master = int(cfg["seed"])
-    from runs.pipeline._campaign import create_guarded
-
     f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master,
                                                SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
     t0 = time.perf_counter()
@@ -264,8 +256,6 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         summary = _summary(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
     except BaseException as e:
-        from runs.pipeline._campaign import failure_reason
-
         try:
             set_status(f, L.STATUS_FAILED, {"headline": f"failed: {failure_reason(e)}"})
         finally:

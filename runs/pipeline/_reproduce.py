@@ -107,9 +107,9 @@ def campaign_text(target: str, preset: str) -> str:
 
 
 def _predict(model: Path, p: np.ndarray, batch: int = 4096) -> np.ndarray:
-    import runs
+    from runs.jobs._model_run import load_model
 
-    sur = runs.load_model(model)
+    sur = load_model(model)
     out = []
     for i in range(0, len(p), batch):
         out.append(np.asarray(sur(p[i : i + batch]).mean))
