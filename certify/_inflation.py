@@ -312,7 +312,6 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float) -> _LP:
     n_p = outs[0].shape[0]
     eye = sparse.identity(nq, format="csr")
     blocks_p, blocks_d, rhs = [sparse.csr_matrix(np.ones((1, n_p)))], [sparse.csr_matrix((1, nq))], [np.ones(1)]
-    blocks_e = []
     for S in inf.full:
         blocks_p.append(_p_block(inf, outs, S, tuple(range(sc.n_parties))).tocsr())
         blocks_d.append(-eye)

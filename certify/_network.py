@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from bellcore import Behaviour, BilocalScenario, NetworkScenario, bilocal_network, network_behaviour
 
