@@ -35,7 +35,7 @@ from bellcore import Behaviour, BilocalScenario
 
 from ._nbl_bnb import branch_and_bound
 from ._nbl_model import BilocalModel, as_bilocal_behaviour, check_bilocal_model
-from ._result import SOLVED, ZERO_TOL, Status, _num, raise_unless_solved
+from ._result import IntervalValue, Status, _num, raise_unless_solved
 
 __all__ = ["NonbilocalityResult", "nonbilocality", "check_bilocal_model", "BilocalModel"]
 
@@ -44,7 +44,7 @@ MODEL_CHECK_TOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
-class NonbilocalityResult:
+class NonbilocalityResult(IntervalValue):
     """Certified NBL interval of one behaviour.
 
     Attributes:
@@ -82,17 +82,9 @@ class NonbilocalityResult:
     measure = "nbl"
 
     @property
-    def value(self) -> float:
-        return self.upper if self.status in SOLVED else math.nan
-
-    @property
-    def gap(self) -> float:
-        return self.upper - self.lower
-
-    @property
     def is_nonbilocal(self) -> bool:
         """True when the certified lower bound is positive (beyond LP round-off)."""
-        return bool(self.lower > ZERO_TOL)
+        return self.certified_positive
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""

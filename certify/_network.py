@@ -35,7 +35,7 @@ from ._inflation import (
     inflation_bound,
 )
 from ._network_model import NetworkModel, check_network_model, search_network_model
-from ._result import SOLVED, ZERO_TOL, Status, _num, raise_unless_solved
+from ._result import ZERO_TOL, IntervalValue, Status, _num, raise_unless_solved
 
 __all__ = ["NetworkResult", "network_nonlocality", "as_network_behaviour"]
 
@@ -44,7 +44,7 @@ MODEL_CHECK_TOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkResult:
+class NetworkResult(IntervalValue):
     """Certified interval of one network behaviour.
 
     Attributes:
@@ -83,17 +83,9 @@ class NetworkResult:
     measure = "network"
 
     @property
-    def value(self) -> float:
-        return self.upper if self.status in SOLVED else math.nan
-
-    @property
-    def gap(self) -> float:
-        return self.upper - self.lower
-
-    @property
     def is_nonlocal(self) -> bool:
         """True when the certified lower bound is positive (beyond LP round-off): not network-local."""
-        return bool(self.lower > ZERO_TOL)
+        return self.certified_positive
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""

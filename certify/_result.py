@@ -52,6 +52,27 @@ FAILED: frozenset[Status] = frozenset({Status.INFEASIBLE, Status.ERROR})
 assert SOLVED | LIMITED | FAILED == frozenset(Status) and not (SOLVED & LIMITED or SOLVED & FAILED or LIMITED & FAILED)
 
 
+class IntervalValue:
+    """What every interval result (NBL, a network's distance) derives from ``lower <= value <= upper``: a mixin for
+    frozen result dataclasses with ``lower``, ``upper`` and ``status`` fields.
+
+    ``value`` is the upper end (a value reached by an explicit model) when solved; ``certified_positive`` says the
+    certified lower bound is beyond LP round-off (``ZERO_TOL``), i.e. the behaviour is outside the local set.
+    """
+
+    @property
+    def value(self) -> float:
+        return self.upper if self.status in SOLVED else math.nan
+
+    @property
+    def gap(self) -> float:
+        return self.upper - self.lower
+
+    @property
+    def certified_positive(self) -> bool:
+        return bool(self.lower > ZERO_TOL)
+
+
 class CertificationError(RuntimeError):
     """Raised by a certify entry point called with ``throw=True`` when its status is not in ``SOLVED``.
 
