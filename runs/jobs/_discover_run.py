@@ -5,7 +5,8 @@ for each scan point (or once): every searcher in turn writes ``/traces/<name>``;
 that scan point are certified and appended to ``/candidates``. Root ``status`` becomes ``complete`` with a
 ``summary`` (JSON, with a ``headline``) at the end, or ``failed`` with the error.
 
-Seeds: searcher i at scan point j uses ``master + 1000 * j + i``; certification uses ``master``.
+Seeds: searcher i at scan point j in active-learning round r (0 without one) uses ``master + 1000 * j + i + 100 * r``
+(``searcher_seed``); certification uses ``master``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,36 @@ from runs.files._store import create_run, set_status
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
 
-SEED_DERIVATION = "searcher i at scan point j: master + 1000*j + i; certification: master"
+SEED_DERIVATION = ("searcher i at scan point j (active-learning round r, 0 without one): master + 1000*j + i + 100*r; "
+                   "certification: master")
+
+
+def searcher_seed(master: int, j: int, i: int, r: int = 0) -> int:
+    """The seed of searcher ``i`` at scan point ``j`` in active-learning round ``r`` (``SEED_DERIVATION``)."""
+    return master + 1000 * j + i + 100 * r
+
+
+def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, theta, seed: int, done: list[int],
+                 total: int, progress) -> Any:
+    """Run one searcher (``s``: its config) on ``objective`` over ``fam`` and write its trace as ``name``; the one
+    searcher loop of ``run_discover`` and of the active-learning rounds. ``done`` counts steps across searchers
+    (for ``progress``); returns the search result, renamed."""
+    import discover as d
+
+    base = done[0]
+
+    def report(n, tot, info):
+        done[0] = base + n
+        if progress is not None:
+            progress(done[0], total, {"searcher": name, **info})
+
+    res = d.search(_searcher(s), fam, objective, steps=int(s["steps"]), seed=seed, time_budget=s.get("time_budget"),
+                   progress=report)
+    done[0] = base + int(s["steps"])
+    res = _rename(res, name)
+    params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
+    _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
+    return res
 _STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 
 
@@ -220,21 +250,9 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
             for i, s in enumerate(cfg["searchers"]):
                 if active is not None and s["target"] == "surrogate":
                     continue  # run by the active-learning rounds below (round 0 = this search, same seed)
-                seed = master + 1000 * j + i
                 name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
-                base = done[0]
-
-                def report(n, tot, info, base=base):
-                    done[0] = base + n
-                    if progress is not None:
-                        progress(done[0], total, {"searcher": name, **info})
-
-                res = d.search(_searcher(s), fam, _objective(s["target"], cfg, surrogate), steps=int(s["steps"]),
-                               seed=seed, time_budget=s.get("time_budget"), progress=report)
-                done[0] = base + int(s["steps"])
-                res = _rename(res, name)
-                params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
-                _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
+                res = run_searcher(f, s, name, _objective(s["target"], cfg, surrogate), fam, theta,
+                                   searcher_seed(master, j, i), done, total, progress)
                 results.append(res)
                 _tally(per, s["name"], res)
             base = done[0]
@@ -276,28 +294,15 @@ def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, 
     x0, y0 = base_training_data(cfg, surrogate)
     label = make_label(cfg, fam.scenario)
     refit = make_refit(cfg, surrogate, x0, y0)
-    params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
-    paths = d.leaf_paths(params0)
 
     def search_round(predictor, r: int):
         results = []
         for i, s in enumerate(cfg["searchers"]):
             if s["target"] != "surrogate":
                 continue
-            seed = master + 1000 * j + i + 100 * r
             name = f"{s['name']}@round={r}" + ("" if theta is None else f"@theta={theta:g}")
-            base = done[0]
-
-            def report(n, tot, info, base=base):
-                done[0] = base + n
-                if progress is not None:
-                    progress(done[0], total, {"searcher": name, **info})
-
-            res = d.search(_searcher(s), fam, _objective("surrogate", cfg, predictor), steps=int(s["steps"]),
-                           seed=seed, time_budget=s.get("time_budget"), progress=report)
-            done[0] = base + int(s["steps"])
-            res = _rename(res, name)
-            _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, paths)
+            res = run_searcher(f, s, name, _objective("surrogate", cfg, predictor), fam, theta,
+                               searcher_seed(master, j, i, r), done, total, progress)
             results.append(res)
             _tally(per, s["name"], res)
         base = done[0]
