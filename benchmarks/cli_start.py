@@ -68,8 +68,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "pass"], capture_output=True)
     bare = (time.perf_counter() - t0) / args.repeat
     print(f"load average {os.getloadavg()[0]:.2f}; bare interpreter {bare:.3f} s")
-    print(f"| command | median wall (s) | heavy modules imported |")
-    print(f"|---|---|---|")
+    print("| command | median wall (s) | heavy modules imported |")
+    print("|---|---|---|")
     for argv in cmds:
         print(f"| bellscope {' '.join(argv)} | {wall(argv, args.repeat):.3f} | {heavy_imports(argv) or 'none'} |")
 

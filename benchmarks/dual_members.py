@@ -27,8 +27,8 @@ import bellcore as bc
 import runs
 import surrogates as S
 from runs.jobs._model_run import training_data
-from surrogates._train import TrainConfig
-from surrogates._surrogate import split_indices
+from surrogates import TrainConfig
+from surrogates import split_indices
 
 
 def _time(fn, x, repeats=5) -> float:

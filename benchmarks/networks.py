@@ -62,7 +62,6 @@ def table() -> None:
 
 
 def bilocal() -> None:
-    rng = np.random.default_rng(3)
     pts = [(f"Werner v={v}", bellcore.bilocal_werner(v)) for v in (0.6, 0.7, 0.75, 0.8, 0.9, 1.0)]
     for i in range(3):
         m = _random_model(bellcore.bilocal_network(), 2, 10 + i).probabilities()

@@ -98,7 +98,7 @@ def regression_row(d: Path, model: Path, test: str):
     import runs
     from runs.jobs._dataset_run import read_dataset
     from runs.jobs._model_run import training_data
-    from surrogates._evaluate import evaluate_regression
+    from surrogates import evaluate_regression
 
     mf = runs.read_model(model)
     spec, data, _ = read_dataset(d / f"{test}.h5")
@@ -108,12 +108,11 @@ def regression_row(d: Path, model: Path, test: str):
 
 def kind_ablation(d: Path, mf, beh_test, y_test, train_data: str, seed: int):
     """Blend of the MLP members only vs all members (GA weights refitted on the same validation split)."""
-    import jax.numpy as jnp
 
     import surrogates as S
     from runs.jobs._dataset_run import read_dataset
     from runs.jobs._model_run import training_data
-    from surrogates._evaluate import predict_batched
+    from surrogates import predict_batched
 
     sur = mf.surrogate
     spec, data, _ = read_dataset(d / f"{train_data}.h5")
@@ -245,7 +244,7 @@ def main() -> None:
     import runs
     from runs.jobs._dataset_run import read_dataset
     from runs.jobs._model_run import training_data
-    from surrogates._evaluate import evaluate_classification
+    from surrogates import evaluate_classification
 
     model = train(d, "chsh_train", "model_class", log=log, target="class", preset="quick", seed=args.seed,
                   max_rows=args.class_rows, overrides={"epochs": args.epochs})

@@ -21,13 +21,13 @@ from ._dataset import (
 
 from ._augment import augmentation
 from ._blend import BLEND_OPTIMIZERS, CE_WEIGHT, BlendResult, blend, blend_error
-from ._ensemble import TASKS, Ensemble, Prediction
+from ._ensemble import TASKS, Ensemble, Prediction, specs_from_json
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._dual import DualPieces, dual_pieces, pieces_on_features, prune_pieces
 from ._features import FEATURE_SETS, FeatureMap, canonical_behaviour, feature_map, features
 from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine, dual_group, dual_group_pieces
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
-from ._train import LOSSES, TrainConfig, TrainCurves, train_ensemble
+from ._train import LOSSES, MAX_MEMBERS, MAX_SEED, TrainConfig, TrainCurves, train_ensemble
 from ._presets import DUAL_PRESETS, PRESETS, preset_config
 from certify._usable import LABEL_TARGETS, TARGET_DEFINITIONS, USABLE_STATUSES, nbl_target, usable_labels
 
@@ -59,6 +59,9 @@ __all__ = [
     "Margins",
     "ACTIVATIONS",
     "TrainConfig",
+    "MAX_MEMBERS",
+    "MAX_SEED",
+    "specs_from_json",
     "TrainCurves",
     "train_ensemble",
     "LOSSES",

@@ -102,7 +102,7 @@ def train_cmd(
 
 def _check_train_options(out: Path, members, workers, epochs, patience, seed, max_rows, dual_pieces) -> None:
     """Everything about the options that can be refused before the dataset is read or anything is trained."""
-    from surrogates._train import MAX_MEMBERS, MAX_SEED
+    from surrogates import MAX_MEMBERS, MAX_SEED
 
     if members is not None and not 1 <= members <= MAX_MEMBERS:
         fail(f"--members must be between 1 and {MAX_MEMBERS}; got {members}")
@@ -199,7 +199,7 @@ def predict_cmd(
     """Predict with a trained surrogate: the blended value and the members' spread (`value`, `std`), or for a
     classifier the class and its probabilities (`class`, `probabilities`)."""
     from bellcore import CHSH_CLASSES
-    from surrogates._evaluate import predict_batched
+    from surrogates import predict_batched
 
     mf = _load_model_or_fail(model)
     sur = mf.surrogate
@@ -295,7 +295,7 @@ def _check_plot_path(plot: Path) -> Path:
 
 
 def _evaluate_regression(mf, beh, y, info, test, plot, as_json):
-    from surrogates._evaluate import evaluate_regression
+    from surrogates import evaluate_regression
 
     r = evaluate_regression(mf.surrogate, beh, y, mf.train_median)
     _plot_regression(r, mf, plot)
@@ -321,7 +321,7 @@ def _evaluate_regression(mf, beh, y, info, test, plot, as_json):
 
 def _evaluate_classification(mf, beh, y, info, test, plot, as_json):
     from bellcore import CHSH_CLASSES
-    from surrogates._evaluate import evaluate_classification
+    from surrogates import evaluate_classification
 
     r = evaluate_classification(mf.surrogate, beh, y)
     _plot_classification(r, plot)

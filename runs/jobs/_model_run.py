@@ -205,8 +205,8 @@ def _read_model(f, path: Path) -> ModelFile:
 
     from bellcore import scenario_from_json
     from surrogates import TARGETS, Ensemble, Surrogate, feature_map
-    from surrogates._ensemble import specs_from_json
-    from surrogates._train import MAX_MEMBERS
+    from surrogates import specs_from_json
+    from surrogates import MAX_MEMBERS
 
     from runs.files._readonly import hard_link
 
