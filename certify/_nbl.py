@@ -89,16 +89,8 @@ class NonbilocalityResult(IntervalValue):
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""
         return {
-            "measure": "nbl",
-            "scenario": self.scenario.to_json(),
-            "lower": _num(self.lower),
-            "upper": _num(self.upper),
-            "value": _num(self.value),
-            "status": str(self.status),
-            "message": self.message,
-            "solver_status": self.solver_status,
+            **self.interval_json(),
             "nonbilocal": self.is_nonbilocal,
-            "tol": self.tol,
             "model": None if self.model is None else self.model.to_json(),
             "certificate_checked": self.certificate_checked,
             "stats": {

@@ -35,7 +35,7 @@ from ._inflation import (
     inflation_bound,
 )
 from ._network_model import NetworkModel, check_network_model, search_network_model
-from ._result import ZERO_TOL, IntervalValue, Status, _num, raise_unless_solved
+from ._result import ZERO_TOL, IntervalValue, Status, raise_unless_solved
 
 __all__ = ["NetworkResult", "network_nonlocality", "as_network_behaviour"]
 
@@ -90,16 +90,8 @@ class NetworkResult(IntervalValue):
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None``."""
         return {
-            "measure": self.measure,
-            "scenario": self.scenario.to_json(),
-            "lower": _num(self.lower),
-            "upper": _num(self.upper),
-            "value": _num(self.value),
-            "status": str(self.status),
-            "message": self.message,
-            "solver_status": self.solver_status,
+            **self.interval_json(),
             "nonlocal": self.is_nonlocal,
-            "tol": self.tol,
             "inflation": self.inflation,
             "inflations": self.inflations,
             "model": None if self.model is None else self.model.to_json(),

@@ -72,6 +72,20 @@ class IntervalValue:
     def certified_positive(self) -> bool:
         return bool(self.lower > ZERO_TOL)
 
+    def interval_json(self) -> dict[str, Any]:
+        """The fields every interval result's ``to_json`` starts with (NaN becomes ``None``)."""
+        return {
+            "measure": self.measure,
+            "scenario": self.scenario.to_json(),
+            "lower": _num(self.lower),
+            "upper": _num(self.upper),
+            "value": _num(self.value),
+            "status": str(self.status),
+            "message": self.message,
+            "solver_status": self.solver_status,
+            "tol": self.tol,
+        }
+
 
 class CertificationError(RuntimeError):
     """Raised by a certify entry point called with ``throw=True`` when its status is not in ``SOLVED``.
