@@ -32,6 +32,20 @@ def _tsirelson() -> np.ndarray:
     return bc.tsirelson().numpy()
 
 
+def _many_distinct_m4(n: int) -> np.ndarray:
+    """``n`` different m = 4 behaviours (a PR box on settings 0-1 mixed with white noise at visibilities spread
+    over [0.3, 0.9]): each one is its own LP, so no shortcut makes the batch fast."""
+    m = 4
+    pr = np.zeros((2, 2, m, m))
+    for a in range(2):
+        for b in range(2):
+            for x in range(m):
+                for y in range(m):
+                    pr[a, b, x, y] = 0.5 if (a ^ b) == (x * y if x < 2 and y < 2 else 0) else 0.0
+    v = np.linspace(0.3, 0.9, n)[:, None, None, None, None]
+    return v * pr + (1 - v) * 0.25
+
+
 # ------------------------------------------------------------------------------------------ file builders
 def _npy_header_only(path: Path) -> None:
     """A valid .npy header declaring 10^12 behaviours, and no data."""
@@ -212,7 +226,7 @@ def test_show_accepts_the_id_ls_prints(tmp_path, model_file):
 @pytest.mark.parametrize("after", [1.5, 5.0], ids=["while-importing", "while-certifying"])
 def test_certify_interrupted_exits_with_the_signals_code(tmp_path, sig, code, head, after):
     path = tmp_path / "many.npy"
-    np.save(path, np.stack([_tsirelson()] * 40_000))  # ~a minute of LPs: the signal always comes first
+    np.save(path, _many_distinct_m4(20_000))  # minutes of LPs: the signal always comes first
     before = snapshot(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "runs", "certify", str(path), "--json", "--no-progress"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
