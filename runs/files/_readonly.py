@@ -30,8 +30,20 @@ from runs.files._untrusted import shown
 
 __all__ = ["open_readonly", "dataset_at", "hard_link", "link_kind", "regular_file", "committed_rows", "read_rows", "check_size", "MAX_READ_BYTES"]
 
-#: The most one read of one data set may allocate (a terabyte declaration is refused before it is honoured).
-MAX_READ_BYTES = 4 * 2**30
+def _half_the_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no sysconf
+        return 1 << 34
+
+
+#: The most one read of one data set may allocate: half this machine's memory (a terabyte declaration is refused
+#: before it is honoured).
+MAX_READ_BYTES = _half_the_memory()
+
+#: HDF5 filters under which a data set's storage may be smaller than its data (compression): the check of the
+#: declared size against the stored bytes is skipped for these, and the memory limit alone applies.
+_SHRINKING_FILTERS = {1, 2, 3, 4, 32001, 32004, 32015}
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -118,52 +130,51 @@ def link_kind(f: h5py.File, name: str) -> str | None:
 
 def hard_link(f: h5py.File, where: str, name: str, kind: type) -> h5py.Group | h5py.Dataset:
     """The object at ``name``, which the layout requires, reached through hard links only and of type ``kind``
-    (``h5py.Group`` or ``h5py.Dataset``); else ``ValueError``: missing ("lacks"), a link (``SoftLink`` /
-    ``ExternalLink``: refused, never followed), or the wrong type."""
+    (``h5py.Group`` or ``h5py.Dataset``); else ``ValueError``: missing ("lacks"), a link (soft or external:
+    refused, never followed), unreadable, or the wrong type. ``where`` names the file in messages."""
     found = link_kind(f, name)
     if found is None:
         raise ValueError(f"{where} lacks {name}")
     if found != "hard":
-        link = f"{found.capitalize()}Link"
-        raise ValueError(f"{where}: {name} is a {link} (links are refused; a bellscope run file has none)")
-    obj = f[name]
-    if not isinstance(obj, kind):
-        raise ValueError(f"{where}: {name} is a {type(obj).__name__.lower()}, not a {kind.__name__.lower()}")
-    return obj
-
-
-def dataset_at(f: h5py.File, name: str, where: str) -> h5py.Dataset | None:
-    """The data set ``name`` reached through hard links only, or None when there is none.
-
-    Raises ``ValueError`` for a link (soft or external) or a group at that name. ``where`` names the file in
-    messages.
-    """
-    kind = link_kind(f, name)
-    if kind is None:
-        return None
-    if kind != "hard":
-        article = "an" if kind == "external" else "a"
-        raise ValueError(f"{where}: {name} is {article} {kind} link; bellscope reads data sets stored in the file only")
+        article = "an" if found == "external" else "a"
+        raise ValueError(f"{where}: {name} is {article} {found} link ({found.capitalize()}Link); links are refused, "
+                         "bellscope reads data sets stored in the file only")
     try:
         obj = f[name]
     except (KeyError, RuntimeError, OSError, ValueError) as e:
         raise ValueError(f"{where}: {name} is unreadable ({_short(e)})") from None
-    if not isinstance(obj, h5py.Dataset):
-        raise ValueError(f"{where}: {name} is a group, not a data set")
+    if not isinstance(obj, kind):
+        what = {h5py.Dataset: "data set", h5py.Group: "group"}
+        raise ValueError(f"{where}: {name} is a {what.get(type(obj), type(obj).__name__.lower())}, "
+                         f"not a {what.get(kind, kind.__name__.lower())}")
     return obj
 
 
+def dataset_at(f: h5py.File, name: str, where: str) -> h5py.Dataset | None:
+    """``hard_link(f, where, name, h5py.Dataset)``, or None when there is nothing at ``name``."""
+    return None if link_kind(f, name) is None else hard_link(f, where, name, h5py.Dataset)
+
+
 def check_size(ds: h5py.Dataset, rows: int | None, where: str, limit: int = MAX_READ_BYTES) -> None:
-    """Refuse to read ``rows`` leading rows of ``ds`` (all of it when None) if that would allocate over ``limit``."""
+    """Refuse to read ``rows`` leading rows of ``ds`` (all of it when None) if that would allocate over ``limit``,
+    or if an uncompressed data set declares more bytes than the file stores for it (a forged shape that HDF5
+    would fill with zeros)."""
     shape = tuple(ds.shape or ())
     if rows is not None and shape:
         shape = (rows,) + shape[1:]
     nbytes = int(np.prod(shape, dtype=object)) * ds.dtype.itemsize
+    declared = f"{ds.name} declares {'×'.join(map(str, shape)) or 'scalar'} {ds.dtype} ({nbytes / 2**30:.3g} GiB)"
     if nbytes > limit:
-        raise ValueError(
-            f"{where}: {ds.name} declares {'×'.join(map(str, shape)) or 'scalar'} {ds.dtype} "
-            f"({nbytes / 2**30:.3g} GiB); bellscope reads at most {limit / 2**30:.3g} GiB at once"
-        )
+        raise ValueError(f"{where}: {declared}; bellscope reads at most {limit / 2**30:.3g} GiB at once "
+                         "(half this machine's memory)")
+    try:
+        plist = ds.id.get_create_plist()
+        filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    except Exception:  # noqa: BLE001 - an unreadable filter pipeline: treat as compressed (memory limit only)
+        filters = set(_SHRINKING_FILTERS)
+    stored = ds.id.get_storage_size()
+    if not (filters & _SHRINKING_FILTERS) and nbytes > stored:
+        raise ValueError(f"{where}: {declared} but stores {stored:,} bytes: the file is damaged or forged")
 
 
 def committed_rows(f: h5py.File, ds: h5py.Dataset, where: str) -> int:

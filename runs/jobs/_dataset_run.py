@@ -27,7 +27,7 @@ from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json,
 
 from runs.files import _layout as L
 from runs.files import _store
-from runs.files._readonly import hard_link, open_readonly
+from runs.files._readonly import check_size, hard_link, open_readonly
 
 __all__ = ["run_dataset", "read_dataset", "SEED_DERIVATION"]
 
@@ -251,11 +251,6 @@ def _rows_complete(f, path: Path, spec: DatasetSpec, require_complete: bool) -> 
     return rows
 
 
-#: HDF5 filters under which a dataset's storage may be smaller than its data (compression): the size check
-#: against the storage is skipped for these and the memory check alone applies.
-_SHRINKING_FILTERS = {1, 2, 3, 4, 32001, 32004, 32015}
-
-
 def _check_field(f, path: Path, field: str, dtype: np.dtype, shape: tuple[int, ...], rows: int) -> None:
     """Refuse a field that is missing, linked, of the wrong shape or dtype, or shorter than ``rows``, and one whose
     ``rows`` rows would need more bytes than its storage holds (a declared terabyte shape), before reading it."""
@@ -274,27 +269,7 @@ def _check_field(f, path: Path, field: str, dtype: np.dtype, shape: tuple[int, .
         ok = ds.dtype.kind == kind and ds.dtype.itemsize == np.dtype(dtype).itemsize
     if not ok:
         raise ValueError(f"{where} has dtype {ds.dtype}; expected {np.dtype(dtype)}")
-    need = rows * int(np.prod(shape, dtype=np.int64)) * ds.dtype.itemsize
-    filters = set()
-    try:
-        plist = ds.id.get_create_plist()
-        filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
-    except Exception:  # an unreadable filter pipeline: treat as compressed (memory check only)
-        filters = {1}
-    if not (filters & _SHRINKING_FILTERS) and need > ds.id.get_storage_size():
-        raise ValueError(f"{where} declares {rows:,} rows ({need:,} bytes) but stores {ds.id.get_storage_size():,} "
-                         "bytes: the file is damaged or forged")
-    budget = _memory_budget()
-    if need > budget:
-        raise ValueError(f"{where}: {rows:,} rows need {need:,} bytes, more than half this machine's memory")
-
-
-def _memory_budget() -> int:
-    """Half the physical memory (bytes): no single field read may need more."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - no sysconf
-        return 1 << 34
+    check_size(ds, rows, where)
 
 
 def _check_behaviours(path: Path, spec: DatasetSpec, beh: np.ndarray) -> None:
