@@ -248,3 +248,12 @@ def test_dataset_bad_scheduler_is_refused_before_any_file(tmp_path, address):
                   "--out", str(tmp_path / "d.h5"), "--scheduler", address, "--no-progress")
     assert_one_error(res, 2, "--scheduler")
     assert snapshot(tmp_path) == before
+
+
+def test_discover_refuses_a_damaged_model_in_one_line(tmp_path):
+    (tmp_path / "bad.h5").write_bytes(b"garbage, not HDF5")
+    before = snapshot(tmp_path)
+    res = run_cli("discover", "--config", "fig3b", "--model", str(tmp_path / "bad.h5"), "--out", str(tmp_path / "d.h5"),
+                  "--no-progress")
+    assert_one_error(res, 2, "not an HDF5 file")  # was exit 1, "discover stopped with OSError"
+    assert snapshot(tmp_path) == before

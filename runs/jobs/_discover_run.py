@@ -67,6 +67,7 @@ _STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
     """The surrogate named by ``--model`` / ``[model] path``, or (``--quick``) one trained now. Returns
     ``(surrogate, path, config_hash)``."""
+    from runs.files._readonly import open_readonly
     from runs.jobs._model_run import load_model, run_train
 
     path = model if model is not None else cfg["model"].get("path")
@@ -83,9 +84,10 @@ def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file {path} does not exist")
-    with h5py.File(path, "r") as f:
+    surrogate = load_model(path)  # the checked reader first: a damaged or foreign file is one ValueError
+    with open_readonly(path) as (f, _):
         chash = str(f[L.CONFIG].attrs.get(L.CONFIG_HASH, "")) if L.CONFIG in f else ""
-    return load_model(path), str(path), chash
+    return surrogate, str(path), chash
 
 
 # --------------------------------------------------------------------------------------------- searches
