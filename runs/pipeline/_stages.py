@@ -17,6 +17,7 @@ import h5py
 
 from runs.files import _layout as L
 from runs.files import _store
+from runs.files._readonly import open_readonly
 from runs.jobs._dataset_run import run_dataset
 from runs.jobs._discover_run import run_discover
 from runs.jobs._model_run import run_train
@@ -160,7 +161,7 @@ def verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[st
                           "this stage: move it away (it is never overwritten) and run the campaign again")
 
     try:
-        with h5py.File(path, "r") as f:
+        with open_readonly(path) as (f, _):  # regular files only: a pipe under a stage's name would block
             kind = text(f.attrs.get(L.KIND, ""))
             if kind != _STAGE_KIND[s.kind]:
                 raise mismatch(f"kind {kind!r} (a {s.kind} stage writes {_STAGE_KIND[s.kind]!r})")
@@ -211,7 +212,7 @@ def verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[st
                     g = f.get(L.MODEL)
                     mh = text(g.attrs.get(L.MODEL_CONFIG_HASH, "")) if isinstance(g, h5py.Group) else ""
                     if mfile.exists():
-                        with h5py.File(mfile, "r") as m:
+                        with open_readonly(mfile) as (m, _):
                             want_h = _store.read_config(m)[1]
                         if mh != want_h:
                             raise mismatch(f"used model {mh[:12] or '(none)'}, not {mfile.name} ({want_h[:12]})")
