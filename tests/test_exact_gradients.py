@@ -116,15 +116,16 @@ def test_nbl_upper_value_is_certify_and_gradient_is_a_fixed_source_subgradient()
     np.testing.assert_array_equal(g, r.upper_dual.ravel())
     # The final LP held one of the model's sources fixed; its value is convex in p, equal to the upper bound at p,
     # and g is a subgradient of it: v(p + t d) >= v(p) + t g.d for every step, on both sides.
+    # The negated gradient must fail it (the test can tell a wrong sign).
     dirs = _directions(NET, 6, 3)
-    holds = []
+    holds, negated_holds = [], []
     for which, source in ((1, r.model.q1), (2, r.model.q2)):
         assert abs(_fixed_source_value(p, which, source) - r.upper) < 1e-9
-        holds.append(all(
-            _fixed_source_value(p + t * d.reshape(p.shape), which, source) >= r.upper + t * (g @ d) - 1e-10
-            for d in dirs for t in (1e-3, -1e-3, 1e-5, -1e-5)
-        ))
-    assert any(holds)
+        rises = [(_fixed_source_value(p + t * d.reshape(p.shape), which, source) - r.upper, t * (g @ d))
+                 for d in dirs for t in (1e-3, -1e-3, 1e-5, -1e-5)]
+        holds.append(all(dv >= lin - 1e-10 for dv, lin in rises))
+        negated_holds.append(all(dv >= -lin - 1e-10 for dv, lin in rises))
+    assert any(holds) and not any(negated_holds)
 
 
 def test_nbl_upper_gradient_against_finite_differences_of_certify():
