@@ -61,6 +61,9 @@ class NonbilocalityResult(IntervalValue):
             ``upper``).
         nodes: boxes solved; lps: LPs solved in all; seconds: wall time; upper_seconds / upper_lps /
             upper_initial: time, LPs and value of the initial multi-start upper bound alone (before the search).
+        upper_dual: shape of p; the row duals of the entry rows of the exact LP (one source fixed) whose solution is
+            ``model``: the derivative in p of that LP's value with its fixed source held fixed (envelope theorem; a
+            subgradient where the dual is not unique). None when no model was found.
     """
 
     lower: float
@@ -78,6 +81,7 @@ class NonbilocalityResult(IntervalValue):
     certificate_checked: bool = False
     upper_initial: float = math.nan
     solver_status: str = ""
+    upper_dual: np.ndarray | None = None
 
     measure = "nbl"
 
@@ -173,5 +177,5 @@ def nonbilocality(
         message = f"{message}; {s.message}"
     return raise_unless_solved(NonbilocalityResult(
         lower, upper, status, message, model, sc, float(tol), s.nodes, s.lps, s.seconds, s.upper_seconds,
-        s.upper_lps, checked, s.upper_initial, s.solver_status,
+        s.upper_lps, checked, s.upper_initial, s.solver_status, inc.dual.reshape(sc.shape),
     ), throw)

@@ -41,12 +41,17 @@ __all__ = ["Search", "Incumbent", "branch_and_bound", "upper_search"]
 # ----------------------------------------------------------------------------------------------- search
 @dataclass
 class Incumbent:
-    """Best bilocal model so far: its LP value and the LP solution parts (t, q1, q2)."""
+    """Best bilocal model so far: its LP value and the LP solution parts (t, q1, q2).
+
+    ``dual``: the row duals of that exact LP's 64 entry rows (``D t - s+ + s- = q``), i.e. the derivative of its
+    value in q with the fixed source held fixed (envelope theorem; a subgradient where the dual is not unique).
+    """
 
     value: float = np.inf
     t: np.ndarray | None = None
     q1: np.ndarray | None = None
     q2: np.ndarray | None = None
+    dual: np.ndarray | None = None
 
 
 @dataclass
@@ -98,7 +103,8 @@ class _Exact:
         self.lps += 1
         if ok and val < self.inc.value:
             t, _, z1, z2, _ = self.m.parts(x)
-            self.inc = Incumbent(val, t.copy(), _simplex(q_of_z(z1)), _simplex(q_of_z(z2)))
+            dual = np.asarray(self.m.h.getSolution().row_dual[: self.m.ne])  # the entry rows come first
+            self.inc = Incumbent(val, t.copy(), _simplex(q_of_z(z1)), _simplex(q_of_z(z2)), dual)
         return ok, val, x
 
     def at_q1(self, q1):

@@ -5,6 +5,8 @@
 - ``Objective``: any target of the behaviour array (a surrogate, a Bell value) minus constraint penalties.
 - Searchers (``GradientSearch``, ``NevergradSearch``, ``RandomSearch``) run by one loop (``search``).
 - ``active_learning``: label certified candidates and their neighbourhoods, refit the surrogate, repeat.
+- Exact quantities with gradients (``exact_nl``, ``exact_tripartite_nl``, ``exact_nbl_upper``): certify's LP values
+  as JAX functions of the behaviour, differentiated by their optimal duals; each is an ``Objective`` target.
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
 
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
@@ -14,6 +16,7 @@ from ._active import ACTIVE_FIELDS, ActiveResult, ActiveRound, active_learning, 
 from ._baseline import upper_bound_objective
 from ._certify import Candidates, certify_candidates, check_discoveries, signature
 from ._discovery import Constraints, bounds_hold, bounds_hold_flat, is_discovery, meets_constraints
+from ._exact import ExactQuantity, exact_nbl_upper, exact_nl, exact_tripartite_nl
 from ._family import FAMILY_KEYS, Family, family_from_spec
 from ._objective import NAN_VALUE, Evaluation, Objective, brgp_target, chsh_target, leaf_paths
 from ._params import (
@@ -77,6 +80,10 @@ __all__ = [
     "NEVERGRAD_OPTIMISERS",
     "GradientEngine",
     "upper_bound_objective",
+    "ExactQuantity",
+    "exact_nl",
+    "exact_tripartite_nl",
+    "exact_nbl_upper",
     "Constraints",
     "is_discovery",
     "meets_constraints",
