@@ -24,6 +24,7 @@ inaccurate), ``LIMITED`` (a limit stopped the solver; bounds stay valid) and ``F
 from ._batch import MEASURES, certify_many, nonlocality_many, visibility_many
 from ._certificate import CertificateCheck, exact_violation, local_bound
 from ._nbl import BilocalModel, NonbilocalityResult, check_bilocal_model, nonbilocality
+from ._labels import LABEL_METHODS, NBLLabel, nbl_label
 from ._inflation import InflationCertificate, check_inflation_certificate
 from ._network import NetworkResult, network_nonlocality
 from ._network_model import NetworkModel, check_network_model
@@ -34,6 +35,9 @@ from ._usable import LABEL_TARGETS, TARGET_DEFINITIONS, USABLE_STATUSES, nbl_tar
 from ._visibility import VisibilityResult, check_visibility, visibility
 
 __all__ = [
+    "LABEL_METHODS",
+    "NBLLabel",
+    "nbl_label",
     "Status",
     "usable_labels",
     "nbl_target",

@@ -17,6 +17,7 @@ from ._baseline import upper_bound_objective
 from ._certify import Candidates, certify_candidates, check_discoveries, signature
 from ._discovery import Constraints, bounds_hold, bounds_hold_flat, is_discovery, meets_constraints
 from ._exact import ExactQuantity, exact_nbl_upper, exact_nl, exact_tripartite_nl
+from ._learn import LABEL_SOURCES, LEARN_FIELDS, Labels, LearnResult, LearnRound, behaviours_of, best_distinct, learn
 from ._family import FAMILY_KEYS, Family, family_from_spec
 from ._objective import NAN_VALUE, Evaluation, Objective, brgp_target, chsh_target, leaf_paths
 from ._params import (
@@ -46,6 +47,14 @@ from ._search import (
 from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
 
 __all__ = [
+    "LABEL_SOURCES",
+    "LEARN_FIELDS",
+    "Labels",
+    "LearnResult",
+    "LearnRound",
+    "behaviours_of",
+    "best_distinct",
+    "learn",
     "PureState",
     "MixedState",
     "ThetaState",

@@ -7,7 +7,11 @@ disagrees). Penalties (subtracted, each ``weight * violation**2``):
 
 - ``brgp_max``: bilocal network only, the BRGP quantity ``sqrt|I| + sqrt|J|`` must stay <= ``brgp_max``
   (search a little below 1 so that the float64 recomputation at certification is <= 1 too);
-- ``bounds``: ``{"source1.theta": (lo, hi), ...}`` on searched leaves, named by their path in the strategy.
+- ``bounds``: ``{"source1.theta": (lo, hi), ...}`` on searched leaves, named by their path in the strategy;
+- ``tripartite_weight``: bilocal network only, ``weight * NL3`` with NL3 the exact tripartite NL
+  (``exact_tripartite_nl``: one ~2 ms LP, its gradient the tripartite Bell functional). Linear, not squared: an
+  exact penalty, so for a weight above the target's slope the maximum sits where NL3 = 0, which a Fig. 3b
+  discovery needs. The target (a surrogate of NBL) then carries only the expensive, learned part.
 
 A NaN anywhere (target, penalty) makes ``value = -NAN_VALUE`` and sets ``nan = True``: an explicit, recorded
 penalty that searchers count in their traces, never a silent number.
@@ -15,6 +19,7 @@ penalty that searchers count in their traces, never a silent number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import equinox as eqx
@@ -23,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bellcore import Behaviour, BilocalScenario, brgp_value
+
+from ._exact import exact_tripartite_nl
 
 __all__ = ["Objective", "Evaluation", "NAN_VALUE", "leaf_paths", "chsh_target", "brgp_target"]
 
@@ -74,6 +81,7 @@ class Objective(eqx.Module):
     brgp_weight: float = eqx.field(default=10.0, static=True)
     bounds: tuple = eqx.field(default=(), static=True)
     bound_weight: float = eqx.field(default=10.0, static=True)
+    tripartite_weight: float = eqx.field(default=0.0, static=True)
 
     def __check_init__(self):
         if not callable(self.target):
@@ -84,10 +92,12 @@ class Objective(eqx.Module):
 
     @classmethod
     def make(cls, target, *, kappa=0.0, brgp_max=None, brgp_weight=10.0, bounds: Mapping | None = None,
-             bound_weight=10.0) -> "Objective":
+             bound_weight=10.0, tripartite_weight=0.0) -> "Objective":
         items = tuple((str(k), float(v[0]), float(v[1])) for k, v in sorted((bounds or {}).items()))
+        if not (math.isfinite(float(tripartite_weight)) and float(tripartite_weight) >= 0):
+            raise ValueError(f"tripartite_weight must be a finite number >= 0; got {tripartite_weight!r}")
         return cls(target, float(kappa), None if brgp_max is None else float(brgp_max), float(brgp_weight), items,
-                   float(bound_weight))
+                   float(bound_weight), float(tripartite_weight))
 
     def __call__(self, strategy) -> Evaluation:
         # the Born rule in the precision of the searched leaves (traceable: no numpy round trip)
@@ -106,6 +116,8 @@ class Objective(eqx.Module):
             brgp = brgp_value(beh).astype(score.dtype)
             if self.brgp_max is not None:
                 penalty = penalty + self.brgp_weight * jax.nn.relu(brgp - self.brgp_max) ** 2
+            if self.tripartite_weight:
+                penalty = penalty + self.tripartite_weight * _NL3(p).astype(score.dtype)
         if self.bounds:
             paths = leaf_paths(strategy)
             leaves = [x for x in jax.tree_util.tree_leaves(strategy) if eqx.is_inexact_array(x)]
@@ -119,6 +131,11 @@ class Objective(eqx.Module):
         nan = jnp.isnan(raw) | jnp.isnan(score) | jnp.any(jnp.isnan(p))
         value = jnp.where(nan, -NAN_VALUE, raw)
         return Evaluation(value, score, mean, std, brgp, penalty, nan)
+
+
+#: The exact tripartite NL with its dual gradient (built once: its host function is static, so jitted searches
+#: that use it compile once).
+_NL3 = exact_tripartite_nl()
 
 
 def _leaf_dtype(strategy):

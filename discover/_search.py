@@ -190,14 +190,19 @@ def _evaluator(objective, static, unravel):
 class GradientEngine:
     """The gradient searcher's state; ``step()`` evaluates every start, then moves each along its gradient."""
 
-    def __init__(self, cfg: GradientSearch, family: Family, objective: Objective, key):
+    def __init__(self, cfg: GradientSearch, family: Family, objective: Objective, key, init=None):
         if not isinstance(objective, Objective):
             raise TypeError("the gradient searcher needs a JAX discover.Objective (differentiable)")
         keys = jax.random.split(key, cfg.starts)
         params0, static = params_of(family.init(keys[0]))
-        _, unravel = ravel_pytree(params0)
+        flat0, unravel = ravel_pytree(params0)
         self.static, self.unravel = static, unravel
         flat = jnp.stack([ravel_pytree(params_of(family.init(k))[0])[0] for k in keys])
+        if init is not None:  # given starts first (e.g. a surrogate's proposals), random members fill the rest
+            init = jnp.asarray(init, flat.dtype)[: cfg.starts]
+            if init.ndim != 2 or init.shape[1] != flat0.shape[0]:
+                raise ValueError(f"starts must have shape (K, {flat0.shape[0]}); got {tuple(init.shape)}")
+            flat = flat.at[: len(init)].set(init)
         opt = _OPTAX[cfg.optimiser](cfg.learning_rate)
         self.flat, self.opt_state = flat, opt.init(flat)
         self.compilations = 0
@@ -285,11 +290,14 @@ def search(
     time_budget: float | None = None,
     keep: int = 32,
     progress: Progress | None = None,
+    starts: np.ndarray | None = None,
 ) -> SearchResult:
     """Run one searcher for ``steps`` steps (or until ``time_budget`` seconds), keeping the ``keep`` best
     candidates (the best point of each lineage: a gradient start, or a single evaluation otherwise).
 
-    ``progress(done, steps, {"best", "value", "nan"})`` after every step. Raises ``ValueError`` on bad budgets.
+    ``progress(done, steps, {"best", "value", "nan"})`` after every step. ``starts`` ``(K, P)`` (gradient searcher
+    only): flattened parameters its first K starts begin from (a coarse search's proposals, refined here); random
+    members fill the rest. Raises ``ValueError`` on bad budgets.
     """
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1; got {steps}")
@@ -297,7 +305,9 @@ def search(
         raise ValueError(f"time_budget must be positive seconds; got {time_budget}")
     key = jax.random.PRNGKey(int(seed))
     if isinstance(searcher, GradientSearch):
-        engine = GradientEngine(searcher, family, objective, key)
+        engine = GradientEngine(searcher, family, objective, key, starts)
+    elif starts is not None:
+        raise ValueError("starts are for the gradient searcher only")
     elif isinstance(searcher, NevergradSearch):
         engine = _NevergradEngine(searcher, family, objective, key, int(seed), int(steps) * searcher.batch)
     elif isinstance(searcher, RandomSearch):

@@ -244,6 +244,37 @@ def active_path(field: str) -> str:
     return f"/{ACTIVE}/{field}"
 
 
+# /learn: the surrogate learned inside a discovery run (runs/jobs/_learn_run.py). One row per labelled behaviour,
+# and /learn/rounds/<field> one entry per round (discover.LEARN_FIELDS).
+LEARN = "learn"
+LEARN_ROUNDS = "learn/rounds"
+LEARN_ROW_FIELDS = {
+    "behaviour": "labelled behaviour p[outcomes..., settings...] (float64)",
+    "y": "training target: midpoint of the certified interval (NaN where not usable)",
+    "usable": "the label is usable (certify.usable_labels: interval closed to the campaign's tolerance)",
+    "lower": "certified lower bound (NBL: max of the branch and bound's and the tripartite NL's; Bell pair: NL)",
+    "upper": "certified upper bound (distance to an explicit model)",
+    "tripartite_nl": "tripartite NL (bilocal network; NaN for a Bell pair)",
+    "method": "how the interval was closed (certify.LABEL_METHODS: model | tripartite | branch-and-bound; lp)",
+    "source": "why the row was labelled (discover.LABEL_SOURCES: family | maximum | neighbour | disagreement)",
+    "round": "learning round that labelled it (-1: the initial family sample)",
+    "theta": "scan point (source angle) of its family (NaN without a scan)",
+}
+LEARN_ROUND_FIELDS = {
+    "round": "round index",
+    "n_train": "usable training rows of the surrogate that searched in this round",
+    "n_maxima": "distinct maxima of the surrogate searchers labelled (all scan points)",
+    "mae": "mean |surrogate - certified target| at those maxima",
+    "mae_constant": "the same for the constant median of the surrogate's training targets",
+    "spearman": "Spearman rank correlation between surrogate and certified target at the maxima",
+    "best_label": "largest certified lower bound among the maxima",
+    "n_added": "usable rows added to the training data this round",
+    "search_seconds": "wall seconds of the round's surrogate searches",
+    "label_seconds": "wall seconds of the round's labels",
+    "fit_seconds": "wall seconds of the warm refit after the round (0 after the last)",
+}
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Status codes: one table for every file kind (dataset labels, discovery candidates, a campaign's /certified).
 # Code i is the i-th ``certify.Status`` (optimal 0, inaccurate 1, limit 2, infeasible 3, error 4, the order

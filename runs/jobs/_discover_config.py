@@ -13,11 +13,11 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     theta = [0.45, 0.6, 0.75]
 
     [objective]                       # what the searchers maximise
-    target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl
+    target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl | exact (gradient: LP + dual)
     kappa = 0.0                       # surrogate: mean + kappa * std
     brgp_max = 0.98                   # bilocal: penalise sqrt|I| + sqrt|J| above this during the search
     brgp_weight = 10.0                # its weight (penalty weight * excess**2)
-    tripartite_weight = 0.0           # nbl-upper only: subtract weight * tripartite NL (an LP per evaluation)
+    tripartite_weight = 0.0           # bilocal: subtract weight * tripartite NL (an LP per evaluation; exact)
     bounds = { "source1.theta" = [0.3, 0.8] }
 
     [constraints]                     # what a certified candidate must satisfy to be a discovery
@@ -33,11 +33,16 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     target = "nbl-upper"              # [objective.target]
     steps = 200; time_budget = 60.0   # seconds (optional): stop early at this wall time
     starts = 32; learning_rate = 0.05; optimiser = "adam"      # gradient
+    refine = true                     # gradient, exact target: start from the surrogate searchers' best points
     optimiser = "CMA"; batch = 16; sigma = 0.5                 # nevergrad
     batch = 64                                                 # random
 
     [certify]
     top = 8; nbl_tol = 1e-5; nbl_time_limit = 20.0; nbl_max_nodes = 20000
+
+    [learn]                           # the surrogate learned in the run, on the searched family, refined round by
+    rows = 600; rounds = 3; maxima = 8  # round at the searchers' maxima (runs/jobs/_learn_run.py; defaults in
+    neighbours = 4; disagree = 8        # LEARN_DEFAULTS). --model skips it and uses that model as it is.
 
     [active]                          # optional: active learning of the surrogate (runs/jobs/_active_run.py)
     rounds = 3; neighbours = 4; sigma = 0.05     # [3, 4, 0.05]
@@ -61,12 +66,17 @@ from typing import Any
 
 __all__ = ["load_discovery_config", "normalise_discovery_config", "quick_config", "discovery_config_names", "config_hash", "TARGETS"]
 
-TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl")
+TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl", "exact")
 _TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
-        "active"}
+        "active", "learn"}
+#: ``[learn]``: the surrogate learned in the run (runs/jobs/_learn_run.py explains each key). The one place its
+#: defaults live.
+LEARN_DEFAULTS: dict[str, Any] = {"rows": 600, "rounds": 3, "maxima": 8, "neighbours": 4, "sigma": 0.05,
+                                  "disagree": 8, "repeat": 4, "preset": "quick", "members": 4, "feature_set": "full",
+                                  "label_time_limit": 5.0, "workers": 2}
 _ACTIVE_KEYS = {"rounds", "neighbours", "sigma", "dataset", "preset", "members"}
 _SEARCHER_KEYS = {
-    "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser"},
+    "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser", "refine"},
     "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
     "random": {"kind", "name", "target", "steps", "time_budget", "batch"},
 }
@@ -238,8 +248,16 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         if s["target"] not in TARGETS:
             raise ValueError(f"unknown target {s['target']!r}; expected one of {TARGETS}")
         if kind == "gradient" and s["target"] in ("nbl-upper", "nl"):
-            raise ValueError(f"searcher {s['name']!r}: target {s['target']!r} is an LP, not differentiable; use "
-                             "nevergrad or random")
+            raise ValueError(f"searcher {s['name']!r}: target {s['target']!r} is an LP without a gradient here; use "
+                             "target 'exact' (the same LP with its dual as gradient), nevergrad or random")
+        if kind != "gradient" and s["target"] == "exact":
+            raise ValueError(f"searcher {s['name']!r}: target 'exact' is for gradient searchers (nevergrad and random "
+                             "use 'nbl-upper' / 'nl')")
+        if "refine" in s and not isinstance(s["refine"], bool):
+            raise ValueError(f"searcher {s['name']!r}: refine must be true or false; got {s['refine']!r}")
+        if s.get("refine") and s["target"] == "surrogate":
+            raise ValueError(f"searcher {s['name']!r}: refine starts from the surrogate searchers' best points; its "
+                             "target must be an exact one ('exact')")
         if s["target"] in ("brgp", "nbl-upper") and not bilocal:
             raise ValueError(f"target {s['target']!r} needs a bilocal family")
         if s["target"] in ("chsh", "nl") and bilocal:
@@ -254,6 +272,11 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             if k in s:
                 _num(s[k], f"searcher {s['name']!r}: {k}", positive=True)
         _searcher_check(s)
+    if "learn" in cfg:
+        _learn_check(cfg, searchers)
+    if any(s.get("refine") for s in searchers) and not any(s["target"] == "surrogate" for s in searchers):
+        raise ValueError("a refine searcher starts from the surrogate searchers' best points: add a searcher with "
+                         "target 'surrogate'")
     if "active" in cfg:
         a = cfg["active"]
         _keys(a, _ACTIVE_KEYS, "active")
@@ -268,6 +291,31 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         if len(scan.get("theta", [None])) > 1:
             raise ValueError("[active] runs at one scan point: give one [scan] theta (or --theta with one angle)")
     return cfg
+
+
+def _learn_check(cfg: dict[str, Any], searchers) -> None:
+    """Fill ``[learn]``'s defaults (``LEARN_DEFAULTS``) and check each value."""
+    from surrogates import FEATURE_SETS, PRESETS
+
+    lc = cfg["learn"]
+    _keys(lc, set(LEARN_DEFAULTS), "learn")
+    for k, v in LEARN_DEFAULTS.items():
+        lc.setdefault(k, v)
+    lo = {"rows": 2, "rounds": 1, "maxima": 1, "neighbours": 0, "disagree": 0, "repeat": 1, "members": 1, "workers": 1}
+    for k, m in lo.items():
+        lc[k] = _int(lc[k], f"[learn] {k}", m, 10**6)
+    lc["sigma"] = _num(lc["sigma"], "[learn] sigma", nonneg=True)
+    lc["label_time_limit"] = _num(lc["label_time_limit"], "[learn] label_time_limit", positive=True)
+    if lc["preset"] not in PRESETS:
+        raise ValueError(f"[learn] preset must be one of {', '.join(PRESETS)}; got {lc['preset']!r}")
+    if lc["feature_set"] not in FEATURE_SETS:
+        raise ValueError(f"[learn] feature_set must be one of {', '.join(FEATURE_SETS)}; got {lc['feature_set']!r}")
+    if not any(s["target"] == "surrogate" for s in searchers):
+        raise ValueError("[learn] trains the surrogate the searchers use: at least one searcher must have target "
+                         "'surrogate'")
+    if "active" in cfg:
+        raise ValueError("[learn] and [active] both refine the surrogate; keep one ([learn] labels the family "
+                         "itself and warm-starts its refits)")
 
 
 def _searcher_check(s: Mapping[str, Any]) -> None:

@@ -40,7 +40,7 @@ def searcher_seed(master: int, j: int, i: int, r: int = 0) -> int:
 
 
 def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, theta, seed: int, done: list[int],
-                 total: int, progress) -> Any:
+                 total: int, progress, starts=None) -> Any:
     """Run one searcher (``s``: its config) on ``objective`` over ``fam`` and write its trace as ``name``; the one
     searcher loop of ``run_discover`` and of the active-learning rounds. ``done`` counts steps across searchers
     (for ``progress``); returns the search result, renamed."""
@@ -54,7 +54,7 @@ def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, 
             progress(done[0], total, {"searcher": name, **info})
 
     res = d.search(_searcher(s), fam, objective, steps=int(s["steps"]), seed=seed, time_budget=s.get("time_budget"),
-                   progress=report)
+                   progress=report, starts=starts)
     done[0] = base + int(s["steps"])
     res = _rename(res, name)
     params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
@@ -95,16 +95,22 @@ def _objective(target: str, cfg, surrogate):
     import discover as d
 
     o = cfg["objective"]
+    bilocal = cfg["family"].get("scenario") == "bilocal"
     common = dict(brgp_max=o.get("brgp_max"), brgp_weight=float(o.get("brgp_weight", 10.0)))
+    tw = float(o.get("tripartite_weight", 0.0)) if bilocal else 0.0
     if target == "surrogate":
-        return d.Objective.make(surrogate, kappa=float(o["kappa"]), bounds=o.get("bounds"), **common)
+        return d.Objective.make(surrogate, kappa=float(o["kappa"]), bounds=o.get("bounds"), tripartite_weight=tw,
+                                **common)
+    if target == "exact":  # the exact LP value, its optimal dual as gradient (discover/_exact.py)
+        fn = (d.exact_nbl_upper(seed=int(cfg["seed"])) if bilocal
+              else d.exact_nl(d.family_from_spec(cfg["family"]).scenario))
+        return d.Objective.make(fn, bounds=o.get("bounds"), tripartite_weight=tw, **common)
     if target == "brgp":
         return d.Objective.make(d.brgp_target, bounds=o.get("bounds"), **common)
     if target == "chsh":
         return d.Objective.make(d.chsh_target, bounds=o.get("bounds"))
     if target == "nbl-upper":
-        return d.upper_bound_objective(**common, tripartite_weight=float(o.get("tripartite_weight", 0.0)),
-                                       seed=int(cfg["seed"]))
+        return d.upper_bound_objective(**common, tripartite_weight=tw, seed=int(cfg["seed"]))
     if target == "nl":
         return _nl_objective()
     raise ValueError(f"unknown target {target!r}")
@@ -215,13 +221,21 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     for s in cfg["searchers"]:
         _searcher(s)
     cons = d.Constraints.from_config(cfg["constraints"])
-    needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"])
+    learning = cfg.get("learn") is not None and model is None and cfg["model"].get("path") is None
+    needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"]) and not learning
     if needs_model and model is None and cfg["model"].get("path") is None and not quick:
         raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
                          "to train a small one from [model] dataset)")
     for s in cfg["searchers"]:
         if s["target"] != "surrogate":
             _objective(s["target"], cfg, None)
+    if learning:  # what the learning needs, refused before any file exists
+        import surrogates as S
+
+        S.preset_config(cfg["learn"]["preset"], "nbl" if cfg["family"].get("scenario") == "bilocal" else "nl")
+        if not S.feature_map(cfg["learn"]["feature_set"]).applies(fams[0].scenario):
+            raise ValueError(f"[learn] feature_set {cfg['learn']['feature_set']!r} does not apply to "
+                             f"{fams[0].scenario}")
     surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
     if needs_model:
         _objective("surrogate", cfg, surrogate)
@@ -231,6 +245,9 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     cert = cfg["certify"]
     active = cfg.get("active")
     total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
+    if learning:  # the surrogate searchers run once per learning round
+        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
+        total += len(thetas) * (cfg["learn"]["rounds"] - 1) * sum(int(s["steps"]) for s in sur)
     if active is not None:  # the surrogate searchers run once per round; each round certifies its own candidates
         sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
         total += (active["rounds"] - 1) * (sum(int(s["steps"]) for s in sur) + max(int(cert["top"]), len(sur)))
@@ -243,19 +260,28 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     try:
         g = f.create_group(L.MODEL)
         g.attrs.update({L.MODEL_TARGET: json.dumps(sorted({s["target"] for s in cfg["searchers"]})),
-                        L.MODEL_PATH: mpath, L.MODEL_CONFIG_HASH: mhash})
+                        L.MODEL_PATH: "(learned in this run: /learn)" if learning else mpath,
+                        L.MODEL_CONFIG_HASH: mhash})
         f.create_group(L.TRACES)
         per: dict[str, dict[str, Any]] = {}
+        learned = None
+        if learning:
+            learned = _learn(f, cfg, fams, thetas, per, progress, done, total)
+            surrogate = learned.predictor
         for j, theta in enumerate(thetas):
             fam = fams[j]
-            results = []
+            results = list(learned.results[j]) if learned is not None else []
+            proposals = list(results)  # the surrogate searchers' results: where refine searchers start
             for i, s in enumerate(cfg["searchers"]):
-                if active is not None and s["target"] == "surrogate":
-                    continue  # run by the active-learning rounds below (round 0 = this search, same seed)
+                if (active is not None or learned is not None) and s["target"] == "surrogate":
+                    continue  # run by the learning / active-learning rounds
+                starts = d.best_distinct(proposals, int(s.get("starts", 32)), fam) if s.get("refine") else None
                 name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
                 res = run_searcher(f, s, name, _objective(s["target"], cfg, surrogate), fam, theta,
-                                   searcher_seed(master, j, i), done, total, progress)
+                                   searcher_seed(master, j, i), done, total, progress, starts=starts)
                 results.append(res)
+                if s["target"] == "surrogate":
+                    proposals.append(res)
                 _tally(per, s["name"], res)
             base = done[0]
 
@@ -283,6 +309,41 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         raise
     f.close()
     return out
+
+
+def _learn(f, cfg, fams, thetas, per, progress, done, total):
+    """``discover.learn`` over the scan: the surrogate trained on the family, refined at its searchers' maxima
+    round by round; rounds to ``/learn/rounds``, labelled rows to ``/learn``, traces ``<name>@round=<r>``."""
+    import discover as d
+
+    from runs.jobs._learn_run import Labeller, make_fit, write_learn, write_learn_round
+
+    lc, master = cfg["learn"], int(cfg["seed"])
+    sur = [(i, s) for i, s in enumerate(cfg["searchers"]) if s["target"] == "surrogate"]
+    fit = make_fit(cfg, fams[0].scenario)
+
+    def search(pred, j: int, r: int):
+        out = []
+        for i, s in sur:
+            name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
+            res = run_searcher(f, s, name, _objective("surrogate", cfg, pred), fams[j], thetas[j],
+                               searcher_seed(master, j, i, r), done, total, progress)
+            out.append(res)
+            _tally(per, s["name"], res)
+        return out
+
+    def say(phase: str, info) -> None:
+        if progress is not None:
+            progress(done[0], total, {f"learn_{phase}": float(info.get("round", 0.0)),
+                                      **{k: float(v) for k, v in info.items() if k != "round"}})
+
+    with Labeller(cfg, fams[0].scenario) as label:
+        res = d.learn(fams, label=label, fit=fit, search=search, rows=int(lc["rows"]), rounds=int(lc["rounds"]),
+                      maxima=int(lc["maxima"]), neighbours=int(lc["neighbours"]), sigma=float(lc["sigma"]),
+                      disagree=int(lc["disagree"]), seed=master, on_round=lambda rec: write_learn_round(f, rec),
+                      progress=say)
+    write_learn(f, res, thetas)
+    return res
 
 
 def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, total) -> None:
