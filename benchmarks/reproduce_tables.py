@@ -97,7 +97,7 @@ def train(d: Path, data: str, out: str, *, log, **kw) -> Path:
 def regression_row(d: Path, model: Path, test: str):
     import runs
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from surrogates import training_data
     from surrogates import evaluate_regression
 
     mf = runs.read_model(model)
@@ -111,7 +111,7 @@ def kind_ablation(d: Path, mf, beh_test, y_test, train_data: str, seed: int):
 
     import surrogates as S
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from surrogates import training_data
     from surrogates import predict_batched
 
     sur = mf.surrogate
@@ -243,7 +243,7 @@ def main() -> None:
     from bellcore import CHSH_CLASSES
     import runs
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from surrogates import training_data
     from surrogates import evaluate_classification
 
     model = train(d, "chsh_train", "model_class", log=log, target="class", preset="quick", seed=args.seed,

@@ -69,7 +69,8 @@ def train_cmd(
         # being lost inside a garbage-collector callback (JAX's) while the heavy modules load and train
         with signals.catch_signals():
             from runs.cli._progress import rich_progress
-            from runs.jobs._model_run import read_model, run_train
+            from runs.files._model_file import read_model
+            from runs.jobs._model_run import run_train
 
             signals.check()
 
@@ -93,7 +94,7 @@ def train_cmd(
                 f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
             )
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, at any moment: say what is on disk, then leave
-        from runs.jobs._model_run import remove_incomplete_model
+        from runs.files._model_file import remove_incomplete_model
 
         complete = remove_incomplete_model(out) if written or out.exists() else False
         signals.exit_interrupted(e, f"{out} was written and is complete" if complete
@@ -129,7 +130,7 @@ def _check_train_options(out: Path, members, workers, epochs, patience, seed, ma
 
 
 def _load_model_or_fail(path: Path):
-    from runs.jobs._model_run import read_model
+    from runs.files._model_file import read_model
 
     try:
         return read_model(path)
@@ -212,10 +213,9 @@ def evaluate_cmd(
     """Score a surrogate on a labelled test set: the paper's Table I row (mean |error| of the typical member, the
     plain average, the blend, and the trivial median predictor) or Table II (confusion matrix, per-class accuracy,
     accuracy on the 10 % of points nearest a class boundary). Writes a predicted-vs-exact PNG (Fig. 2 style)."""
-    from surrogates import TARGETS
+    from surrogates import TARGETS, training_data
 
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
 
     plot = _check_plot_path(plot or model.with_suffix(".eval.png"))
     mf = _load_model_or_fail(model)
