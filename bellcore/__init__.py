@@ -6,6 +6,7 @@ quantum strategies (Born rule in JAX), reference behaviours and samplers with st
 
 from . import _golden as golden
 from ._behaviour import Behaviour, as_behaviour, default_tolerance, real_array
+from ._fanout import ordered_map
 from ._progress import Progress
 from ._quantum import (
     PAULI,
@@ -79,6 +80,7 @@ __all__ = [
     "swap_parties",
     "random_relabelling",
     "Progress",
+    "ordered_map",
     "SAMPLERS",
     "SamplerInfo",
     "sample",
