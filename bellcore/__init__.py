@@ -36,6 +36,7 @@ from ._sampling import (
 )
 from ._scenario import (
     BILOCAL_SHAPES,
+    BILOCAL_VARIANTS,
     MAX_DETERMINISTIC,
     BellScenario,
     BilocalScenario,
@@ -56,6 +57,7 @@ __all__ = [
     "BilocalScenario",
     "infer_scenario",
     "BILOCAL_SHAPES",
+    "BILOCAL_VARIANTS",
     "MAX_DETERMINISTIC",
     "scenario_from_json",
     "QuantumStrategy",

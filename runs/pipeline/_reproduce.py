@@ -30,10 +30,7 @@ from runs.pipeline._campaign import CampaignResult, parse_campaign, run_campaign
 
 __all__ = ["TARGETS", "PRESETS", "reproduce", "ReproduceResult", "campaign_text"]
 
-TARGETS = ("table1", "table2", "fig2", "fig3")
-#: ``dual``: the quick sizes, with the NL models of Table I trained with the ``dual`` model preset (dual-vertex member
-#: + MLPs on canonical features); every other model as ``quick``.
-PRESETS = ("quick", "paper", "dual")
+from runs._names import REPRODUCE_PRESETS as PRESETS, REPRODUCE_TARGETS as TARGETS  # noqa: E402  (one list each)
 
 #: Points per training / test dataset: (bell, bilocal, chsh) for each preset. The paper used 5e5 bipartite,
 #: 1.5e5 bilocal and 4e5 + 1e5 classifier points; "paper" keeps its ratios at what a workstation can label.
