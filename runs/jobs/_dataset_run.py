@@ -28,6 +28,7 @@ from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json,
 from runs.files import _layout as L
 from runs.files import _store
 from runs.files._readonly import check_size, hard_link, open_readonly
+from runs.files._write_guard import write_guard
 
 __all__ = ["run_dataset", "read_dataset", "SEED_DERIVATION"]
 
@@ -116,7 +117,7 @@ def run_dataset(
         f = _store.create_run(
             out, L.KIND_DATASET, spec_json, chash, spec.seed, SEED_DERIVATION, json.dumps(spec.scenario.to_json()), argv
         )
-    with _store.write_guard(f, out) as guard:
+    with write_guard(f, out) as guard:
         return _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, guard)
 
 

@@ -16,14 +16,8 @@ import numpy as np
 
 from runs import _signals as signals
 from runs.files import _store
-from runs.files._model_file import (  # noqa: F401  (re-exported: the discover and active jobs import them from here)
-    SEED_DERIVATION_MODEL,
-    ModelFile,
-    load_model,
-    read_model,
-    remove_incomplete_model,
-    save_model,
-)
+from runs.files._model_file import load_model, read_model  # noqa: F401  (the discover job imports them from here)
+from runs.files._model_file import remove_incomplete_model, save_model
 
 __all__ = ["run_train", "training_data", "default_feature_set"]
 
