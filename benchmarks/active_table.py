@@ -23,7 +23,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import runs
-    from runs.jobs._dataset_run import read_dataset
+    from runs import read_dataset
     from surrogates import training_data
 
     spec, data, _ = read_dataset(args.dataset)

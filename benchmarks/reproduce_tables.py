@@ -96,7 +96,7 @@ def train(d: Path, data: str, out: str, *, log, **kw) -> Path:
 
 def regression_row(d: Path, model: Path, test: str):
     import runs
-    from runs.jobs._dataset_run import read_dataset
+    from runs import read_dataset
     from surrogates import training_data
     from surrogates import evaluate_regression
 
@@ -110,7 +110,7 @@ def kind_ablation(d: Path, mf, beh_test, y_test, train_data: str, seed: int):
     """Blend of the MLP members only vs all members (GA weights refitted on the same validation split)."""
 
     import surrogates as S
-    from runs.jobs._dataset_run import read_dataset
+    from runs import read_dataset
     from surrogates import training_data
     from surrogates import predict_batched
 
@@ -242,7 +242,7 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------ Table II
     from bellcore import CHSH_CLASSES
     import runs
-    from runs.jobs._dataset_run import read_dataset
+    from runs import read_dataset
     from surrogates import training_data
     from surrogates import evaluate_classification
 
