@@ -6,6 +6,7 @@ quantum strategies (Born rule in JAX), reference behaviours and samplers with st
 
 from . import _golden as golden
 from ._behaviour import Behaviour, as_behaviour, default_tolerance, real_array
+from ._fanout import ordered_map
 from ._progress import Progress
 from ._quantum import (
     PAULI,
@@ -35,6 +36,7 @@ from ._sampling import (
 )
 from ._scenario import (
     BILOCAL_SHAPES,
+    BILOCAL_VARIANTS,
     MAX_DETERMINISTIC,
     BellScenario,
     BilocalScenario,
@@ -55,6 +57,7 @@ __all__ = [
     "BilocalScenario",
     "infer_scenario",
     "BILOCAL_SHAPES",
+    "BILOCAL_VARIANTS",
     "MAX_DETERMINISTIC",
     "scenario_from_json",
     "QuantumStrategy",
@@ -79,6 +82,7 @@ __all__ = [
     "swap_parties",
     "random_relabelling",
     "Progress",
+    "ordered_map",
     "SAMPLERS",
     "SamplerInfo",
     "sample",

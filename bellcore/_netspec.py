@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._behaviour import Behaviour, as_behaviour
-from ._scenario import Scenario
+from ._scenario import BILOCAL_VARIANTS, Scenario
 
 __all__ = [
     "NetworkScenario",
@@ -180,7 +180,7 @@ def _is_int(v) -> bool:
 def bilocal_network(variant: str = "binary") -> NetworkScenario:
     """A - B - C with sources (A, B), (B, C); ``binary`` (every party 2 settings, 2 outcomes) or ``bsm`` (B: one
     setting, 4 outcomes): the same array shapes as ``BilocalScenario``."""
-    if variant not in ("binary", "bsm"):
+    if variant not in BILOCAL_VARIANTS:
         raise ValueError(f"unknown bilocal variant {variant!r}; expected 'binary' or 'bsm'")
     b = (2, 2) if variant == "binary" else (1, 4)
     return NetworkScenario.build({"A": (2, 2), "B": b, "C": (2, 2)}, [["A", "B"], ["B", "C"]])

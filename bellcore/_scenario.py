@@ -23,8 +23,12 @@ __all__ = [
     "scenario_from_json",
     "infer_scenario",
     "BILOCAL_SHAPES",
+    "BILOCAL_VARIANTS",
     "MAX_DETERMINISTIC",
 ]
+
+#: The bilocal network's variants (``BilocalScenario.variant``, ``bilocal_network``).
+BILOCAL_VARIANTS = ("binary", "bsm")
 
 
 class Scenario:
@@ -264,7 +268,7 @@ class BilocalScenario(Scenario):
     variant: Literal["binary", "bsm"] = "binary"
 
     def __post_init__(self):
-        if self.variant not in ("binary", "bsm"):
+        if self.variant not in BILOCAL_VARIANTS:
             raise ValueError(f"unknown bilocal variant {self.variant!r}; expected 'binary' or 'bsm'")
 
     @property

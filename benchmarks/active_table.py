@@ -23,8 +23,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import runs
-    from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from runs import read_dataset
+    from surrogates import training_data
 
     spec, data, _ = read_dataset(args.dataset)
     _, y0, _ = training_data(spec, data, "nbl")

@@ -24,7 +24,8 @@ import numpy as np
 
 import bellcore as bc
 from bellcore import sample
-from runs.jobs._dataset_run import _single_threaded, read_dataset, run_dataset
+from runs import read_dataset, run_dataset
+from runs.jobs._dataset_run import _single_threaded  # the same BLAS limit as the workers (what is measured)
 from surrogates import DatasetSpec, chunk_rng
 
 SPEED_N = {2: 16000, 3: 12000, 4: 6000, 5: 4000}

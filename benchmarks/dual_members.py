@@ -26,7 +26,7 @@ import numpy as np
 import bellcore as bc
 import runs
 import surrogates as S
-from runs.jobs._model_run import training_data
+from surrogates import training_data
 from surrogates import TrainConfig
 from surrogates import split_indices
 

@@ -20,7 +20,7 @@ import bellcore
 import certify
 from bellcore import Behaviour, ghz_triangle, triangle, w_triangle
 from certify import NetworkModel
-from certify._network import network_nonlocality
+from certify import network_nonlocality
 
 
 def _random_model(sc, k, seed):

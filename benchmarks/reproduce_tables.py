@@ -96,8 +96,8 @@ def train(d: Path, data: str, out: str, *, log, **kw) -> Path:
 
 def regression_row(d: Path, model: Path, test: str):
     import runs
-    from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from runs import read_dataset
+    from surrogates import training_data
     from surrogates import evaluate_regression
 
     mf = runs.read_model(model)
@@ -110,8 +110,8 @@ def kind_ablation(d: Path, mf, beh_test, y_test, train_data: str, seed: int):
     """Blend of the MLP members only vs all members (GA weights refitted on the same validation split)."""
 
     import surrogates as S
-    from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from runs import read_dataset
+    from surrogates import training_data
     from surrogates import predict_batched
 
     sur = mf.surrogate
@@ -242,8 +242,8 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------ Table II
     from bellcore import CHSH_CLASSES
     import runs
-    from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from runs import read_dataset
+    from surrogates import training_data
     from surrogates import evaluate_classification
 
     model = train(d, "chsh_train", "model_class", log=log, target="class", preset="quick", seed=args.seed,

@@ -1,15 +1,15 @@
-"""Certify many behaviours: progress callback, optional process parallelism, order preserved."""
+"""Certify many behaviours: progress callback, optional process parallelism (``bellcore.ordered_map``), order
+preserved."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from bellcore import Behaviour, Progress, as_behaviour, scenario_from_json
+from bellcore import Behaviour, Progress, as_behaviour, ordered_map, scenario_from_json
 
 from ._result import raise_unless_solved
 
@@ -27,8 +27,9 @@ def _measures() -> dict[str, Callable[..., Any]]:
 MEASURES = ("nl", "visibility", "nbl")
 
 
-def _solve_chunk(measure: str, scenario_json: dict, p: np.ndarray, kwargs: dict) -> list[Any]:
-    """Worker entry point: certify each behaviour of one chunk (runs in a child process)."""
+def _solve_chunk(measure: str, scenario_json: dict, kwargs: dict, p: np.ndarray) -> list[Any]:
+    """Certify each behaviour of one chunk ``p (n, *shape)`` (a top-level function: worker processes import it; each
+    builds its own solver objects)."""
     sc = scenario_from_json(scenario_json)
     fn = _measures()[measure]
     return [fn(Behaviour(pi, sc), validate=False, **kwargs) for pi in p]
@@ -81,8 +82,8 @@ def certify_many(
         behaviours: a batched ``Behaviour`` (any batch shape, flattened in C order), an array ``(N, *shape)``,
             or a sequence of single behaviours (``Behaviour`` or arrays) of one scenario.
         measure: ``"nl"``, ``"visibility"`` or ``"nbl"`` (``MEASURES``).
-        workers: 1 solves in this process; K > 1 uses K spawned worker processes, each building its LP
-            once and solving chunks of ``chunk_size`` behaviours.
+        workers: 1 solves in this process; K > 1 uses K spawned worker processes (``bellcore.ordered_map``),
+            each solving chunks of ``chunk_size`` behaviours with its own solver objects.
         progress: ``progress(done, total, info)`` after each chunk (e.g. ``runs.rich_progress``'s callback).
         chunk_size: behaviours per unit of work (>= 1).
         throw: raise ``CertificationError`` for the first result (in input order) whose status is not in
@@ -108,30 +109,11 @@ def certify_many(
     p, sc = batch.numpy(), batch.scenario
     n = p.shape[0]
     chunks = [p[i : i + chunk_size] for i in range(0, n, chunk_size)]
+    solve = functools.partial(_solve_chunk, measure, sc.to_json(), kwargs)
     results: list[Any] = []
-    if progress:
-        progress(0, n, {})
-    if workers == 1:
-        fn = fns[measure]
-        for chunk in chunks:
-            for pi in chunk:
-                results.append(fn(Behaviour(pi, sc), validate=False, **kwargs))
-            if progress:
-                progress(len(results), n, {})
-    else:
-        ctx = mp.get_context("spawn")  # fork is unsafe once JAX / HiGHS threads exist
-        with cf.ProcessPoolExecutor(max_workers=int(workers), mp_context=ctx) as pool:
-            futures = [pool.submit(_solve_chunk, measure, sc.to_json(), c, kwargs) for c in chunks]
-            done: dict[int, list[Any]] = {}
-            index = {f: i for i, f in enumerate(futures)}
-            finished = 0
-            for f in cf.as_completed(futures):
-                done[index[f]] = f.result()
-                finished += len(done[index[f]])
-                if progress:
-                    progress(finished, n, {})
-            for i in range(len(futures)):
-                results.extend(done[i])
+    for chunk_results in ordered_map(solve, chunks, workers=int(workers), weights=[len(c) for c in chunks],
+                                     progress=progress):
+        results.extend(chunk_results)
     for r in results:
         raise_unless_solved(r, throw)
     return results

@@ -29,9 +29,26 @@ from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, 
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, MAX_MEMBERS, MAX_SEED, TrainConfig, TrainCurves, train_ensemble
 from ._presets import DUAL_PRESETS, PRESETS, preset_config
+from ._training_data import MIN_TRAINING_ROWS, training_data
+from ._model_file import (
+    ModelSkeleton,
+    group_bytes,
+    group_from_bytes,
+    model_hyperparameters,
+    skeleton_from_hyperparameters,
+    surrogate_from_arrays,
+)
 from certify._usable import LABEL_TARGETS, TARGET_DEFINITIONS, USABLE_STATUSES, nbl_target, usable_labels
 
 __all__ = [
+    "training_data",
+    "MIN_TRAINING_ROWS",
+    "ModelSkeleton",
+    "model_hyperparameters",
+    "group_bytes",
+    "skeleton_from_hyperparameters",
+    "group_from_bytes",
+    "surrogate_from_arrays",
     "usable_labels",
     "nbl_target",
     "USABLE_STATUSES",

@@ -43,3 +43,24 @@ def test_fast_commands_import_no_heavy_module(run_file, argv):
     lines = res.stdout.splitlines()
     assert "exit 0" in lines, res.stdout + res.stderr
     assert lines[-1] == "heavy:", f"{argv} imported {lines[-1]}"
+
+
+def test_the_command_lines_name_lists_are_the_librarys():
+    """``runs/_names.py`` (light, for --help) holds the library's registries, in their order."""
+    import bellcore
+    import certify
+    import surrogates
+    from runs import _names as N
+    from runs.cli import _choices as C
+    from runs.pipeline import _reproduce
+
+    assert N.SAMPLERS == tuple(bellcore.SAMPLERS)
+    assert N.BILOCAL_VARIANTS == bellcore.BILOCAL_VARIANTS
+    assert N.MEASURES == certify.MEASURES
+    assert N.DATASET_KINDS == surrogates.DATASET_KINDS
+    assert N.MODEL_TARGETS == surrogates.TARGETS
+    assert N.MODEL_PRESETS == surrogates.PRESETS
+    assert N.FEATURE_SETS == tuple(surrogates.FEATURE_SETS)
+    assert (_reproduce.TARGETS, _reproduce.PRESETS) == (N.REPRODUCE_TARGETS, N.REPRODUCE_PRESETS)
+    assert [m.value for m in C.ModelPreset] == list(surrogates.PRESETS)
+    assert [m.value for m in C.Measure] == ["auto", *certify.MEASURES]

@@ -100,24 +100,23 @@ def test_margins_groups_written_before_the_logit_scale_still_load(tmp_path):
     import io
 
     import equinox as eqx
-    import jax
     import jax.numpy as jnp
 
     import surrogates as S
-    from runs.jobs._model_run import _read_group
-    from surrogates._members import make_group
 
     spec = S.GroupSpec("margins", 2, pieces=4)
-    like = make_group(spec, jax.random.split(jax.random.PRNGKey(0), 2), 8, 3)
+    skeleton = S.skeleton_from_hyperparameters({"groups": [spec.to_json()], "dim": 8, "task": "classification",
+                                                "dtype": "float32"})
+    like = skeleton.ensemble().groups[0]
     old = eqx.tree_at(lambda m: (m.w, m.b), like, (like.w + 1.0, like.b - 1.0))  # differs from the skeleton
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, (old.w, old.b))
-    got = _read_group(buf.getvalue(), spec, like, tmp_path / "m.h5")
+    got = S.group_from_bytes(buf.getvalue(), spec, like)
     np.testing.assert_array_equal(got.w, old.w)
     np.testing.assert_array_equal(got.b, old.b)
     np.testing.assert_array_equal(got.log_scale, jnp.zeros(2))
     with pytest.raises(ValueError, match="does not fit its hyperparameters"):
-        _read_group(b"not a group", spec, like, tmp_path / "m.h5")
+        S.group_from_bytes(b"not a group", spec, like)
 
 
 def test_train_dual_preset_keeps_at_most_dual_pieces(files, tmp_path):

@@ -265,7 +265,7 @@ def _run_cli(args, tmp_path):
     ],
 )
 def test_cli_bad_arguments_give_one_line_errors(args, match, tmp_path, monkeypatch):
-    monkeypatch.setattr("runs.jobs._dataset_run.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("runs.jobs._scheduler.CONNECT_TIMEOUT", "1s")
     out = tmp_path / "x.h5"
     res = _run_cli([*args, "--out", str(out), "--no-progress"], tmp_path)
     assert res.exit_code == 2, res.output

@@ -234,7 +234,7 @@ def _signal_self(sig):
 def _moment(monkeypatch, moment: str, sig):
     """Arrange for ``sig`` to reach this process at ``moment`` of the next ``train``."""
     _SENT.clear()
-    import runs.jobs._model_run as mr
+    import runs.files._model_file as mr
     import runs.files._store as st
     import surrogates._surrogate as ss
 
@@ -336,7 +336,7 @@ def test_the_four_label_rules_agree(base, tmp_path, monkeypatch):
     from runs.pipeline import _reproduce
     from runs.jobs._active_run import make_label
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from surrogates import training_data
 
     statuses = [s.value for s in certify.Status]
     n = 60

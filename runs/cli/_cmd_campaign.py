@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from runs.files import _layout as L
+from runs.cli._choices import ReproducePreset, ReproduceTarget
 from runs.cli._errors import fail
 from runs._signals import check as check_interrupt
 
@@ -219,24 +219,9 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-class Preset(str, Enum):
-    """The scale of a reproduction (``train`` has model presets besides these)."""
-
-    quick = "quick"
-    paper = "paper"
-    dual = "dual"
-
-
-class Target(str, Enum):
-    table1 = "table1"
-    table2 = "table2"
-    fig2 = "fig2"
-    fig3 = "fig3"
-
-
 def reproduce(
-    target: Target = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig2 (exact vs predicted, from the table1 models), fig3 (certified discoveries vs θ)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours); dual: quick, with Table I's NL models trained with the dual-vertex member (train --preset dual)."),
+    target: ReproduceTarget = typer.Argument(..., help="table1 (NL / NBL regression errors), table2 (CHSH classifier), fig2 (exact vs predicted, from the table1 models), fig3 (certified discoveries vs θ)."),
+    preset: ReproducePreset = typer.Option(ReproducePreset.quick, "--preset", help="quick: minutes on a laptop; paper: the paper's scale (hours); dual: quick, with Table I's NL models trained with the dual-vertex member (train --preset dual)."),
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", "-d", help="Results folder (run files, Markdown table, figure)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for the fan-out stages."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Local worker processes for dataset and certify stages."),

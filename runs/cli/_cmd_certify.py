@@ -6,19 +6,12 @@ import json
 import math
 import sys
 import warnings
-from enum import Enum
 from pathlib import Path
 
 import typer
 
+from runs.cli._choices import Measure
 from runs.cli._errors import fail
-
-
-class Measure(str, Enum):
-    auto = "auto"
-    nl = "nl"
-    visibility = "visibility"
-    nbl = "nbl"
 
 
 def certify_cmd(

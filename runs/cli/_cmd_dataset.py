@@ -7,25 +7,15 @@ import math
 import os
 import sys
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
+from runs._names import SAMPLERS
+from runs.cli._choices import DatasetScenario, Variant
 from runs.cli._errors import fail
 from runs._signals import catch_signals, exit_interrupted
-
-
-class DatasetScenario(str, Enum):
-    bell = "bell"
-    bilocal = "bilocal"
-    chsh = "chsh-correlators"
-
-
-class Variant(str, Enum):
-    binary = "binary"
-    bsm = "bsm"
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -46,7 +36,7 @@ def dataset_cmd(
     settings: Optional[int] = typer.Option(None, "--settings", "-m", help="bell: settings per party (m)."),
     outcomes: int = typer.Option(2, "--outcomes", "-d", help="bell: outcomes per setting (d)."),
     variant: Variant = typer.Option(Variant.binary, "--variant", help="bilocal: binary (B has 2 settings) or bsm (Bell-state measurement)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform-ns (default), marginal-first, vertex-mixture, quantum, local, features-ij, features-abc, chsh-correlators."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"{', '.join(SAMPLERS)} (default uniform-ns)."),
     param: list[str] = typer.Option([], "--param", help="Sampler parameter KEY=VALUE (repeatable), e.g. alpha=0.1, chains=128, balance=true."),
     balance: bool = typer.Option(False, "--balance", help="chsh-correlators: equal class counts (as the paper's test set)."),
     measures: Optional[str] = typer.Option(None, "--measures", help="Comma-separated labels (default: nl for bell, nbl for bilocal, class for chsh-correlators)."),
@@ -80,7 +70,7 @@ def dataset_cmd(
         fail("--workers and --scheduler are exclusive: with --scheduler the cluster's workers do the work")
     params = _parse_params(param)
     if balance:
-        if scenario != DatasetScenario.chsh:
+        if scenario.value != "chsh-correlators":
             fail("--balance applies to --scenario chsh-correlators only")
         params["balance"] = True
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from runs.cli._choices import ExportFormat
 from runs.cli._errors import fail
 
 runs_app = typer.Typer(
@@ -190,11 +190,6 @@ def plot_cmd(
     except (ValueError, FileExistsError) as e:
         fail(str(e))
     typer.echo(str(p))
-
-
-class ExportFormat(str, Enum):
-    json = "json"
-    npy = "npy"
 
 
 @runs_app.command("export")

@@ -5,41 +5,27 @@ from __future__ import annotations
 import json
 import math
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
 
+from runs._names import FEATURE_SETS, MODEL_TARGETS
+from runs.cli._choices import ModelPreset, ModelTarget
 from runs.cli._errors import fail
 
 __all__ = ["train_cmd", "predict_cmd", "evaluate_cmd"]
 
 
-class Target(str, Enum):
-    nl = "nl"
-    nbl = "nbl"
-    cls = "class"
-
-
-class Preset(str, Enum):
-    quick = "quick"
-    paper = "paper"
-    maxaffine = "maxaffine"
-    dual = "dual"
-    dual_bound = "dual-bound"
-    margins = "margins"
-
-
 def train_cmd(
     dataset: Path = typer.Argument(..., help="A dataset run file (bellscope dataset)."),
     out: Path = typer.Option(..., "--out", "-o", help="The model run file to write (never overwritten)."),
-    target: Optional[Target] = typer.Option(None, "--target", help="nl, nbl or class (default: the dataset's label)."),
-    preset: Preset = typer.Option(Preset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs), margins (class only: 2 margins members, 200 epochs), dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features) or dual-bound (NL only: those pieces alone, so every prediction is a certified lower bound)."),
+    target: Optional[ModelTarget] = typer.Option(None, "--target", help=f"{', '.join(MODEL_TARGETS)} (default: the dataset's label)."),
+    preset: ModelPreset = typer.Option(ModelPreset.quick, "--preset", help="quick (small ensemble, 30 epochs), paper (10 members, 150 epochs), maxaffine (NL only: 4 max-affine members, L1, 150 epochs), margins (class only: 2 margins members, 200 epochs), dual (NL only: NL's own affine pieces from the certificates of the training rows, a certified lower bound, plus the quick MLPs; canonical features) or dual-bound (NL only: those pieces alone, so every prediction is a certified lower bound)."),
     members: Optional[int] = typer.Option(None, "--members", "-k", help="Total number of members (the preset's groups are rescaled)."),
     seed: int = typer.Option(0, "--seed", help="Master seed: initialisation, minibatches, augmentation, split and blend."),
-    features: Optional[str] = typer.Option(None, "--features", help="Feature set: full, canonical, ij, abc, correlators or correlators-asin (default from the dataset: full, ij, abc; canonical for --preset dual; correlators-asin for the classifier)."),
+    features: Optional[str] = typer.Option(None, "--features", help=f"Feature set: {', '.join(FEATURE_SETS)} (default from the dataset: full, ij, abc; canonical for --preset dual; correlators-asin for the classifier)."),
     max_rows: Optional[int] = typer.Option(None, "--max-rows", help="Train on the first N rows of the dataset only."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's maximum epochs per group."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Override the preset's early-stopping patience (epochs)."),
@@ -69,7 +55,8 @@ def train_cmd(
         # being lost inside a garbage-collector callback (JAX's) while the heavy modules load and train
         with signals.catch_signals():
             from runs.cli._progress import rich_progress
-            from runs.jobs._model_run import read_model, run_train
+            from runs.files._model_file import read_model
+            from runs.jobs._model_run import run_train
 
             signals.check()
 
@@ -93,7 +80,7 @@ def train_cmd(
                 f"best member {errs['best_member']:.4g}, GA blend {errs.get('ga', float('nan')):.4g} -> kept {b['method']}"
             )
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, at any moment: say what is on disk, then leave
-        from runs.jobs._model_run import remove_incomplete_model
+        from runs.files._model_file import remove_incomplete_model
 
         complete = remove_incomplete_model(out) if written or out.exists() else False
         signals.exit_interrupted(e, f"{out} was written and is complete" if complete
@@ -129,7 +116,7 @@ def _check_train_options(out: Path, members, workers, epochs, patience, seed, ma
 
 
 def _load_model_or_fail(path: Path):
-    from runs.jobs._model_run import read_model
+    from runs.files._model_file import read_model
 
     try:
         return read_model(path)
@@ -212,10 +199,9 @@ def evaluate_cmd(
     """Score a surrogate on a labelled test set: the paper's Table I row (mean |error| of the typical member, the
     plain average, the blend, and the trivial median predictor) or Table II (confusion matrix, per-class accuracy,
     accuracy on the 10 % of points nearest a class boundary). Writes a predicted-vs-exact PNG (Fig. 2 style)."""
-    from surrogates import TARGETS
+    from surrogates import TARGETS, training_data
 
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
 
     plot = _check_plot_path(plot or model.with_suffix(".eval.png"))
     mf = _load_model_or_fail(model)

@@ -1,5 +1,8 @@
 """The HDF5 run store: create a self-describing run file, append flushed chunks, mark it complete or failed.
 
+What the file records about its writer is ``_provenance``; the free-space check and the guard that marks a run
+failed on any early exit are ``_write_guard``.
+
 Never pickles: arrays are HDF5 data sets, everything else is JSON in attributes. A run file is created with mode
 ``"w-"`` (an existing file is never overwritten) and appended chunk by chunk, each chunk followed by a flush, so a
 process killed at any moment (SIGKILL included) leaves a readable file whose first ``rows_complete`` rows are valid.
@@ -7,18 +10,11 @@ process killed at any moment (SIGKILL included) leaves a readable file whose fir
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import gc
 import json
 import os
-import platform
-import socket
-import subprocess
 import sys
 import time
-import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +22,10 @@ import h5py
 import numpy as np
 
 from runs.files import _layout as L
+from runs.files._provenance import provenance  # create_run calls it by this module's name (tests patch it here)
+from runs.files._write_guard import check_space
 
 __all__ = [
-    "provenance",
     "create_run",
     "open_run",
     "ensure_data",
@@ -38,16 +35,7 @@ __all__ = [
     "set_status",
     "read_config",
     "check_out_path",
-    "write_guard",
-    "RunWriteError",
 ]
-
-_PACKAGES = (
-    "bellscope", "numpy", "scipy", "h5py", "highspy", "cvxpy", "jax", "jaxlib", "equinox", "optax", "nevergrad",
-    "dask", "distributed", "typer", "rich", "matplotlib",
-)
-_REPO = Path(__file__).resolve().parents[2]
-
 
 #: Monotonic start time of this process's session on each open run file (keyed by file name): ``set_status``
 #: adds the session's duration to the root attr ``wall_seconds`` when the run completes or fails, so a resumed
@@ -57,47 +45,6 @@ _SESSION_START: dict[str, float] = {}
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "--no-optional-locks", *args], cwd=_REPO, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def provenance(argv: list[str] | None = None) -> dict[str, Any]:
-    """Git sha and dirty flag (read-only git calls), package versions, JAX backend and x64 flag, Python, argv, host."""
-    sha = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    try:
-        import jax
-
-        backend = jax.default_backend()
-        x64 = "true" if jax.config.read("jax_enable_x64") else "false"
-    except Exception as e:  # pragma: no cover - jax is a dependency
-        backend, x64 = f"unavailable: {e}", "unknown"
-    return {
-        L.GIT_SHA: sha or "unknown",
-        L.GIT_DIRTY: "unknown" if status is None else ("true" if status else "false"),
-        L.PACKAGES: json.dumps(versions, sort_keys=True),
-        L.JAX_BACKEND: backend,
-        L.JAX_X64: x64,
-        L.HOSTNAME_CPUS: os.cpu_count() or 0,
-        L.PYTHON: f"{platform.python_implementation()} {platform.python_version()}",
-        L.ARGV: json.dumps(list(sys.argv if argv is None else argv)),
-        L.HOSTNAME: socket.gethostname(),
-        L.RESUMES: "[]",
-    }
 
 
 def _text(v) -> str | None:
@@ -216,115 +163,6 @@ def open_run(
     g.attrs[L.RESUMES] = json.dumps(resumes)
     _SESSION_START[f.filename] = time.monotonic()
     return f
-
-
-class RunWriteError(OSError):
-    """Writing a run file failed (e.g. no space left on device); its committed rows stay valid.
-
-    ``leaked``: HDF5 kept objects it could not flush (a write failed inside the library); the interpreter may
-    crash when it tears them down at exit, so a command line should leave with ``os._exit`` after reporting.
-    """
-
-    leaked = False
-
-
-#: Free space kept in reserve beyond a chunk's own bytes, for HDF5 metadata and the final status (bytes).
-SPACE_MARGIN = 256 << 10
-
-
-def check_space(f: h5py.File, arrays: dict[str, np.ndarray]) -> None:
-    """Raise ``RunWriteError`` before a chunk is written when its file system lacks room for it.
-
-    HDF5 cannot recover cleanly from a write that fails midway (it keeps unflushable objects), so a full disk is
-    met here, while the file still takes the status ``failed``. The estimate counts each field's bytes plus one
-    storage chunk of it (allocation is per chunk) and ``SPACE_MARGIN``.
-    """
-    need = SPACE_MARGIN
-    for field, a in arrays.items():
-        ds = f[L.data_path(field)]
-        chunk_rows = ds.chunks[0] if ds.chunks else 0
-        need += (len(a) + chunk_rows) * (a.nbytes // max(len(a), 1))
-    try:
-        st = os.statvfs(os.path.dirname(os.path.abspath(f.filename)))
-    except (OSError, AttributeError):  # no statvfs (Windows): rely on write_guard
-        return
-    free = st.f_bavail * st.f_frsize
-    if free < need:
-        raise RunWriteError(
-            f"no space left on device for the next chunk ({free:,} bytes free, ~{need:,} needed)"
-        )
-
-
-class _Guard:
-    complete = False
-
-
-@contextlib.contextmanager
-def write_guard(f: h5py.File, path: str | os.PathLike):
-    """Own an open run file for the duration of a run: on any exit that is not ``complete``, mark it failed; close it.
-
-    A failed write (disk full) makes HDF5 report errors from object destructors as well ("Exception ignored in
-    ... __dealloc__", and a crash at exit if the file stays open). Here those are collected instead of printed,
-    the file is closed (flushing what still fits: the status ``failed`` where it can be written), and one
-    ``RunWriteError`` says what happened. The rows up to ``rows_complete`` stay valid: each chunk's row count is
-    committed only after its data were flushed.
-    """
-    guard = _Guard()
-    ignored: list[BaseException] = []
-    # h5py reports errors of its destructors (Cython: PyErr_PrintEx -> sys.excepthook, then sys.unraisablehook)
-    previous_hooks = sys.unraisablehook, sys.excepthook
-    sys.unraisablehook = lambda u: ignored.append(u.exc_value)
-    sys.excepthook = lambda kind, value, tb: ignored.append(value)
-    error: BaseException | None = None
-    rows, leaked = None, False
-    try:
-        yield guard
-    except BaseException as e:
-        error = e
-    finally:
-        try:
-            failed = [e for e in [error, *ignored] if isinstance(e, (OSError, RuntimeError)) and _is_write_failure(e)]
-            if failed:
-                # Drop the frames that hold h5py objects and collect them while the file is still open: their
-                # destructors would otherwise run after it is closed, at exit, and crash the interpreter.
-                for e in [error, *ignored]:
-                    if e is not None and e.__traceback__ is not None:
-                        traceback.clear_frames(e.__traceback__)
-                        e.__traceback__ = None
-                gc.collect()
-            if not guard.complete:
-                try:
-                    set_status(f, L.STATUS_FAILED)
-                except Exception as e:  # the file may not take even this; its committed rows stay valid
-                    ignored.append(e)
-            with contextlib.suppress(Exception):
-                rows = int(f.attrs[L.ROWS_COMPLETE])
-            try:
-                f.close()
-            except Exception as e:
-                ignored.append(e)
-            gc.collect()
-            leaked = bool(failed) and h5py.h5f.get_obj_count(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_ALL) > 0
-        finally:
-            sys.unraisablehook, sys.excepthook = previous_hooks
-    failed = [e for e in [error, *ignored] if isinstance(e, (OSError, RuntimeError)) and _is_write_failure(e)]
-    if failed and not isinstance(error, KeyboardInterrupt | SystemExit):
-        kept = f"its first {rows} rows are committed" if rows is not None else "its committed rows stay valid"
-        reason = str(failed[0]) if isinstance(failed[0], RunWriteError) else _os_reason(failed[0])
-        ignored.clear()
-        error = None
-        err = RunWriteError(f"writing {path} stopped: {reason}; {kept}, continue with --resume once the cause is fixed")
-        err.leaked = leaked
-        raise err from None
-    if error is not None:
-        raise error
-
-
-def _is_write_failure(e: BaseException) -> bool:
-    if isinstance(e, RunWriteError):
-        return True
-    text = str(e)
-    return "write failed" in text or "No space left" in text or getattr(e, "errno", None) == 28
 
 
 def read_config(f: h5py.File) -> tuple[str, str]:

@@ -7,14 +7,14 @@ ahead (at most a small window in flight) and written strictly in chunk order, on
 - after a kill, ``resume=True`` truncates any half-written chunk, checks that the stored config hash equals the
   new spec's, and continues with the next chunk; the finished data equal those of an uninterrupted run.
 
-Local parallelism uses ``concurrent.futures.ProcessPoolExecutor`` with the "spawn" start method; a scheduler address
-sends the same calls to a Dask distributed cluster (``distributed.Client``). No home-made task queue.
+Local parallelism is ``bellcore.ordered_map`` (spawned processes); a scheduler address sends the same calls to a Dask
+distributed cluster (``distributed.Client``) through the same function. No home-made task queue.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
+import functools
 import json
 import os
 from pathlib import Path
@@ -28,17 +28,13 @@ from surrogates import STATUS_NAMES, DatasetSpec, label_fields, make_chunk_json,
 from runs.files import _layout as L
 from runs.files import _store
 from runs.files._readonly import check_size, hard_link, open_readonly
+from runs.files._write_guard import write_guard
 
 __all__ = ["run_dataset", "read_dataset", "SEED_DERIVATION"]
 
 SEED_DERIVATION = (
     "chunk i of chunk_size points uses numpy.random.default_rng(numpy.random.SeedSequence(master, spawn_key=(i,)))"
 )
-
-#: How long to wait for a Dask scheduler before giving up with a clear error.
-CONNECT_TIMEOUT = "10s"
-
-
 
 #: Every worker computes on one core: BLAS thread pools in K worker processes on K cores would oversubscribe them
 #: (OpenBLAS spin-waits; docs/performance.md). Dask's nanny sets the same variables.
@@ -67,59 +63,27 @@ def _single_threaded():
                 os.environ[k] = v
 
 
-def _iter_local(spec_json: str, chunks: list[int], workers: int) -> Iterator[tuple[int, dict]]:
-    with _single_threaded():
-        if workers <= 1:
-            for i in chunks:
-                yield i, make_chunk_json(spec_json, i)
-            return
-        import concurrent.futures as cf
-        import multiprocessing as mp
+def _iter_chunks(spec_json: str, chunks: list[int], workers: int, scheduler: str | None,
+                 config_hash: str) -> Iterator[tuple[int, dict]]:
+    """``(i, make_chunk_json(spec_json, i))`` for every chunk, in chunk order (``bellcore.ordered_map``): local
+    processes (``workers``) or the Dask cluster at ``scheduler``, at most twice the workers' count in flight."""
+    from bellcore import ordered_map
 
-        ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-        try:
-            yield from _ordered(
-                lambda i: ex.submit(make_chunk_json, spec_json, i), chunks, 2 * workers, lambda f: f.result()
-            )
-        finally:  # on an interruption, drop the chunks not yet started (at most 2 * workers are in flight)
-            ex.shutdown(wait=True, cancel_futures=True)
+    from runs import _signals as signals
 
+    make = functools.partial(make_chunk_json, spec_json)
+    if scheduler is None:
+        with _single_threaded():
+            yield from zip(chunks, ordered_map(make, chunks, workers=workers, check=signals.check))
+        return
+    from runs.jobs._scheduler import dask_client
 
-def _iter_dask(spec_json: str, chunks: list[int], address: str, config_hash: str) -> Iterator[tuple[int, dict]]:
-    try:
-        from distributed import Client
-    except ImportError as e:  # pragma: no cover - dask[distributed] is a dependency
-        raise RuntimeError(f"--scheduler needs dask.distributed: {e}") from None
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise ValueError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
-    try:
-        threads = max(1, sum(client.nthreads().values()))
+    with dask_client(scheduler) as client:
+        def submit(fn, i):
+            return client.submit(fn, i, pure=False, key=f"bellscope-chunk-{config_hash[:12]}-{i}")
 
-        def submit(i):
-            return client.submit(make_chunk_json, spec_json, i, pure=False, key=f"bellscope-chunk-{config_hash[:12]}-{i}")
-
-        yield from _ordered(submit, chunks, 2 * threads, lambda f: f.result())
-    finally:
-        client.close()
-
-
-def _ordered(submit, chunks: list[int], window: int, result) -> Iterator[tuple[int, dict]]:
-    """Keep up to ``window`` chunks in flight; yield results in chunk order."""
-    pending: collections.deque = collections.deque()
-    it = iter(chunks)
-    for i in it:
-        pending.append((i, submit(i)))
-        if len(pending) >= window:
-            break
-    while pending:
-        i, fut = pending.popleft()
-        out = result(fut)
-        nxt = next(it, None)
-        if nxt is not None:
-            pending.append((nxt, submit(nxt)))
-        yield i, out
+        window = 2 * max(1, sum(client.nthreads().values()))
+        yield from zip(chunks, ordered_map(make, chunks, submit=submit, window=window, check=signals.check))
 
 
 def run_dataset(
@@ -153,7 +117,7 @@ def run_dataset(
         f = _store.create_run(
             out, L.KIND_DATASET, spec_json, chash, spec.seed, SEED_DERIVATION, json.dumps(spec.scenario.to_json()), argv
         )
-    with _store.write_guard(f, out) as guard:
+    with write_guard(f, out) as guard:
         return _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, guard)
 
 
@@ -171,8 +135,7 @@ def _fill(f, spec, spec_json, chash, fields, out, workers, scheduler, progress, 
         return json.loads(f.attrs[L.SUMMARY])
     _store.set_status(f, L.STATUS_RUNNING)
     todo = list(range(done_chunks, spec.n_chunks))
-    results = _iter_dask(spec_json, todo, scheduler, chash) if scheduler else _iter_local(spec_json, todo, workers)
-    for i, arrays in results:
+    for i, arrays in _iter_chunks(spec_json, todo, workers, scheduler, chash):
         rows = _store.append_rows(f, {k: arrays[k] for k in fields}, i + 1)
         if progress:
             progress(rows, spec.n, {"chunk": f"{i + 1}/{spec.n_chunks}"})

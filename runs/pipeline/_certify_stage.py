@@ -5,6 +5,7 @@ discovery in its summary."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -85,57 +86,34 @@ def _select(f: h5py.File, top: int, rules=None) -> np.ndarray:
     return order[:top]
 
 
-def _certify_one(p: np.ndarray, scenario_json: dict, kw: dict):
-    """One certified NBL interval (a top-level function, so Dask workers can import it)."""
+def _certify_one(kw: dict, item: tuple[np.ndarray, dict]):
+    """One certified NBL interval of ``item = (behaviour array, scenario JSON)`` (a top-level function: worker
+    processes and Dask workers import it; each builds its own HiGHS objects)."""
     import certify
     from bellcore import Behaviour, scenario_from_json
 
-    return certify.nonbilocality(Behaviour(p, scenario_from_json(scenario_json)), **kw)
+    p, scenario_json = item
+    return certify.nonbilocality(Behaviour(p, scenario_from_json(scenario_json)), validate=False, **kw)
 
 
 def _certify_all(behs, kw, *, workers: int, scheduler: str | None, progress) -> list:
-    """Certified NBL of every behaviour, in order: local processes (``workers``) or a Dask cluster."""
-    import certify
+    """Certified NBL of every (validated) behaviour, in order (``bellcore.ordered_map``): local processes
+    (``workers``) or a Dask cluster."""
+    from bellcore import ordered_map
+
+    from runs import _signals as signals
 
     if not behs:
         return []
-    if scheduler:
-        try:
-            from distributed import Client
-        except ImportError as e:  # pragma: no cover - a dependency
-            raise RuntimeError(f"--scheduler needs dask.distributed: {e}") from None
-        try:
-            client = Client(scheduler, timeout="10s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise ValueError(f"cannot connect to the Dask scheduler at {scheduler!r}: {e}") from None
-        try:
-            futs = [client.submit(_certify_one, b.numpy(), b.scenario.to_json(), kw, pure=False) for b in behs]
-            res = []
-            for fu in futs:  # in order; all run concurrently on the cluster meanwhile
-                res.append(fu.result())
-                if progress:
-                    progress(len(res), len(behs), {})
-            return res
-        finally:
-            client.close()
-    out: list = [None] * len(behs)
-    groups: dict[str, list[int]] = {}
-    for i, b in enumerate(behs):
-        groups.setdefault(json.dumps(b.scenario.to_json(), sort_keys=True), []).append(i)
-    done = 0
-    for idx in groups.values():
-        base = done
+    items = [(b.numpy(), b.scenario.to_json()) for b in behs]
+    fn = functools.partial(_certify_one, kw)
+    if not scheduler:
+        return list(ordered_map(fn, items, workers=min(workers, len(items)), progress=progress, check=signals.check))
+    from runs.jobs._scheduler import dask_client
 
-        def step(d, t, info, base=base):
-            if progress:
-                progress(base + d, len(behs), info)
-
-        res = certify.certify_many([behs[i] for i in idx], measure="nbl", workers=min(workers, len(idx)),
-                                   chunk_size=1, progress=step, **kw)
-        for i, r in zip(idx, res):
-            out[i] = r
-        done += len(idx)
-    return out
+    with dask_client(scheduler) as client:  # every item in flight at once: the cluster runs them all meanwhile
+        return list(ordered_map(fn, items, submit=lambda f, x: client.submit(f, x, pure=False), window=len(items),
+                                progress=progress, check=signals.check))
 
 
 def certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, argv, progress, done, workers, scheduler):

@@ -30,10 +30,7 @@ from runs.pipeline._campaign import CampaignResult, parse_campaign, run_campaign
 
 __all__ = ["TARGETS", "PRESETS", "reproduce", "ReproduceResult", "campaign_text"]
 
-TARGETS = ("table1", "table2", "fig2", "fig3")
-#: ``dual``: the quick sizes, with the NL models of Table I trained with the ``dual`` model preset (dual-vertex member
-#: + MLPs on canonical features); every other model as ``quick``.
-PRESETS = ("quick", "paper", "dual")
+from runs._names import REPRODUCE_PRESETS as PRESETS, REPRODUCE_TARGETS as TARGETS  # noqa: E402  (one list each)
 
 #: Points per training / test dataset: (bell, bilocal, chsh) for each preset. The paper used 5e5 bipartite,
 #: 1.5e5 bilocal and 4e5 + 1e5 classifier points; "paper" keeps its ratios at what a workstation can label.
@@ -107,7 +104,7 @@ def campaign_text(target: str, preset: str) -> str:
 
 
 def _predict(model: Path, p: np.ndarray, batch: int = 4096) -> np.ndarray:
-    from runs.jobs._model_run import load_model
+    from runs.files._model_file import load_model
 
     sur = load_model(model)
     out = []
@@ -125,7 +122,7 @@ def _test_set(files: Mapping[str, Path], name: str, field: str) -> tuple[np.ndar
     (``training_data``, i.e. ``surrogates.usable_labels``: NL of solved rows, the NBL interval's midpoint of
     optimal rows)."""
     from runs.jobs._dataset_run import read_dataset
-    from runs.jobs._model_run import training_data
+    from surrogates import training_data
 
     spec, data, _ = read_dataset(files[f"dataset:{name}-test"])
     beh, y, _ = training_data(spec, data, field)
@@ -140,7 +137,7 @@ def _table1(res: CampaignResult) -> list[dict[str, Any]]:
     (the median training label), all mean |error| x 1e-3 on the held-out test set."""
     from surrogates import evaluate_regression
 
-    from runs.jobs._model_run import read_model
+    from runs.files._model_file import read_model
 
     files = _files(res)
     rows = []
@@ -168,7 +165,7 @@ def _fig2(res: CampaignResult, out: Path) -> list[dict[str, Any]]:
     import certify
     from surrogates import predict_batched
 
-    from runs.jobs._model_run import load_model
+    from runs.files._model_file import load_model
 
     files = _files(res)
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
