@@ -4,7 +4,8 @@ searchers' own maxima.
 A surrogate's maximum is where it is most wrong unless it was trained there. So the surrogate a discovery uses is
 trained on members of the family being searched (``Family.sample`` at every scan point), and then, each round:
 
-1. **search**: the surrogate-guided searchers run at every scan point with the current surrogate;
+1. **search**: the surrogate-guided searchers run at every scan point with the current surrogate (and, as the runs
+   side wires it, exact-gradient refinement from their best points: the model then learns where refinement goes);
 2. **label** (certified, ``label``): the ``maxima`` best distinct points they found, ``neighbours`` Gaussian
    perturbations of each (scale ``sigma`` in the unconstrained parameters), and the ``disagree`` points where the
    ensemble's members disagree most (largest std) among the searchers' kept points and fresh family members;
@@ -117,10 +118,17 @@ def behaviours_of(family, params: np.ndarray) -> np.ndarray:
         return np.asarray(jax.jit(f)(jnp.asarray(params)), np.float64)
 
 
-def best_distinct(results: Sequence[SearchResult], k: int, family) -> np.ndarray:
+def best_distinct(results: Sequence[SearchResult], k: int, family, *, each: bool = False) -> np.ndarray:
     """The ``k`` best distinct kept points of ``results`` (pooled, by search value; distinct up to relabelling, as
-    certification counts them): flattened parameters ``(<=k, P)``."""
-    pool = sorted(((float(v), r.params[i]) for r in results for i, v in enumerate(r.values)), key=lambda t: -t[0])
+    certification counts them): flattened parameters ``(<=k, P)``. ``each``: the best ``ceil(k / len(results))`` of
+    every result instead (searchers whose values are on different scales, e.g. a surrogate and an exact quantity)."""
+    if each and results:
+        per = -(-k // len(results))
+        ranked = [sorted(((float(v), r.params[i]) for i, v in enumerate(r.values)), key=lambda t: -t[0])[:per]
+                  for r in results]
+        pool = [item for rank in range(per) for lst in ranked for item in lst[rank:rank + 1]]
+    else:
+        pool = sorted(((float(v), r.params[i]) for r in results for i, v in enumerate(r.values)), key=lambda t: -t[0])
     if not pool:
         return np.zeros((0, 0))
     params = np.stack([p for _, p in pool])
@@ -204,7 +212,7 @@ def learn(
         t_search = time.perf_counter() - t0
         new_x, new_src, new_pt, n_max = [], [], [], 0
         for j, fam in enumerate(families):
-            top = best_distinct(results[j], maxima, fam)
+            top = best_distinct(results[j], maxima, fam, each=True)
             if len(top) == 0:
                 continue
             n_max += len(top)

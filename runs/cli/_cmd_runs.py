@@ -142,6 +142,34 @@ def show_cmd(
     for kid in node.children:
         _add_node(root, kid, attrs, 10**9 if full else 100)
     _console().print(root)
+    if not path.strip("/"):
+        _print_candidates(run)
+
+
+def _print_candidates(run) -> None:
+    """A discovery file's (or campaign record's) candidates: the surrogate's prediction beside the certified
+    interval, and its error against the constant median predictor."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from runs.files._browse import candidate_table, open_readonly
+
+    try:
+        with open_readonly(run) as (f, _):
+            t = candidate_table(f)
+    except (ValueError, OSError, KeyError):
+        return  # the tree above is what this command promises; the table is a courtesy
+    if t is None:
+        return
+    table = Table(title="candidates: surrogate prediction against certified value")
+    for c in ("#", "searcher", "θ", "predicted", "certified [lower, upper]", "discovery"):
+        table.add_column(c)
+    for i, r in enumerate(t["rows"]):
+        table.add_row(str(i), escape(r["searcher"]), f"{r['theta']:.3g}", f"{r['predicted']:.4f}",
+                      f"[{r['lower']:.4f}, {r['upper']:.4f}]", "yes" if r["discovery"] else "")
+    _console().print(table)
+    _console().print(f"mean |predicted - certified midpoint| = {t['mae']:.4g}; constant median predictor "
+                     f"({t['constant']:.3g}): {t['mae_constant']:.4g}; Spearman {t['spearman']:.3f}")
 
 
 def _nan_none(x):

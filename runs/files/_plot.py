@@ -260,7 +260,17 @@ def _plot_discovery(f, title, kind):
     group = L.CANDIDATES if kind == L.KIND_DISCOVERY else L.CERTIFIED
     if L.TRACES not in f and group not in f:
         raise ValueError(f"the {kind} run has no traces or candidates yet: nothing to plot")
-    fig, (a, b) = _figure(2)
+    from runs.files._browse import candidate_table
+
+    table = candidate_table(f)
+    learn = f[L.LEARN_ROUNDS] if L.LEARN_ROUNDS in f and "mae" in f[L.LEARN_ROUNDS] else None
+    fig, axes = _figure(2 + (table is not None) + (learn is not None))
+    a, b = axes[0], axes[1]
+    extra = list(axes[2:])
+    if table is not None:
+        _plot_predicted(extra.pop(0), table)
+    if learn is not None:
+        _plot_learning(extra.pop(0), learn)
     if L.TRACES in f and len(f[L.TRACES]):
         for k, (name, g) in enumerate(f[L.TRACES].items()):
             x = np.asarray(g[L.TRACE_STEP])
@@ -311,6 +321,40 @@ def _plot_discovery(f, title, kind):
         b.axis("off")
     fig.suptitle(title)
     return fig
+
+
+def _plot_predicted(ax, table) -> None:
+    """The surrogate's prediction against the certified midpoint, per candidate (discoveries starred)."""
+    rows = table["rows"]
+    pred = np.array([r["predicted"] for r in rows], float)
+    mid = np.array([0.5 * (r["lower"] + r["upper"]) for r in rows], float)
+    disc = np.array([r["discovery"] for r in rows], bool)
+    ax.plot(mid[~disc], pred[~disc], "o", ms=5, color="tab:blue", alpha=0.7, label="candidate")
+    if disc.any():
+        ax.plot(mid[disc], pred[disc], "*", ms=11, color="tab:red", label="discovery")
+    hi = float(np.nanmax(np.concatenate([mid, pred, [1e-3]])))
+    ax.plot([0, hi], [0, hi], "k--", lw=0.8, label="prediction = certified")
+    if math.isfinite(table["constant"]):
+        ax.axhline(table["constant"], color="tab:gray", lw=0.8, ls=":", label="constant median predictor")
+    ax.set_xlabel("certified NBL (interval midpoint)")
+    ax.set_ylabel("surrogate prediction")
+    ax.set_title(f"at the certified candidates: MAE {table['mae']:.3g} (constant {table['mae_constant']:.3g}), "
+                 f"Spearman {table['spearman']:.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+
+
+def _plot_learning(ax, g) -> None:
+    """Round by round: the surrogate's error at its searchers' own maxima against the constant predictor's."""
+    r = np.asarray(g["round"][()], float)
+    ax.plot(r, np.asarray(g["mae"][()], float), "o-", color="tab:blue", label="surrogate MAE at its maxima")
+    ax.plot(r, np.asarray(g["mae_constant"][()], float), "s--", color="tab:gray", label="constant median predictor")
+    if "best_label" in g:
+        ax.plot(r, np.asarray(g["best_label"][()], float), "^:", color="tab:red", label="best certified label there")
+    ax.set_xlabel("learning round")
+    ax.set_ylabel("NBL")
+    ax.set_xticks(r)
+    ax.set_title("learning where the search goes (certified labels at the maxima)", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
 
 
 def _plot_stages(ax, f: h5py.File) -> None:

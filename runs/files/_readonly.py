@@ -183,7 +183,7 @@ def committed_rows(f: h5py.File, ds: h5py.Dataset, where: str) -> int:
     file (``ValueError``), never a slice from the end or past the data."""
     n = int(ds.shape[0]) if ds.shape else 0
     top = ds.name.strip("/").split("/", 1)[0]
-    if L.ROWS_COMPLETE not in f.attrs or top not in (L.BEHAVIOURS, L.LABELS, "correlators"):
+    if L.ROWS_COMPLETE not in f.attrs or top not in (L.BEHAVIOURS, L.LABELS, "correlators", L.CANDIDATES):
         return n
     raw = f.attrs[L.ROWS_COMPLETE]
     value = np.asarray(raw)

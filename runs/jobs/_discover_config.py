@@ -87,7 +87,7 @@ _CERT_KEYS = {"top", "nbl_tol", "nbl_time_limit", "nbl_max_nodes"}
 
 #: --quick: caps on each searcher, on the scan and on certification (5 minutes in all on 2 cores).
 QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit": 5.0, "nbl_max_nodes": 3000,
-         "starts": 16, "batch": 16, "active_rounds": 2, "neighbours": 2}
+         "starts": 16, "batch": 16, "active_rounds": 2, "neighbours": 2, "learn_rows": 240, "learn_rounds": 3}
 
 
 def discovery_config_names() -> list[str]:
@@ -346,6 +346,9 @@ def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if "members" in m:
         m["members"] = min(int(m["members"]), 2)
     m.setdefault("preset", "quick")
+    if "learn" in q:
+        q["learn"]["rows"] = min(int(q["learn"]["rows"]), QUICK["learn_rows"])
+        q["learn"]["rounds"] = min(int(q["learn"]["rounds"]), QUICK["learn_rounds"])
     if "active" in q:
         q["active"]["rounds"] = min(int(q["active"]["rounds"]), QUICK["active_rounds"])
         q["active"]["neighbours"] = min(int(q["active"]["neighbours"]), QUICK["neighbours"])

@@ -245,8 +245,8 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     cert = cfg["certify"]
     active = cfg.get("active")
     total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
-    if learning:  # the surrogate searchers run once per learning round
-        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
+    if learning:  # the surrogate and refine searchers run once per learning round
+        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate" or s.get("refine")]
         total += len(thetas) * (cfg["learn"]["rounds"] - 1) * sum(int(s["steps"]) for s in sur)
     if active is not None:  # the surrogate searchers run once per round; each round certifies its own candidates
         sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
@@ -275,6 +275,8 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
             for i, s in enumerate(cfg["searchers"]):
                 if (active is not None or learned is not None) and s["target"] == "surrogate":
                     continue  # run by the learning / active-learning rounds
+                if learned is not None and s.get("refine"):
+                    continue  # run in every learning round, from that round's surrogate searchers
                 starts = d.best_distinct(proposals, int(s.get("starts", 32)), fam) if s.get("refine") else None
                 name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
                 res = run_searcher(f, s, name, _objective(s["target"], cfg, surrogate), fam, theta,
@@ -320,16 +322,22 @@ def _learn(f, cfg, fams, thetas, per, progress, done, total):
 
     lc, master = cfg["learn"], int(cfg["seed"])
     sur = [(i, s) for i, s in enumerate(cfg["searchers"]) if s["target"] == "surrogate"]
+    ref = [(i, s) for i, s in enumerate(cfg["searchers"]) if s.get("refine")]
     fit = make_fit(cfg, fams[0].scenario)
 
     def search(pred, j: int, r: int):
+        """The surrogate searchers, then the refine searchers from their best points (every round: the model
+        learns where refinement goes)."""
         out = []
-        for i, s in sur:
-            name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
-            res = run_searcher(f, s, name, _objective("surrogate", cfg, pred), fams[j], thetas[j],
-                               searcher_seed(master, j, i, r), done, total, progress)
-            out.append(res)
-            _tally(per, s["name"], res)
+        for group in (sur, ref):
+            starts_from = list(out)
+            for i, s in group:
+                name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
+                starts = d.best_distinct(starts_from, int(s.get("starts", 32)), fams[j]) if s.get("refine") else None
+                res = run_searcher(f, s, name, _objective(s["target"], cfg, pred), fams[j], thetas[j],
+                                   searcher_seed(master, j, i, r), done, total, progress, starts=starts)
+                out.append(res)
+                _tally(per, s["name"], res)
         return out
 
     def say(phase: str, info) -> None:
