@@ -4,7 +4,7 @@
 - Strategies (``BellStrategy``, ``NetworkStrategy``) and families built from a mapping (``family_from_spec``).
 - ``Objective``: any target of the behaviour array (a surrogate, a Bell value) minus constraint penalties.
 - Searchers (``GradientSearch``, ``NevergradSearch``, ``RandomSearch``) run by one loop (``search``).
-- ``active_learning``: label certified candidates and their neighbourhoods, refit the surrogate, repeat.
+- ``learn``: a surrogate trained on the searched family, refined round by round at its searchers' maxima (certified labels, warm refits).
 - Exact quantities with gradients (``exact_nl``, ``exact_tripartite_nl``, ``exact_nbl_upper``): certify's LP values
   as JAX functions of the behaviour, differentiated by their optimal duals; each is an ``Objective`` target.
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
@@ -12,7 +12,6 @@
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
 
-from ._active import ACTIVE_FIELDS, ActiveResult, ActiveRound, active_learning, candidate_targets, neighbourhood
 from ._baseline import upper_bound_objective
 from ._certify import Candidates, certify_candidates, check_discoveries, signature
 from ._discovery import Constraints, bounds_hold, bounds_hold_flat, is_discovery, meets_constraints
@@ -102,10 +101,4 @@ __all__ = [
     "certify_candidates",
     "check_discoveries",
     "signature",
-    "active_learning",
-    "ActiveRound",
-    "ActiveResult",
-    "ACTIVE_FIELDS",
-    "neighbourhood",
-    "candidate_targets",
 ]

@@ -17,7 +17,7 @@ _WHERE = {
     "read_model": "runs.files._model_file",
     "ModelFile": "runs.files._model_file",
     "run_discover": "runs.jobs._discover_run",
-    "read_discovery": "runs.jobs._discover_run",
+    "read_discovery": "runs.jobs._discovery_file",
     "load_discovery_config": "runs.jobs._discover_config",
     "discovery_config_names": "runs.jobs._discover_config",
 }

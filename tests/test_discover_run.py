@@ -113,7 +113,7 @@ def test_shipped_campaigns_load_by_name_and_path():
     "patch, match",
     [
         ({"colour": 1}, "unknown key"),
-        ({"searchers": [{"kind": "gradient", "target": "nbl-upper"}]}, "not differentiable"),
+        ({"searchers": [{"kind": "gradient", "target": "nbl-upper"}]}, "without a gradient"),
         ({"searchers": [{"kind": "anneal"}]}, "searcher kind"),
         ({"searchers": [{"kind": "random", "target": "chsh"}]}, "needs a bell family"),
         ({"family": {"scenario": "bilocal", "bob": "magic"}}, "bob"),
@@ -137,7 +137,7 @@ def test_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[family]\nscenario = "bell"\n[[searchers]]\nkind = "gradient"\ntarget = "nl"\n')
     r = runner.invoke(app, ["discover", "--config", str(bad), "--out", str(tmp_path / "b.h5")])
-    assert r.exit_code == 2 and "not differentiable" in r.output
+    assert r.exit_code == 2 and "without a gradient" in r.output
     assert not (tmp_path / "b.h5").exists()
 
 

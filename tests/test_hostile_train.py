@@ -328,13 +328,12 @@ def test_interrupt_during_compile_from_the_command_line(base, tmp_path, sig, rep
 
 
 # ------------------------------------------------------------------------------------------------ one label rule
-def test_the_four_label_rules_agree(base, tmp_path, monkeypatch):
-    """training_data, reproduce's test set, active learning's make_label and discover.candidate_targets admit
-    exactly the rows ``surrogates.usable_labels`` admits, for NL (a Bell pair) and NBL (a network)."""
+def test_the_label_rules_agree(base, tmp_path, monkeypatch):
+    """training_data, reproduce's test set and the learning labeller (runs/jobs/_learn_run.py) admit exactly the
+    rows ``surrogates.usable_labels`` admits, for NL (a Bell pair) and NBL (a network)."""
     import certify
-    import discover
     from runs.pipeline import _reproduce
-    from runs.jobs._active_run import make_label
+    from runs.jobs._learn_run import Labeller
     from runs.jobs._dataset_run import read_dataset
     from surrogates import training_data
 
@@ -347,23 +346,24 @@ def test_the_four_label_rules_agree(base, tmp_path, monkeypatch):
     for target in ("nl", "nbl"):
         expect = surrogates.usable_labels(np.array(st, object), surrogates.nbl_target(lo, up), target)
         assert 10 <= expect.sum() < n
-        # discover.candidate_targets
-        cands = SimpleNamespace(scenario=bc.BilocalScenario("bsm") if target == "nbl" else bc.BellScenario.binary(2),
-                                nl_lower=lo, nl_upper=up, nl_status=st, nbl_lower=lo, nbl_upper=up, nbl_status=st)
-        assert np.array_equal(discover.candidate_targets(cands)[1], expect), target
-        # runs make_label (certify stubbed to answer the statuses above)
+        # the learning labeller (certify stubbed to answer the statuses above)
         rows = iter(range(n))
 
         def fake(*a, **k):
             i = next(rows)
-            return SimpleNamespace(status=certify.Status(st[i]), lower=lo[i], upper=up[i])
+            return SimpleNamespace(status=certify.Status(st[i]), lower=lo[i], upper=up[i], tripartite=0.0,
+                                   method="branch-and-bound")
 
         monkeypatch.setattr(certify, "nonlocality", fake)
-        monkeypatch.setattr(certify, "nonbilocality", fake)
-        scen = cands.scenario
-        cfg = {"seed": 0, "certify": {"nbl_tol": 1e-4, "nbl_time_limit": 10, "nbl_max_nodes": 10}}
-        _, ok = make_label(cfg, scen)(np.zeros((n, *scen.shape)))
-        assert np.array_equal(ok, expect), target
+        monkeypatch.setattr(certify, "nbl_label", fake)
+        scen = bc.BilocalScenario("bsm") if target == "nbl" else bc.BellScenario.binary(2)
+        cfg = {"seed": 0, "family": {"scenario": "bilocal" if target == "nbl" else "bell"},
+               "certify": {"nbl_tol": 1e-4, "nbl_time_limit": 10, "nbl_max_nodes": 10},
+               "learn": {"label_time_limit": 1.0, "workers": 1}}
+        with Labeller(cfg, scen) as label:
+            got = label(np.zeros((n, *scen.shape)))
+        assert np.array_equal(got.ok, expect), target
+        assert np.isfinite(got.y[got.ok]).all() and np.isnan(got.y[~got.ok]).all()
     # training_data and reproduce's test set on a dataset file holding these NL statuses and values
     f = tmp_path / "labels.h5"
     shutil.copy(base / "data.h5", f)

@@ -26,7 +26,7 @@ def discover_cmd(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Wall-clock seconds per searcher (overrides the configuration)."),
     theta: Optional[str] = typer.Option(None, "--theta", help="Comma-separated source angles to scan (overrides [scan] theta)."),
     top: Optional[int] = typer.Option(None, "--top", help="Distinct candidates certified per scan point."),
-    active_rounds: Optional[int] = typer.Option(None, "--active-rounds", help="Active-learning rounds (overrides [active] rounds; needs an [active] table naming the training data, or [model] dataset)."),
+    learn_rounds: Optional[int] = typer.Option(None, "--learn-rounds", min=1, help="Learning rounds (overrides [learn] rounds; needs a [learn] table)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
 ) -> None:
@@ -37,12 +37,15 @@ def discover_cmd(
     Bell functional, or the NBL interval, BRGP and tripartite NL for the network. A **discovery** has a
     certified lower bound > 0 and meets every constraint of the campaign. Flags override the search config.
 
-    With an [active] table (or --active-rounds), the surrogate searchers run in rounds: each round's certified
-    candidates and random neighbours of them are labelled with certified values, added to the surrogate's training
-    data and the surrogate refit; the surrogate's error on its own certified candidates is recorded per round.
+    With a [learn] table and no --model (the shipped `fig3b` has one), the surrogate is learned in the run on the
+    searched family: certified labels of family members, then rounds of surrogate search -> exact-gradient
+    refinement (searchers with refine = true) -> certified labels at their maxima, neighbours and points of
+    largest ensemble disagreement -> warm refit. The surrogate's error at its searchers' maxima is recorded per
+    round (/learn/rounds), and its prediction at every certified candidate is shown beside the certified value.
     """
     from runs.jobs._discover_config import load_discovery_config, normalise_discovery_config
-    from runs.jobs._discover_run import read_discovery, run_discover
+    from runs.jobs._discover_run import run_discover
+    from runs.jobs._discovery_file import read_discovery
     from runs.cli._progress import rich_progress
 
     try:
@@ -63,8 +66,10 @@ def discover_cmd(
                 raise ValueError(f"--theta expects comma-separated numbers; got {theta!r}") from None
         if top is not None:
             cfg["certify"]["top"] = top
-        if active_rounds is not None:
-            cfg.setdefault("active", {})["rounds"] = active_rounds
+        if learn_rounds is not None:
+            if "learn" not in cfg:
+                raise ValueError("--learn-rounds needs a [learn] table in the search config")
+            cfg["learn"]["rounds"] = learn_rounds
         cfg = normalise_discovery_config(cfg)
     except ValueError as e:
         fail(str(e))
@@ -141,14 +146,13 @@ def _print(out: Path, run) -> None:
         t.add_row(name, _f(p["best_value"]), str(p["evaluations"]), f"{p['seconds']:.1f}", str(p["discoveries"]),
                   _f(p["best_certified"]), _f(p["discoveries_per_minute"]))
     Console().print(t)
-    a = s.get("active")
-    if a:
-        t = Table(title="active learning: the surrogate on its own certified candidates, round by round")
-        for col in ("round", "training rows", "certified", "MAE", "MAE constant", "discoveries", "best certified",
-                    "rows added", "seconds"):
+    a = s.get("learn")
+    if a and a.get("mae"):
+        t = Table(title=f"learning: {a['rows']} certified labels ({', '.join(f'{k} {v}' for k, v in a['methods'].items())}); "
+                        "the surrogate at its searchers' maxima, round by round")
+        for col in ("round", "MAE", "MAE constant", "Spearman", "search s", "label s", "fit s"):
             t.add_column(col)
-        for i in range(len(a["round"])):
-            t.add_row(str(a["round"][i]), str(a["n_train"][i]), f"{a['n_scored'][i]}/{a['n_candidates'][i]}",
-                      _f(a["mae"][i]), _f(a["mae_constant"][i]), str(a["discoveries"][i]), _f(a["best_lower"][i]),
-                      str(a["n_added"][i]), f"{a['seconds'][i]:.0f}")
+        for i in range(len(a["mae"])):
+            t.add_row(str(i), _f(a["mae"][i]), _f(a["mae_constant"][i]), _f(a["spearman"][i]),
+                      f"{a['search_seconds'][i]:.0f}", f"{a['label_seconds'][i]:.0f}", f"{a['fit_seconds'][i]:.0f}")
         Console().print(t)

@@ -218,31 +218,6 @@ CERT_SOURCE_INDEX = "source_index"  # (N,) row of the candidate in its discovery
 CERT_SOURCE_FILE = "source_file"  # (N,) string: that discovery file's name
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# discovery: active learning (discover helper, issue 9). Written when a campaign has an [active] table.
-# /active/<field> (R,) one entry per round (discover.ACTIVE_FIELDS); /active/x (M, *shape) float64 behaviours added to
-# the training data, /active/y (M,) their certified targets, /active/y_round (M,) the round after which each was added.
-ACTIVE = "active"
-ACTIVE_X = "x"
-ACTIVE_Y = "y"
-ACTIVE_Y_ROUND = "y_round"
-ACTIVE_ROUND_FIELDS = {
-    "round": "round index (0: the surrogate given to the campaign)",
-    "n_train": "training rows of the surrogate searched with in this round (base dataset + rows added so far)",
-    "n_candidates": "certified candidates of the round",
-    "n_scored": "candidates whose certificate is usable (status optimal), on which mae is measured",
-    "mae": "mean |surrogate mean - certified target| over the round's scored candidates (NaN if none)",
-    "mae_constant": "the same for a constant predictor at the median of the surrogate's training targets",
-    "best_lower": "largest certified lower bound among the round's discoveries (NaN if none)",
-    "discoveries": "discoveries among the round's candidates",
-    "n_added": "rows labelled and added to the training data after the round (0 in the last round)",
-    "seconds": "wall time of the round: search, certification, labelling and refit (s)",
-}
-
-
-def active_path(field: str) -> str:
-    return f"/{ACTIVE}/{field}"
-
 
 # /learn: the surrogate learned inside a discovery run (runs/jobs/_learn_run.py). One row per labelled behaviour,
 # and /learn/rounds/<field> one entry per round (discover.LEARN_FIELDS).

@@ -44,9 +44,6 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     rows = 600; rounds = 3; maxima = 8  # round at the searchers' maxima (runs/jobs/_learn_run.py; defaults in
     neighbours = 4; disagree = 8        # LEARN_DEFAULTS). --model skips it and uses that model as it is.
 
-    [active]                          # optional: active learning of the surrogate (runs/jobs/_active_run.py)
-    rounds = 3; neighbours = 4; sigma = 0.05     # [3, 4, 0.05]
-    dataset = "swap.h5"               # base training data [model dataset]; preset, members [model's]
 
 ``--quick`` shrinks every budget (steps, time budgets, scan points, certification) so that a campaign ends
 within 5 minutes on a 2-core machine (``quick_config``).
@@ -68,13 +65,12 @@ __all__ = ["load_discovery_config", "normalise_discovery_config", "quick_config"
 
 TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl", "exact")
 _TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
-        "active", "learn"}
+        "learn"}
 #: ``[learn]``: the surrogate learned in the run (runs/jobs/_learn_run.py explains each key). The one place its
 #: defaults live.
 LEARN_DEFAULTS: dict[str, Any] = {"rows": 600, "rounds": 3, "maxima": 8, "neighbours": 4, "sigma": 0.05,
                                   "disagree": 8, "repeat": 4, "preset": "quick", "members": 4, "feature_set": "full",
                                   "label_time_limit": 5.0, "workers": 2}
-_ACTIVE_KEYS = {"rounds", "neighbours", "sigma", "dataset", "preset", "members"}
 _SEARCHER_KEYS = {
     "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser", "refine"},
     "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
@@ -87,7 +83,7 @@ _CERT_KEYS = {"top", "nbl_tol", "nbl_time_limit", "nbl_max_nodes"}
 
 #: --quick: caps on each searcher, on the scan and on certification (5 minutes in all on 2 cores).
 QUICK = {"steps": 40, "time_budget": 15.0, "scan": 2, "top": 4, "nbl_time_limit": 5.0, "nbl_max_nodes": 3000,
-         "starts": 16, "batch": 16, "active_rounds": 2, "neighbours": 2, "learn_rows": 240, "learn_rounds": 3}
+         "starts": 16, "batch": 16, "learn_rows": 240, "learn_rounds": 3}
 
 
 def discovery_config_names() -> list[str]:
@@ -164,6 +160,9 @@ def _keys(table: Mapping, allowed: set, where: str) -> None:
 def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key and value that can be checked without running; fill defaults. Raises ``ValueError``."""
     cfg = copy.deepcopy(dict(raw))
+    if "active" in cfg:
+        raise ValueError("[active] was replaced by [learn] (the surrogate learned on the searched family and refined "
+                         "at its searchers' maxima; docs/discover.md)")
     _keys(cfg, _TOP, "search config")
     if "family" not in cfg:
         raise ValueError("a search config needs a [family] table")
@@ -277,19 +276,6 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     if any(s.get("refine") for s in searchers) and not any(s["target"] == "surrogate" for s in searchers):
         raise ValueError("a refine searcher starts from the surrogate searchers' best points: add a searcher with "
                          "target 'surrogate'")
-    if "active" in cfg:
-        a = cfg["active"]
-        _keys(a, _ACTIVE_KEYS, "active")
-        a["rounds"] = _int(a.get("rounds", 3), "[active] rounds", 1)
-        a["neighbours"] = _int(a.get("neighbours", 4), "[active] neighbours", 0)
-        a["sigma"] = _num(a.get("sigma", 0.05), "[active] sigma", nonneg=True)
-        if a["rounds"] < 1 or a["neighbours"] < 0 or not a["sigma"] >= 0:
-            raise ValueError(f"[active] needs rounds >= 1, neighbours >= 0, sigma >= 0; got {a['rounds']}, "
-                             f"{a['neighbours']}, {a['sigma']}")
-        if not any(s["target"] == "surrogate" for s in searchers):
-            raise ValueError("[active] refits the surrogate: at least one searcher must have target 'surrogate'")
-        if len(scan.get("theta", [None])) > 1:
-            raise ValueError("[active] runs at one scan point: give one [scan] theta (or --theta with one angle)")
     return cfg
 
 
@@ -313,9 +299,6 @@ def _learn_check(cfg: dict[str, Any], searchers) -> None:
     if not any(s["target"] == "surrogate" for s in searchers):
         raise ValueError("[learn] trains the surrogate the searchers use: at least one searcher must have target "
                          "'surrogate'")
-    if "active" in cfg:
-        raise ValueError("[learn] and [active] both refine the surrogate; keep one ([learn] labels the family "
-                         "itself and warm-starts its refits)")
 
 
 def _searcher_check(s: Mapping[str, Any]) -> None:
@@ -349,9 +332,6 @@ def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if "learn" in q:
         q["learn"]["rows"] = min(int(q["learn"]["rows"]), QUICK["learn_rows"])
         q["learn"]["rounds"] = min(int(q["learn"]["rounds"]), QUICK["learn_rounds"])
-    if "active" in q:
-        q["active"]["rounds"] = min(int(q["active"]["rounds"]), QUICK["active_rounds"])
-        q["active"]["neighbours"] = min(int(q["active"]["neighbours"]), QUICK["neighbours"])
     q["quick"] = True
     return q
 

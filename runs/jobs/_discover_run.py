@@ -5,7 +5,7 @@ for each scan point (or once): every searcher in turn writes ``/traces/<name>``;
 that scan point are certified and appended to ``/candidates``. Root ``status`` becomes ``complete`` with a
 ``summary`` (JSON, with a ``headline``) at the end, or ``failed`` with the error.
 
-Seeds: searcher i at scan point j in active-learning round r (0 without one) uses ``master + 1000 * j + i + 100 * r``
+Seeds: searcher i at scan point j in learning round r (0 without one) uses ``master + 1000 * j + i + 100 * r``
 (``searcher_seed``); certification uses ``master``.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,22 +26,24 @@ from runs.files import _layout as L
 from runs.jobs._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
 from runs.files._failure import create_guarded, failure_reason
 from runs.files._store import create_run, set_status
+from runs.jobs._discovery_file import read_discovery, summary_of  # noqa: F401  (read_discovery: the runner's reader)
+from runs.jobs._learn_run import learn_in_run
 
 __all__ = ["run_discover", "read_discovery", "SEED_DERIVATION"]
 
-SEED_DERIVATION = ("searcher i at scan point j (active-learning round r, 0 without one): master + 1000*j + i + 100*r; "
-                   "certification: master")
+SEED_DERIVATION = ("searcher i at scan point j (learning round r, 0 without one): master + 1000*j + i + 100*r; "
+                   "certification and labels: master; the learned surrogate's fits: master + 1 + k (k-th fit)")
 
 
 def searcher_seed(master: int, j: int, i: int, r: int = 0) -> int:
-    """The seed of searcher ``i`` at scan point ``j`` in active-learning round ``r`` (``SEED_DERIVATION``)."""
+    """The seed of searcher ``i`` at scan point ``j`` in learning round ``r`` (``SEED_DERIVATION``)."""
     return master + 1000 * j + i + 100 * r
 
 
 def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, theta, seed: int, done: list[int],
                  total: int, progress, starts=None) -> Any:
     """Run one searcher (``s``: its config) on ``objective`` over ``fam`` and write its trace as ``name``; the one
-    searcher loop of ``run_discover`` and of the active-learning rounds. ``done`` counts steps across searchers
+    searcher loop of ``run_discover`` and of the learning rounds. ``done`` counts steps across searchers
     (for ``progress``); returns the search result, renamed."""
     import discover as d
 
@@ -60,7 +61,7 @@ def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, 
     params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
     _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
     return res
-_STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
+from runs.jobs._discovery_file import STRING_STATUS as _STRING_STATUS
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -68,7 +69,8 @@ def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
     """The surrogate named by ``--model`` / ``[model] path``, or (``--quick``) one trained now. Returns
     ``(surrogate, path, config_hash)``."""
     from runs.files._readonly import open_readonly
-    from runs.jobs._model_run import load_model, run_train
+    from runs.files._model_file import load_model
+    from runs.jobs._model_run import run_train
 
     path = model if model is not None else cfg["model"].get("path")
     if path is None:
@@ -206,10 +208,6 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     from runs.files._store import check_out_path
 
     check_out_path(out)  # a missing folder is refused now, not after the searches (or a --quick training)
-    if cfg.get("active") is not None:  # refused before anything is written or trained
-        from runs.jobs._active_run import active_dataset
-
-        active_dataset(cfg)
     if model is not None:
         model = Path(model)
         if not model.is_file():
@@ -243,14 +241,10 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         cfg["model"]["path"] = str(model)
     fam0 = fams[0]
     cert = cfg["certify"]
-    active = cfg.get("active")
     total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
     if learning:  # the surrogate and refine searchers run once per learning round
         sur = [s for s in cfg["searchers"] if s["target"] == "surrogate" or s.get("refine")]
         total += len(thetas) * (cfg["learn"]["rounds"] - 1) * sum(int(s["steps"]) for s in sur)
-    if active is not None:  # the surrogate searchers run once per round; each round certifies its own candidates
-        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate"]
-        total += (active["rounds"] - 1) * (sum(int(s["steps"]) for s in sur) + max(int(cert["top"]), len(sur)))
     done = [0]
 
     master = int(cfg["seed"])
@@ -266,15 +260,15 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
         per: dict[str, dict[str, Any]] = {}
         learned = None
         if learning:
-            learned = _learn(f, cfg, fams, thetas, per, progress, done, total)
+            learned = learn_in_run(f, cfg, fams, thetas, per, progress, done, total)
             surrogate = learned.predictor
         for j, theta in enumerate(thetas):
             fam = fams[j]
             results = list(learned.results[j]) if learned is not None else []
             proposals = list(results)  # the surrogate searchers' results: where refine searchers start
             for i, s in enumerate(cfg["searchers"]):
-                if (active is not None or learned is not None) and s["target"] == "surrogate":
-                    continue  # run by the learning / active-learning rounds
+                if learned is not None and s["target"] == "surrogate":
+                    continue  # run by the learning rounds
                 if learned is not None and s.get("refine"):
                     continue  # run in every learning round, from that round's surrogate searchers
                 starts = d.best_distinct(proposals, int(s.get("starts", 32)), fam) if s.get("refine") else None
@@ -299,9 +293,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
                     seed=master, progress=creport,
                 )
                 _append_candidates(f, cands)
-            if active is not None:
-                _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, total)
-        summary = _summary(f, cfg, per, time.perf_counter() - t0)
+        summary = summary_of(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
     except BaseException as e:
         try:
@@ -313,167 +305,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     return out
 
 
-def _learn(f, cfg, fams, thetas, per, progress, done, total):
-    """``discover.learn`` over the scan: the surrogate trained on the family, refined at its searchers' maxima
-    round by round; rounds to ``/learn/rounds``, labelled rows to ``/learn``, traces ``<name>@round=<r>``."""
-    import discover as d
-
-    from runs.jobs._learn_run import Labeller, make_fit, write_learn, write_learn_round
-
-    lc, master = cfg["learn"], int(cfg["seed"])
-    sur = [(i, s) for i, s in enumerate(cfg["searchers"]) if s["target"] == "surrogate"]
-    ref = [(i, s) for i, s in enumerate(cfg["searchers"]) if s.get("refine")]
-    fit = make_fit(cfg, fams[0].scenario)
-
-    def search(pred, j: int, r: int):
-        """The surrogate searchers, then the refine searchers from their best points (every round: the model
-        learns where refinement goes)."""
-        out = []
-        for group in (sur, ref):
-            starts_from = list(out)
-            for i, s in group:
-                name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
-                starts = d.best_distinct(starts_from, int(s.get("starts", 32)), fams[j]) if s.get("refine") else None
-                res = run_searcher(f, s, name, _objective(s["target"], cfg, pred), fams[j], thetas[j],
-                                   searcher_seed(master, j, i, r), done, total, progress, starts=starts)
-                out.append(res)
-                _tally(per, s["name"], res)
-        return out
-
-    def say(phase: str, info) -> None:
-        if progress is not None:
-            progress(done[0], total, {f"learn_{phase}": float(info.get("round", 0.0)),
-                                      **{k: float(v) for k, v in info.items() if k != "round"}})
-
-    with Labeller(cfg, fams[0].scenario) as label:
-        res = d.learn(fams, label=label, fit=fit, search=search, rows=int(lc["rows"]), rounds=int(lc["rounds"]),
-                      maxima=int(lc["maxima"]), neighbours=int(lc["neighbours"]), sigma=float(lc["sigma"]),
-                      disagree=int(lc["disagree"]), seed=master, on_round=lambda rec: write_learn_round(f, rec),
-                      progress=say)
-    write_learn(f, res, thetas)
-    return res
-
-
-def _active_rounds(f, cfg, fam, theta, j, surrogate, cons, per, progress, done, total) -> None:
-    """``discover.active_learning`` over the surrogate searchers at one scan point; rounds to ``/active``,
-    candidates to ``/candidates`` (searcher ``<name>@round=<r>``), traces to ``/traces/<name>@round=<r>``."""
-    import discover as d
-
-    from runs.jobs._active_run import base_training_data, make_label, make_refit, write_added, write_round
-
-    a, cert, master = cfg["active"], cfg["certify"], int(cfg["seed"])
-    x0, y0 = base_training_data(cfg, surrogate)
-    label = make_label(cfg, fam.scenario)
-    refit = make_refit(cfg, surrogate, x0, y0)
-
-    def search_round(predictor, r: int):
-        results = []
-        for i, s in enumerate(cfg["searchers"]):
-            if s["target"] != "surrogate":
-                continue
-            name = f"{s['name']}@round={r}" + ("" if theta is None else f"@theta={theta:g}")
-            res = run_searcher(f, s, name, _objective("surrogate", cfg, predictor), fam, theta,
-                               searcher_seed(master, j, i, r), done, total, progress)
-            results.append(res)
-            _tally(per, s["name"], res)
-        base = done[0]
-
-        def creport(n, tot, info):
-            done[0] = base + n
-            if progress is not None:
-                progress(done[0], total, {"round": float(r), "certified": float(n), **info})
-
-        cands = d.certify_candidates(
-            results, cons, top=int(cert["top"]), predict=predictor, nbl_tol=float(cert["nbl_tol"]),
-            nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]), seed=master,
-            progress=creport,
-        )
-        _append_candidates(f, cands)
-        return cands
-
-    res = d.active_learning(
-        surrogate, family=fam, search=search_round, label=label, refit=refit, n_train=len(y0), y_base=y0,
-        rounds=int(a["rounds"]), neighbours=int(a["neighbours"]), sigma=float(a["sigma"]), seed=master,
-        on_round=lambda rec, cands: write_round(f, rec),
-    )
-    write_added(f, res.x_added, res.y_added, res.round_added)
-
-
 def _rename(res, name):
     import dataclasses
 
     return dataclasses.replace(res, searcher=name, trace=dataclasses.replace(res.trace, searcher=name))
-
-
-def _summary(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
-    data = read_candidates(f)
-    n = len(data.get("discovery", []))
-    disc = np.asarray(data.get("discovery", np.zeros(0, bool)), dtype=bool)
-    bilocal = cfg["family"].get("scenario") == "bilocal"
-    lower = np.asarray(data["nbl_lower" if bilocal else "nl_lower"]) if n else np.zeros(0)
-    searchers = np.asarray(data.get("searcher", []), dtype=object)
-    for name, p in per.items():
-        mine = np.array([str(s).split("@")[0] == name for s in searchers], dtype=bool)
-        p["discoveries"] = int((disc & mine).sum())
-        p["best_certified"] = float(lower[disc & mine].max()) if (disc & mine).any() else None
-        p["discoveries_per_minute"] = p["discoveries"] / max(p["seconds"] / 60, 1e-9)
-    what = "NBL" if bilocal else "NL"
-    best = None
-    if disc.any():
-        i = int(np.flatnonzero(disc)[np.argmax(lower[disc])])
-        best = {"index": i, "searcher": str(searchers[i]), f"{what.lower()}_lower": float(lower[i]),
-                "theta": float(data["theta"][i]), "brgp": float(data["brgp"][i]),
-                "tripartite_nl": float(data["tripartite_nl"][i])}
-        headline = (f"{cfg['name']}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
-                    f"{lower[i]:.4g} ({best['searcher']})")
-    else:
-        headline = f"{cfg['name']}: no discovery among {n} certified candidates"
-    out = {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
-           "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
-    if L.ACTIVE in f:
-        import discover as d
-
-        g = f[L.ACTIVE]
-        out["active"] = {k: [None if isinstance(v, float) and not math.isfinite(v) else v
-                             for v in g[k][()].tolist()] for k in d.ACTIVE_FIELDS if k in g}
-        out["headline"] += (f"; active learning: {len(g['round'])} rounds, surrogate MAE on its certified candidates "
-                            + " -> ".join("-" if not math.isfinite(v) else f"{v:.2g}" for v in g["mae"][()]))
-    return out
-
-
-def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
-    """``/candidates/*`` of an open discovery file (status enums as names, searcher as str)."""
-    out: dict[str, np.ndarray] = {}
-    if L.CANDIDATES not in f:
-        return out
-    rows = int(f.attrs[L.ROWS_COMPLETE])
-    for k, ds in f[L.CANDIDATES].items():
-        a = ds[:rows]
-        if k in _STRING_STATUS:
-            a = L.decode_status(a, ds.dtype)  # through the file's own enum (old files: none = 0, shifted codes)
-        elif k == "searcher":
-            a = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in a], dtype=object)
-        out[k] = a
-    return out
-
-
-def read_discovery(path: str | os.PathLike) -> dict[str, Any]:
-    """Everything of a discovery run file: ``config``, ``summary``, ``status``, ``traces`` (name -> dict of arrays
-    and attrs), ``candidates`` (field -> array), ``model`` (attrs)."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get(L.KIND) != L.KIND_DISCOVERY:
-            raise ValueError(f"{path} is not a discovery run (kind={f.attrs.get(L.KIND)!r})")
-        traces = {}
-        for name, g in f[L.TRACES].items() if L.TRACES in f else ():
-            traces[name] = {**{k: g[k][()] for k in L.TRACE_FIELDS}, "attrs": dict(g.attrs)}
-        return {
-            "config": json.loads(f[L.CONFIG].attrs[L.CONFIG_JSON]),
-            "config_hash": str(f[L.CONFIG].attrs[L.CONFIG_HASH]),
-            "summary": json.loads(f.attrs[L.SUMMARY]),
-            "status": str(f.attrs[L.STATUS]),
-            "seed": int(f[L.SEEDS].attrs[L.SEED_MASTER]),
-            "model": dict(f[L.MODEL].attrs) if L.MODEL in f else {},
-            "traces": traces,
-            "candidates": read_candidates(f),
-            "active": {k: v[()] for k, v in f[L.ACTIVE].items()} if L.ACTIVE in f else {},
-        }

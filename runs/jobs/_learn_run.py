@@ -38,7 +38,7 @@ import numpy as np
 
 from runs.files import _layout as L
 
-__all__ = ["Labeller", "make_fit", "write_learn", "write_learn_round"]
+__all__ = ["Labeller", "make_fit", "write_learn", "write_learn_round", "learn_in_run"]
 
 
 def _label_one(args) -> tuple[float, float, str, float, str]:
@@ -163,3 +163,57 @@ def write_learn(f: h5py.File, res, thetas) -> None:
         ds.attrs[L.DESCRIPTION] = L.LEARN_ROW_FIELDS[k]
     g.attrs["initial_label_seconds"], g.attrs["initial_fit_seconds"] = res.initial_seconds
     f.flush()
+
+
+def learn_in_run(f, cfg, fams, thetas, per, progress, done, total):
+    """``discover.learn`` over the scan: the surrogate trained on the family, refined at its searchers' maxima
+    round by round; rounds to ``/learn/rounds``, labelled rows to ``/learn``, traces ``<name>@round=<r>``."""
+    import discover as d
+
+    from runs.jobs._discover_run import _objective, _tally, run_searcher, searcher_seed
+
+    lc, master = cfg["learn"], int(cfg["seed"])
+    sur = [(i, s) for i, s in enumerate(cfg["searchers"]) if s["target"] == "surrogate"]
+    ref = [(i, s) for i, s in enumerate(cfg["searchers"]) if s.get("refine")]
+    fit = make_fit(cfg, fams[0].scenario)
+
+    last: dict[int, list] = {}
+
+    def search(pred, j: int, r: int):
+        """The surrogate searchers, then the refine searchers from their best points (every round: the model
+        learns where refinement goes). From round 1 on, half of each surrogate searcher's starts continue from the
+        previous round's best points (labelled since, so the model is now trained where the search continues), the
+        other half are fresh members (exploration); in the last round every start continues (its candidates are
+        the ones certified)."""
+        out = []
+        for group in (sur, ref):
+            starts_from = list(out)
+            for i, s in group:
+                name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
+                n = int(s.get("starts", 32))
+                if s.get("refine"):
+                    starts = d.best_distinct(starts_from, n, fams[j])
+                elif s["kind"] == "gradient" and last.get(j):
+                    final = r == int(lc["rounds"]) - 1  # the last round exploits: every start continues
+                    starts = d.best_distinct(last[j], n if final else max(1, n // 2), fams[j], each=True)
+                else:
+                    starts = None
+                res = run_searcher(f, s, name, _objective(s["target"], cfg, pred), fams[j], thetas[j],
+                                   searcher_seed(master, j, i, r), done, total, progress, starts=starts)
+                out.append(res)
+                _tally(per, s["name"], res)
+        last[j] = out
+        return out
+
+    def say(phase: str, info) -> None:
+        if progress is not None:
+            progress(done[0], total, {f"learn_{phase}": float(info.get("round", 0.0)),
+                                      **{k: float(v) for k, v in info.items() if k != "round"}})
+
+    with Labeller(cfg, fams[0].scenario) as label:
+        res = d.learn(fams, label=label, fit=fit, search=search, rows=int(lc["rows"]), rounds=int(lc["rounds"]),
+                      maxima=int(lc["maxima"]), neighbours=int(lc["neighbours"]), sigma=float(lc["sigma"]),
+                      disagree=int(lc["disagree"]), seed=master, on_round=lambda rec: write_learn_round(f, rec),
+                      progress=say)
+    write_learn(f, res, thetas)
+    return res

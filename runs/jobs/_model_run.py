@@ -16,7 +16,6 @@ import numpy as np
 
 from runs import _signals as signals
 from runs.files import _store
-from runs.files._model_file import load_model, read_model  # noqa: F401  (the discover job imports them from here)
 from runs.files._model_file import remove_incomplete_model, save_model
 
 __all__ = ["run_train", "training_data", "default_feature_set"]

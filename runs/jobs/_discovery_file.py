@@ -1,0 +1,111 @@
+"""Reading a discovery run file: its candidates, everything in it (``runs.read_discovery``), and the summary a run
+writes at its end (``summary_of``: per-searcher tallies, the best discovery, the surrogate at its certified candidates,
+the learning's labels and rounds)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import h5py
+import numpy as np
+
+from runs.files import _layout as L
+
+__all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
+
+#: Candidate fields stored as HDF5 enums of the one status table (runs/files/_layout.py).
+STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
+
+
+def summary_of(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
+    data = read_candidates(f)
+    n = len(data.get("discovery", []))
+    disc = np.asarray(data.get("discovery", np.zeros(0, bool)), dtype=bool)
+    bilocal = cfg["family"].get("scenario") == "bilocal"
+    lower = np.asarray(data["nbl_lower" if bilocal else "nl_lower"]) if n else np.zeros(0)
+    searchers = np.asarray(data.get("searcher", []), dtype=object)
+    for name, p in per.items():
+        mine = np.array([str(s).split("@")[0] == name for s in searchers], dtype=bool)
+        p["discoveries"] = int((disc & mine).sum())
+        p["best_certified"] = float(lower[disc & mine].max()) if (disc & mine).any() else None
+        p["discoveries_per_minute"] = p["discoveries"] / max(p["seconds"] / 60, 1e-9)
+    what = "NBL" if bilocal else "NL"
+    best = None
+    if disc.any():
+        i = int(np.flatnonzero(disc)[np.argmax(lower[disc])])
+        best = {"index": i, "searcher": str(searchers[i]), f"{what.lower()}_lower": float(lower[i]),
+                "theta": float(data["theta"][i]), "brgp": float(data["brgp"][i]),
+                "tripartite_nl": float(data["tripartite_nl"][i])}
+        headline = (f"{cfg['name']}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
+                    f"{lower[i]:.4g} ({best['searcher']})")
+    else:
+        headline = f"{cfg['name']}: no discovery among {n} certified candidates"
+    out = {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
+           "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
+    from runs.files._browse import candidate_table
+
+    table = candidate_table(f)
+    if table is not None:
+        def fin(v):
+            return None if not math.isfinite(v) else v
+
+        out["surrogate_at_candidates"] = {"mae": fin(table["mae"]), "mae_constant": fin(table["mae_constant"]),
+                                          "spearman": fin(table["spearman"]), "n": len(table["rows"])}
+    if L.LEARN in f:
+        g = f[L.LEARN]
+        methods = [m.decode() if isinstance(m, bytes) else str(m) for m in g["method"][()]]
+        out["learn"] = {"rows": len(methods), "usable": int(np.asarray(g["usable"][()], bool).sum()),
+                        "methods": {m: methods.count(m) for m in sorted(set(methods))},
+                        "initial_label_seconds": float(g.attrs["initial_label_seconds"]),
+                        "initial_fit_seconds": float(g.attrs["initial_fit_seconds"]),
+                        **{k: [None if not math.isfinite(v) else float(v) for v in g["rounds"][k][()]] for k in
+                           ("mae", "mae_constant", "spearman", "label_seconds", "fit_seconds", "search_seconds")
+                           if "rounds" in g and k in g["rounds"]}}
+        sc = out.get("surrogate_at_candidates")
+        if sc and sc["mae"] is not None and sc["mae_constant"] is not None:
+            out["headline"] += (f"; surrogate at its certified candidates: MAE {sc['mae']:.2g} (constant "
+                                f"{sc['mae_constant']:.2g}), Spearman {sc['spearman'] if sc['spearman'] is None else round(sc['spearman'], 2)}")
+    return out
+
+
+def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
+    """``/candidates/*`` of an open discovery file (status enums as names, searcher as str)."""
+    out: dict[str, np.ndarray] = {}
+    if L.CANDIDATES not in f:
+        return out
+    rows = int(f.attrs[L.ROWS_COMPLETE])
+    for k, ds in f[L.CANDIDATES].items():
+        a = ds[:rows]
+        if k in STRING_STATUS:
+            a = L.decode_status(a, ds.dtype)  # through the file's own enum (old files: none = 0, shifted codes)
+        elif k == "searcher":
+            a = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in a], dtype=object)
+        out[k] = a
+    return out
+
+
+def read_discovery(path: str | os.PathLike) -> dict[str, Any]:
+    """Everything of a discovery run file: ``config``, ``summary``, ``status``, ``traces`` (name -> dict of arrays
+    and attrs), ``candidates`` (field -> array), ``model`` (attrs)."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get(L.KIND) != L.KIND_DISCOVERY:
+            raise ValueError(f"{path} is not a discovery run (kind={f.attrs.get(L.KIND)!r})")
+        traces = {}
+        for name, g in f[L.TRACES].items() if L.TRACES in f else ():
+            traces[name] = {**{k: g[k][()] for k in L.TRACE_FIELDS}, "attrs": dict(g.attrs)}
+        return {
+            "config": json.loads(f[L.CONFIG].attrs[L.CONFIG_JSON]),
+            "config_hash": str(f[L.CONFIG].attrs[L.CONFIG_HASH]),
+            "summary": json.loads(f.attrs[L.SUMMARY]),
+            "status": str(f.attrs[L.STATUS]),
+            "seed": int(f[L.SEEDS].attrs[L.SEED_MASTER]),
+            "model": dict(f[L.MODEL].attrs) if L.MODEL in f else {},
+            "traces": traces,
+            "candidates": read_candidates(f),
+            "learn": ({k: v[()] for k, v in f[L.LEARN].items() if isinstance(v, h5py.Dataset)}
+                      | ({"rounds": {k: v[()] for k, v in f[L.LEARN_ROUNDS].items()}} if L.LEARN_ROUNDS in f else {})
+                      if L.LEARN in f else {}),
+        }
