@@ -108,7 +108,7 @@ def test_certified_nbl_is_unchanged_by_each_relabelling():
     (measured: Werner v = 0.9, true NBL 0.068198, one-node upper 0.077500 or 0.068918 by relabelling;
     docs/surrogates.md)."""
     sc = bc.BilocalScenario("binary")
-    p = bc.sample("quantum", sc, 3, np.random.default_rng(3)).numpy()
+    p = bc.sample("quantum", sc, 4, np.random.default_rng(3)).numpy()
     gens = [
         lambda b: bc.relabel_settings(b, 0, [1, 0]),
         lambda b: bc.relabel_settings(b, 1, [1, 0]),
