@@ -87,8 +87,10 @@ def test_network_relabellings_are_bellcore_relabellings(variant):
     else:  # permutations of (b0, b1, b0 + b1) with signs (s0, s1, s0 s1)
         SBs = [np.diag([s0, s1, s0 * s1]) @ np.eye(3)[list(q)] for q in itertools.permutations(range(3))
                for s0 in (1.0, -1.0) for s1 in (1.0, -1.0)]
-    fn = jax.jit(lambda SA, SB, SC, sw: relabel_network_features(x, SA, SB, SC, sw, variant))
-    ours = _rows([fn(SA, SB, SC, sw) for SA in _signed_perms(2) for SB in SBs for SC in _signed_perms(2) for sw in (False, True)])
+    combos = list(itertools.product(_signed_perms(2), SBs, _signed_perms(2), (False, True)))
+    args = [jnp.asarray(np.stack([c[i] for c in combos])) for i in range(4)]
+    fn = jax.jit(jax.vmap(lambda SA, SB, SC, sw: relabel_network_features(x, SA, SB, SC, sw, variant)))
+    ours = _rows(fn(*args))
     assert len(bell) == len(ours) == (1024 if variant == "binary" else 3072)
     assert ours == bell
     aug = S.augmentation("network", sc)
@@ -125,3 +127,137 @@ def test_certified_nbl_is_unchanged_by_each_relabelling():
             r = certify.nonbilocality(g(bc.Behaviour(q, sc)), tol=1e-5)
             assert r.upper - r.lower <= 1e-5 + 1e-12
             assert r.lower <= ref.upper + 1e-9 and ref.lower <= r.upper + 1e-9
+
+
+# ------------------------------------------------------------------------------------- warm start and latent output
+def _chsh_margin(p):
+    """A stand-in label with the shape of NL (0 on most points, linear above): max(0, CHSH - 0.5) / 8 with
+    CHSH = E00 + E01 + E10 - E11 (not invariant under relabellings: these fits run without augmentation)."""
+    s = np.array([1.0, -1.0])
+    E = np.einsum("nabxy,a,b->nxy", p, s, s)
+    return np.maximum(0.0, E[:, 0, 0] + E[:, 0, 1] + E[:, 1, 0] - E[:, 1, 1] - 0.5) / 8
+
+
+_GROUPS = (S.GroupSpec("mlp", 2, 32, 2, "gelu", floor=True),)
+
+
+def _cfg(**kw):
+    base = dict(groups=_GROUPS, epochs=15, patience=15, batch_size=64, learning_rate=5e-3, blend_budget=0, seed=3,
+                augment=False)
+    base.update(kw)
+    return S.TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def m2():
+    """Uniform-NS m = 2 points, the stand-in label (0 on most points); a floored model trained on the first 1,500."""
+    sc = bc.BellScenario.binary(2)
+    beh = bc.sample("uniform-ns", sc, 5000, np.random.default_rng(11)).numpy()
+    y = _chsh_margin(beh)
+    prev = S.fit_surrogate(beh[:1500], y[:1500], sc, feature_set="full", target="nl", config=_cfg())
+    return sc, beh, y, prev
+
+
+def _leaves(tree):
+    import equinox as eqx
+
+    return [np.asarray(v) for v in jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def test_warm_start_starts_from_the_previous_members(m2):
+    """With learning rate 0 nothing moves: the refit's members, standardisation and scale are the previous ones, and
+    its first epoch's validation error is the previous members' error on the new split (a fresh start would differ)."""
+    sc, beh, y, prev = m2
+    x = np.asarray(S.features(beh, sc, "full"))
+    xt, yt, xv, yv = x[1500:3000], y[1500:3000], x[3000:3500], y[3000:3500]  # other rows: other statistics
+    ens, curves = S.train_ensemble(xt, yt, xv, yv, _cfg(learning_rate=0.0, epochs=2), init=prev.surrogate.ensemble)
+    for a, b in zip(_leaves(ens), _leaves(prev.surrogate.ensemble)):
+        np.testing.assert_array_equal(a, b)
+    want = np.abs(np.asarray(prev.surrogate.ensemble.members_output(jnp.asarray(xv, jnp.float32))) - yv).mean(axis=1)
+    name = _GROUPS[0].name
+    np.testing.assert_allclose(curves.initial_val_mae[name], want, rtol=1e-5)
+    np.testing.assert_allclose(curves.groups[name]["val_mae"][0], want, rtol=1e-5)
+    np.testing.assert_array_equal(curves.best_epoch[name], [-1, -1])
+    fresh, fc = S.train_ensemble(xt, yt, xv, yv, _cfg(learning_rate=0.0, epochs=2))
+    assert not np.allclose(fc.groups[name]["val_mae"][0], want, rtol=1e-3)
+    assert not np.allclose(np.asarray(fresh.x_mean), np.asarray(prev.surrogate.ensemble.x_mean))
+
+
+def test_warm_start_refuses_what_does_not_match(m2):
+    sc, beh, y, prev = m2
+    x = np.asarray(S.features(beh[:100], sc, "full"))
+    other = (S.GroupSpec("mlp", 2, 16, 2, "gelu"),)
+    with pytest.raises(ValueError, match="member specs must be the same"):
+        S.train_ensemble(x[:80], y[:80], x[80:], y[80:100], _cfg(groups=other), init=prev.surrogate.ensemble)
+    with pytest.raises(ValueError, match="features from members trained on 8"):
+        S.train_ensemble(x[:80, :5], y[:80], x[80:, :5], y[80:100], _cfg(), init=prev.surrogate.ensemble)
+    with pytest.raises(ValueError, match="feature set canonical"):
+        S.fit_surrogate(beh[:100], y[:100], sc, feature_set="canonical", target="nl", config=_cfg(), init=prev.surrogate)
+    with pytest.raises(ValueError, match="target nbl"):
+        S.fit_surrogate(beh[:100], y[:100], sc, feature_set="full", target="nbl", config=_cfg(), init=prev.surrogate)
+    with pytest.raises(ValueError, match="scenario"):
+        b3 = bc.sample("uniform-ns", bc.BellScenario((2, 2), (2, 3)), 20, np.random.default_rng(0)).numpy()
+        S.fit_surrogate(b3, np.zeros(20), b3.shape[1:] and bc.BellScenario((2, 2), (2, 3)), feature_set="full",
+                        target="nl", config=_cfg(), init=prev.surrogate)
+
+
+def test_warm_refit_with_more_rows_beats_a_fresh_fit_of_equal_epochs(m2):
+    """Active learning's refit: previous rows + 1,500 new ones, 3 epochs. Started from the previous members it ends
+    with a lower held-out error than fresh members trained for the same 3 epochs."""
+    sc, beh, y, prev = m2
+    rows = slice(0, 3000)
+    short = _cfg(epochs=3, patience=3)
+    warm = S.fit_surrogate(beh[rows], y[rows], sc, feature_set="full", target="nl", config=short, init=prev.surrogate)
+    fresh = S.fit_surrogate(beh[rows], y[rows], sc, feature_set="full", target="nl", config=short)
+    test_x, test_y = beh[3500:], y[3500:]
+    err = {k: float(np.abs(np.asarray(r.surrogate(test_x).mean) - test_y).mean()) for k, r in
+           (("warm", warm), ("fresh", fresh), ("prev", prev))}
+    assert err["warm"] < 0.8 * err["fresh"], err
+    assert err["warm"] <= err["prev"] * 1.05, err
+
+
+def test_latent_output_is_the_unfloored_blend(m2):
+    """Where every floored member is above 0 the latent output is the prediction; where the prediction is 0 it goes
+    below 0, with a gradient in the behaviour that the floored prediction lacks."""
+    sc, beh, y, prev = m2
+    sur = prev.surrogate
+    p = beh[3500:]
+    pred, lat = sur(p), sur.latent(p)
+    pos = np.all(np.asarray(pred.members) > 0, axis=0)
+    zero = np.asarray(pred.mean) == 0
+    assert pos.sum() > 10 and zero.sum() > 100
+    np.testing.assert_allclose(np.asarray(lat.mean)[pos], np.asarray(pred.mean)[pos], rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(lat.members)[:, pos], np.asarray(pred.members)[:, pos])
+    assert np.all(np.asarray(lat.mean) <= np.asarray(pred.mean) + 1e-7)
+    assert (np.asarray(lat.mean)[zero] < 0).mean() > 0.5
+    k = int(np.flatnonzero(zero & (np.asarray(lat.mean) < 0))[0])
+    g_pred = jax.grad(lambda q: sur(q).mean)(jnp.asarray(p[k]))
+    g_lat = jax.grad(lambda q: sur.latent(q).mean)(jnp.asarray(p[k]))
+    assert float(jnp.abs(g_pred).max()) == 0.0 and float(jnp.abs(g_lat).max()) > 0
+    with pytest.raises(ValueError, match="latent output is a regression"):
+        cls = S.Ensemble.init((S.GroupSpec("mlp", 1, 8, 1),), 4, "classification", jax.random.PRNGKey(0))
+        cls.predict(jnp.zeros((2, 4)), latent=True)
+
+
+# ------------------------------------------------------------------------------ the censored preset, model files
+def test_censored_preset_on_network_features_round_trips_through_a_model_file(tmp_path):
+    import runs
+
+    sc = bc.BilocalScenario("binary")
+    beh = bc.sample("quantum", sc, 300, np.random.default_rng(5)).numpy()
+    y = np.maximum(0.0, np.asarray(bc.brgp_value(bc.Behaviour(beh, sc))) - 1.0)  # a cheap stand-in label, often 0
+    cfg = S.preset_config("censored", "nbl", seed=1, epochs=3)
+    assert cfg.n_members == 4 and all(g.floor and g.kind == "mlp" for g in cfg.groups) and cfg.loss == "huber"
+    with pytest.raises(ValueError, match="censored"):
+        S.preset_config("censored", "class")
+    res = S.fit_surrogate(beh, y, sc, feature_set="network", target="nbl", config=cfg)
+    path = runs.save_model(tmp_path / "m.h5", res.surrogate, train_config=cfg.to_json(), dataset_hash="0" * 64,
+                           curves=res.curves)
+    back = runs.load_model(path)
+    assert back.feature_set == "network" and back.ensemble.specs == res.surrogate.ensemble.specs
+    np.testing.assert_allclose(np.asarray(back(beh[:20]).mean), np.asarray(res.surrogate(beh[:20]).mean), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(back.latent(beh[:20]).mean), np.asarray(res.surrogate.latent(beh[:20]).mean), rtol=1e-6)
+    # a warm start from the loaded model, on the network features with their augmentation
+    again = S.fit_surrogate(beh, y, sc, feature_set="network", target="nbl", config=cfg, init=back)
+    assert again.surrogate.ensemble.specs == back.ensemble.specs
+    np.testing.assert_array_equal(np.asarray(again.surrogate.ensemble.x_mean), np.asarray(back.ensemble.x_mean))
