@@ -96,24 +96,31 @@ def relabel_network_features(x, SA, SB, SC, swap, variant: str):
     return jnp.concatenate([v.ravel() for v in (A, B, C, AB, BC, AC, ABC)])
 
 
-def _signed_permutation(key, n, dtype):
-    """``diag(s) P``: ``(S v)[i] = s_i v[pi(i)]``, ``pi`` a uniform permutation, ``s`` uniform signs."""
-    kp, kf = jax.random.split(key)
-    return _flips(kf, n, dtype)[:, None] * jnp.eye(n, dtype=dtype)[jax.random.permutation(kp, n)]
+@functools.cache
+def _party_group(n: int, bsm: bool = False) -> np.ndarray:
+    """Every signed permutation ``S = diag(s) P`` a relabelling of one party makes of its observables, ``(G, n, n)``:
+    ``(S v)[i] = s_i v[pi(i)]``. Two settings (or binary B): all ``2! 2^2 = 8``. BSM B (``n = 3``: ``b0, b1, b0+b1``):
+    a permutation of its four outcomes is affine over the two bits, so it permutes the three observables arbitrarily
+    with signs ``(s0, s1, s0 s1)``: 24 maps."""
+    import itertools
+
+    if bsm:
+        signs = [(s0, s1, s0 * s1) for s0 in (1.0, -1.0) for s1 in (1.0, -1.0)]
+    else:
+        signs = list(itertools.product((1.0, -1.0), repeat=n))
+    return np.stack([np.asarray(s)[:, None] * np.eye(n)[list(q)] for q in itertools.permutations(range(n)) for s in signs])
 
 
-def _bsm_b(key, dtype):
-    # a uniform permutation of B's four outcomes: a uniform permutation of (b0, b1, b0+b1), signs (s0, s1, s0 s1)
-    kp, kf = jax.random.split(key)
-    s = _flips(kf, 2, dtype)
-    return jnp.stack([s[0], s[1], s[0] * s[1]])[:, None] * jnp.eye(3, dtype=dtype)[jax.random.permutation(kp, 3)]
+def _pick(key, table: np.ndarray, dtype):
+    # a uniform element of a small constant table (a gather: compiles and runs faster than a random permutation)
+    return jnp.asarray(table, dtype)[jax.random.randint(key, (), 0, table.shape[0])]
 
 
 def _network(variant: str) -> Callable:
     def f(key, x):
         ka, kb, kc, ks = jax.random.split(key, 4)
-        SA, SC = _signed_permutation(ka, 2, x.dtype), _signed_permutation(kc, 2, x.dtype)
-        SB = _signed_permutation(kb, 2, x.dtype) if variant == "binary" else _bsm_b(kb, x.dtype)
+        SA, SC = _pick(ka, _party_group(2), x.dtype), _pick(kc, _party_group(2), x.dtype)
+        SB = _pick(kb, _party_group(2) if variant == "binary" else _party_group(3, bsm=True), x.dtype)
         return relabel_network_features(x, SA, SB, SC, jax.random.bernoulli(ks, 0.5), variant)
 
     return f

@@ -240,16 +240,26 @@ def test_latent_output_is_the_unfloored_blend(m2):
 
 
 # ------------------------------------------------------------------------------ the censored preset, model files
-def test_censored_preset_on_network_features_round_trips_through_a_model_file(tmp_path):
+def test_censored_preset():
+    cfg = S.preset_config("censored", "nbl", seed=1)
+    assert cfg.n_members == 4 and all(g.floor and g.kind == "mlp" for g in cfg.groups) and cfg.loss == "huber"
+    assert (cfg.epochs, cfg.patience, cfg.batch_size) == (120, 25, 32)  # not the nbl target's x4 epochs of other presets
+    assert S.preset_config("censored", "nl").groups == cfg.groups
+    with pytest.raises(ValueError, match="censored"):
+        S.preset_config("censored", "class")
+    assert S.TrainConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_network_model_round_trips_through_a_model_file(tmp_path):
+    """A model on the new feature set, saved and loaded by runs (TrainConfig JSON + feature set name), answers the
+    same, latent output included, and warm-starts a refit with the network augmentation on."""
     import runs
 
     sc = bc.BilocalScenario("binary")
-    beh = bc.sample("quantum", sc, 300, np.random.default_rng(5)).numpy()
-    y = np.maximum(0.0, np.asarray(bc.brgp_value(bc.Behaviour(beh, sc))) - 1.0)  # a cheap stand-in label, often 0
-    cfg = S.preset_config("censored", "nbl", seed=1, epochs=3)
-    assert cfg.n_members == 4 and all(g.floor and g.kind == "mlp" for g in cfg.groups) and cfg.loss == "huber"
-    with pytest.raises(ValueError, match="censored"):
-        S.preset_config("censored", "class")
+    beh = bc.sample("quantum", sc, 200, np.random.default_rng(5)).numpy()
+    y = np.maximum(0.0, np.asarray(bc.brgp_value(bc.Behaviour(beh, sc))) - 0.6)  # a stand-in label, often 0
+    cfg = S.TrainConfig(groups=(S.GroupSpec("mlp", 2, 16, 1, "gelu", floor=True),), epochs=2, batch_size=32,
+                        blend_budget=10, seed=1)
     res = S.fit_surrogate(beh, y, sc, feature_set="network", target="nbl", config=cfg)
     path = runs.save_model(tmp_path / "m.h5", res.surrogate, train_config=cfg.to_json(), dataset_hash="0" * 64,
                            curves=res.curves)
@@ -257,7 +267,8 @@ def test_censored_preset_on_network_features_round_trips_through_a_model_file(tm
     assert back.feature_set == "network" and back.ensemble.specs == res.surrogate.ensemble.specs
     np.testing.assert_allclose(np.asarray(back(beh[:20]).mean), np.asarray(res.surrogate(beh[:20]).mean), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(back.latent(beh[:20]).mean), np.asarray(res.surrogate.latent(beh[:20]).mean), rtol=1e-6)
-    # a warm start from the loaded model, on the network features with their augmentation
     again = S.fit_surrogate(beh, y, sc, feature_set="network", target="nbl", config=cfg, init=back)
-    assert again.surrogate.ensemble.specs == back.ensemble.specs
     np.testing.assert_array_equal(np.asarray(again.surrogate.ensemble.x_mean), np.asarray(back.ensemble.x_mean))
+    path2 = runs.save_model(tmp_path / "m2.h5", again.surrogate, train_config=cfg.to_json(), dataset_hash="0" * 64,
+                            curves=again.curves)  # best_epoch -1 (kept starting parameters) is stored as it is
+    assert runs.read_model(path2).surrogate.feature_set == "network"
