@@ -45,7 +45,7 @@ def _family(n: int, seed: int, max_nodes: int):
         r = certify.nonbilocality(b, tol=1e-4, max_nodes=max_nodes, time_limit=30, seed=seed)
         behs.append(b.p)
         ys.append(r.upper if max_nodes == 1 else 0.5 * (r.lower + r.upper))
-        if (i + 1) % 250 == 0:
+        if (i + 1) % 100 == 0:
             print(json.dumps({"labelled": i + 1, "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
     return np.stack(behs), np.array(ys)
 

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from certify import ZERO_TOL
+
 from ._blend import CE_WEIGHT
 from ._ensemble import Ensemble, group_apply
 from ._members import GroupSpec
@@ -310,7 +312,13 @@ def train_ensemble(
         x_mean = jnp.mean(x_train, axis=0)
         x_std = jnp.maximum(jnp.std(x_train, axis=0), 1e-6).astype(dtype)
         ens = Ensemble.init(config.groups, d, task, jax.random.PRNGKey(config.seed), x_mean, x_std, y_scale, dtype)
-    ys_train = y_train if task == "classification" else y_train / ens.y_scale
+    if task == "classification":
+        ys_train = y_train
+    else:
+        # certify's rule: a value at or below ZERO_TOL is 0 (local / bilocal). Certified labels of bilocal points are
+        # ~1e-16, not 0 (an NBL interval's midpoint, an LP's round-off), and the floored members' censored loss keys
+        # on ``y > 0``: without this it never saw a zero row on real NBL data (docs/surrogates.md, "censored").
+        ys_train = jnp.where(jnp.abs(y_train) <= ZERO_TOL, 0.0, y_train).astype(dtype) / ens.y_scale
 
     batch = min(config.batch_size, n)
     steps = n // batch

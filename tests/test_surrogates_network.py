@@ -272,3 +272,18 @@ def test_network_model_round_trips_through_a_model_file(tmp_path):
     path2 = runs.save_model(tmp_path / "m2.h5", again.surrogate, train_config=cfg.to_json(), dataset_hash="0" * 64,
                             curves=again.curves)  # best_epoch -1 (kept starting parameters) is stored as it is
     assert runs.read_model(path2).surrogate.feature_set == "network"
+
+
+def test_round_off_labels_count_as_zero_for_the_censored_loss():
+    """Certified labels of bilocal points are ~1e-16, not 0; at or below certify.ZERO_TOL they are 0 to the floored
+    members' censored loss, so training on them is training on exact zeros."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (400, 3))
+    y = np.maximum(0.0, x[:, 0] + x[:, 1] - 0.5)
+    noisy = np.where(y == 0, rng.uniform(0, 5e-16, len(y)), y)
+    assert (y == 0).mean() > 0.5
+    cfg = _cfg(epochs=2, groups=(S.GroupSpec("mlp", 1, 8, 1, "gelu", floor=True),))
+    a, _ = S.train_ensemble(x[:300], y[:300], x[300:], y[300:], cfg)
+    b, _ = S.train_ensemble(x[:300], noisy[:300], x[300:], noisy[300:], cfg)
+    for u, v in zip(_leaves(a), _leaves(b)):
+        np.testing.assert_array_equal(u, v)
