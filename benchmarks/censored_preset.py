@@ -13,7 +13,8 @@ of the top 10 % of predictions (fraction with label > 1e-6, beside the base rate
 predicts exactly 0, how often the latent output is below 0 and its Spearman correlation with the label there.
 Then a warm refit: ``censored`` / ``network`` trained on the first half of the training rows, refitted on all of them
 with ``--refit-epochs`` epochs from the previous members, against fresh members with the same epochs.
-Labels are cached in ``--cache`` (numpy .npz, no pickle).
+Labels are cached in ``--cache`` (numpy .npz, no pickle). ``--timing N``: instead, fit ``censored`` / ``network``
+on the first N rows three times in one process and print each wall time (the first includes compilation).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main() -> None:
     ap.add_argument("--max-nodes", type=int, default=1)
     ap.add_argument("--refit-epochs", type=int, default=20)
     ap.add_argument("--cache", default=None, help=".npz file of labelled behaviours (written if missing)")
+    ap.add_argument("--timing", type=int, default=None, help="only time fits on the first N rows (see above)")
     args = ap.parse_args()
 
     import surrogates as S
@@ -91,6 +93,17 @@ def main() -> None:
         if args.cache:
             np.savez(args.cache, behaviours=beh, y=y)
     sc = BilocalScenario("binary")
+    if args.timing:
+        cfg = S.preset_config("censored", "nbl", seed=args.seed)
+        for rep in range(3):
+            t = time.perf_counter()
+            res = S.fit_surrogate(beh[: args.timing], y[: args.timing], sc, feature_set="network", target="nbl",
+                                  config=cfg)
+            print(json.dumps({"rows": args.timing, "members": cfg.n_members, "repeat": rep,
+                              "seconds": round(time.perf_counter() - t, 2),
+                              "epochs_run": {k: int(len(v["step"])) for k, v in res.curves.groups.items()},
+                              "load": os.getloadavg()}), flush=True)
+        return
     perm = np.random.default_rng(args.seed).permutation(len(y))
     te, tr = perm[: len(y) // 5], perm[len(y) // 5 :]
     print(json.dumps({"rows": len(y), "train": len(tr), "test": len(te), "nonbilocal": float((y > 1e-6).mean()),
