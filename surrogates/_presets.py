@@ -24,11 +24,11 @@ training rows; a certified lower bound, ``surrogates._dual``) beside the quick p
 rounding); with ``dual_pieces`` ~1,000 it is the fast NL model at m = 3 (docs/surrogates.md).
 
 ``censored`` (nl or nbl): a few thousand labels of a searched family, most of them exactly 0 (bilocal points), and a
-model refitted every active-learning round. Four floored MLPs (2 x 64 gelu, 2 x 64 silu, depth 2: the censored
+model refitted every active-learning round. Four floored MLPs of one shape (64 wide, depth 2, gelu: the censored
 loss, ``GroupSpec.floor``: rows labelled 0 only ask ``f <= 0``, so the members' unfloored output ``Surrogate.latent``
 is free to say how far inside the zero set a point is), Huber loss, batch 32, at most 120 epochs with patience 25,
-weight decay 1e-4, blend budget 200. Measured (docs/surrogates.md): ~1,000 rows train in well under 30 s on a
-2-core CPU.
+weight decay 1e-4, blend budget 200. Measured (docs/surrogates.md, load ~3.6 on 2 cores): 1,000 rows, 4 members,
+17.0 s for the first fit in a process (JAX compilation is most of it) and 4.9 s for the next.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def _groups(preset: str, target: str, members: int | None) -> tuple[GroupSpec, .
     elif preset == "censored":
         if target == "class":
             raise ValueError("preset 'censored' is for the nl and nbl targets (regression of labels that are often 0)")
-        groups = [GroupSpec("mlp", 2, 64, 2, "gelu", floor=True), GroupSpec("mlp", 2, 64, 2, "silu", floor=True)]
+        # one group: every group shape is compiled on its own, and a refit on a new row count compiles again
+        # (measured ~8 s per group and row count on 2 cores, ~4x the training itself; docs/surrogates.md)
+        groups = [GroupSpec("mlp", 4, 64, 2, "gelu", floor=True)]
     elif preset == "margins":
         if target != "class":
             raise ValueError(f"preset 'margins' is for the class target only; got {target!r}")

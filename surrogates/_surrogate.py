@@ -66,12 +66,12 @@ class Surrogate(eqx.Module):
         check_input(p, self.scenario)
         return self.ensemble.predict(self.features(p), self.weights, latent=True)
 
-    def predict_features(self, x) -> Prediction:
-        """``Prediction`` on precomputed features ``x (*batch, d)``."""
+    def predict_features(self, x, latent: bool = False) -> Prediction:
+        """``Prediction`` on precomputed features ``x (*batch, d)`` (``latent``: as ``Surrogate.latent``)."""
         x = jnp.asarray(x)
         if x.shape[-1:] != (self.ensemble.dim,):
             raise ValueError(f"this model takes {self.feature_set!r} features of length {self.ensemble.dim}; got shape {tuple(x.shape)}")
-        return self.ensemble.predict(x, self.weights)
+        return self.ensemble.predict(x, self.weights, latent=latent)
 
     @property
     def task(self) -> str:
