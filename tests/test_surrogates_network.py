@@ -191,13 +191,15 @@ def test_warm_start_refuses_what_does_not_match(m2):
         S.train_ensemble(x[:80], y[:80], x[80:], y[80:100], _cfg(groups=other), init=prev.surrogate.ensemble)
     with pytest.raises(ValueError, match="features from members trained on 8"):
         S.train_ensemble(x[:80, :5], y[:80], x[80:, :5], y[80:100], _cfg(), init=prev.surrogate.ensemble)
+    with pytest.raises(ValueError, match="float64 training from float32 members"):
+        S.train_ensemble(x[:80], y[:80], x[80:], y[80:100], _cfg(dtype="float64"), init=prev.surrogate.ensemble)
     with pytest.raises(ValueError, match="feature set canonical"):
         S.fit_surrogate(beh[:100], y[:100], sc, feature_set="canonical", target="nl", config=_cfg(), init=prev.surrogate)
     with pytest.raises(ValueError, match="target nbl"):
         S.fit_surrogate(beh[:100], y[:100], sc, feature_set="full", target="nbl", config=_cfg(), init=prev.surrogate)
     with pytest.raises(ValueError, match="scenario"):
         b3 = bc.sample("uniform-ns", bc.BellScenario((2, 2), (2, 3)), 20, np.random.default_rng(0)).numpy()
-        S.fit_surrogate(b3, np.zeros(20), b3.shape[1:] and bc.BellScenario((2, 2), (2, 3)), feature_set="full",
+        S.fit_surrogate(b3, np.zeros(20), bc.BellScenario((2, 2), (2, 3)), feature_set="full",
                         target="nl", config=_cfg(), init=prev.surrogate)
 
 
