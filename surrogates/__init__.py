@@ -24,7 +24,7 @@ from ._blend import BLEND_OPTIMIZERS, CE_WEIGHT, BlendResult, blend, blend_error
 from ._ensemble import TASKS, Ensemble, Prediction, specs_from_json
 from ._evaluate import ClassificationReport, RegressionReport, evaluate_classification, evaluate_regression, predict_batched
 from ._dual import DualPieces, dual_pieces, pieces_on_features, prune_pieces
-from ._features import FEATURE_SETS, FeatureMap, canonical_behaviour, feature_map, features
+from ._features import FEATURE_SETS, FeatureMap, canonical_behaviour, feature_map, features, network_layout
 from ._members import ACTIVATIONS, ICNN, MEMBER_KINDS, MLP, GroupSpec, Margins, MaxAffine, dual_group, dual_group_pieces
 from ._surrogate import TARGETS, FitResult, Surrogate, fit_surrogate, split_indices
 from ._train import LOSSES, MAX_MEMBERS, MAX_SEED, TrainConfig, TrainCurves, train_ensemble
@@ -61,6 +61,7 @@ __all__ = [
     "FeatureMap",
     "feature_map",
     "features",
+    "network_layout",
     "GroupSpec",
     "canonical_behaviour",
     "DualPieces",

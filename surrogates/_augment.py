@@ -15,6 +15,13 @@ augmented on the fly inside the jitted training step, without going back to prob
   variant, B's "flip y" and "permute y" act on the two bits of B's outcome, also relabellings of outcomes.
   (A <-> C is not available: the features omit C's marginals.)
 
+- ``"network"`` (bilocal; blocks of ``network_layout``): each party's observables move by a signed permutation
+  ``S`` (A, C: ``S = diag(flips) P(settings)``; binary B likewise; BSM B: any permutation of its four outcomes is
+  affine over the two bits, so it permutes the three observables ``b0, b1, b0+b1`` arbitrarily with signs
+  ``(s0, s1, s0 s1)``: 24 maps), every correlator block transforms with the product of its parties' ``S``, and with
+  probability 1/2 A <-> C (``A <-> C``, ``AB <-> BC^T``, ``AC -> AC^T``, ``ABC[x,k,z] -> ABC[z,k,x]``). NBL and
+  tripartite NL are invariant under all of them (|G| = 8 * 8 * 8 * 2 = 1024 binary, 8 * 24 * 8 * 2 = 3072 BSM).
+
 ``"ij"`` and the NS coordinates of bilocal ``"full"`` have no such simple action; ``augmentation`` returns None.
 Tests check every map against bellcore's relabellings of the underlying behaviour (tests/test_surrogates.py).
 """
@@ -26,10 +33,13 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bellcore import BellScenario, BilocalScenario, Scenario
 
-__all__ = ["augmentation"]
+from ._features import network_layout
+
+__all__ = ["augmentation", "relabel_network_features"]
 
 
 def _flips(key, n, dtype):
@@ -72,6 +82,50 @@ def _abc(key, x):
     return jnp.concatenate([E2.ravel(), fx * A[px]])
 
 
+def relabel_network_features(x, SA, SB, SC, swap, variant: str):
+    """The ``"network"`` features ``x (d,)`` of a relabelled behaviour: party observables ``v -> S v`` (``SA (2, 2)``,
+    ``SB (nB, nB)``, ``SC (2, 2)`` signed permutation matrices), then A <-> C where ``swap`` (a boolean scalar)."""
+    lay = network_layout(variant)
+    blk = {k: x[o : o + int(np.prod(sh))].reshape(sh) for k, (o, sh) in lay.items()}
+    A, B, C = SA @ blk["A"], SB @ blk["B"], SC @ blk["C"]
+    AB, BC, AC = SA @ blk["AB"] @ SB.T, SB @ blk["BC"] @ SC.T, SA @ blk["AC"] @ SC.T
+    ABC = jnp.einsum("xi,kj,zl,ijl->xkz", SA, SB, SC, blk["ABC"])
+    A, C = jnp.where(swap, C, A), jnp.where(swap, A, C)
+    AB, BC = jnp.where(swap, BC.T, AB), jnp.where(swap, AB.T, BC)
+    AC, ABC = jnp.where(swap, AC.T, AC), jnp.where(swap, jnp.transpose(ABC, (2, 1, 0)), ABC)
+    return jnp.concatenate([v.ravel() for v in (A, B, C, AB, BC, AC, ABC)])
+
+
+@functools.cache
+def _party_group(n: int, bsm: bool = False) -> np.ndarray:
+    """Every signed permutation ``S = diag(s) P`` a relabelling of one party makes of its observables, ``(G, n, n)``:
+    ``(S v)[i] = s_i v[pi(i)]``. Two settings (or binary B): all ``2! 2^2 = 8``. BSM B (``n = 3``: ``b0, b1, b0+b1``):
+    a permutation of its four outcomes is affine over the two bits, so it permutes the three observables arbitrarily
+    with signs ``(s0, s1, s0 s1)``: 24 maps."""
+    import itertools
+
+    if bsm:
+        signs = [(s0, s1, s0 * s1) for s0 in (1.0, -1.0) for s1 in (1.0, -1.0)]
+    else:
+        signs = list(itertools.product((1.0, -1.0), repeat=n))
+    return np.stack([np.asarray(s)[:, None] * np.eye(n)[list(q)] for q in itertools.permutations(range(n)) for s in signs])
+
+
+def _pick(key, table: np.ndarray, dtype):
+    # a uniform element of a small constant table (a gather: compiles and runs faster than a random permutation)
+    return jnp.asarray(table, dtype)[jax.random.randint(key, (), 0, table.shape[0])]
+
+
+def _network(variant: str) -> Callable:
+    def f(key, x):
+        ka, kb, kc, ks = jax.random.split(key, 4)
+        SA, SC = _pick(ka, _party_group(2), x.dtype), _pick(kc, _party_group(2), x.dtype)
+        SB = _pick(kb, _party_group(2) if variant == "binary" else _party_group(3, bsm=True), x.dtype)
+        return relabel_network_features(x, SA, SB, SC, jax.random.bernoulli(ks, 0.5), variant)
+
+    return f
+
+
 @functools.cache  # one function object per (feature set, scenario): jitted training steps that use it are reused
 def augmentation(feature_set: str, scenario: Scenario) -> Callable | None:
     """``f(key, x (d,)) -> x' (d,)``: one random relabelling of one feature vector; None if not available."""
@@ -84,4 +138,6 @@ def augmentation(feature_set: str, scenario: Scenario) -> Callable | None:
         return _correlators
     if feature_set == "abc" and isinstance(scenario, BilocalScenario):
         return _abc
+    if feature_set == "network" and isinstance(scenario, BilocalScenario):
+        return _network(scenario.variant)
     return None

@@ -95,14 +95,19 @@ class Ensemble(eqx.Module):
         """Raw outputs of group ``g`` on standardised features ``xs (N, d)``: ``(members_g, N, out)``."""
         return group_apply(self.groups[g], xs)
 
-    def members_output(self, x):
-        """Every member's answer on features ``x (N, d)``: ``(K, N)`` (regression) or ``(K, N, 3)`` probabilities."""
+    def members_output(self, x, latent: bool = False):
+        """Every member's answer on features ``x (N, d)``: ``(K, N)`` (regression) or ``(K, N, 3)`` probabilities.
+
+        ``latent`` (regression): floored members answer their unfloored ``f`` instead of ``max(0, f)`` (a dual-vertex
+        member: the maximum of its pieces, ``B.q - local bound``, negative inside the local set)."""
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[-1] != self.dim:
             raise ValueError(f"features must have shape (N, {self.dim}); got {tuple(x.shape)}")
+        if latent and self.task != "regression":
+            raise ValueError("the latent output is a regression ensemble's (classifiers have no floor)")
         xs = (x - self.x_mean) / self.x_std
         raws = [group_apply(g, xs) for g in self.groups]  # (M_g, N, out) each
-        if self.task == "regression":
+        if self.task == "regression" and not latent:
             raws = [jnp.maximum(r, 0.0) if s.floor else r for r, s in zip(raws, self.specs)]
         raw = jnp.concatenate(raws, axis=0)  # (K, N, out)
         if self.task == "regression":
@@ -127,13 +132,20 @@ class Ensemble(eqx.Module):
             mean = jnp.maximum(mean, jnp.asarray(members)[jnp.asarray(self.dual_members)].max(axis=0))
         return mean
 
-    def predict(self, x, weights=None) -> Prediction:
+    def predict(self, x, weights=None, latent: bool = False) -> Prediction:
         """Blend on features ``x (*batch, d)``: ``mean = sum_k w_k member_k`` (``weights (K,)``, uniform if None),
         raised to the largest dual-vertex member where there is one (a certified lower bound: the maximum is never
-        further from the target than the blend)."""
+        further from the target than the blend).
+
+        ``latent=True`` (regression): the same blend of the members' unfloored outputs ``f_k`` (``members_output``'s
+        ``latent``), raised to the largest unfloored dual-vertex member. It equals the plain prediction wherever
+        every floored member has ``f_k >= 0`` and goes below 0 where the floored members do: inside the set where the
+        target is 0 (bilocal or local points) it says how far inside, a signal a search can climb (censored
+        regression: rows labelled 0 only taught ``f <= 0``, so its negative values are a learned extrapolation, not
+        a fitted quantity). ``std`` and ``members`` are the unfloored members'."""
         x = jnp.asarray(x)
         batch = x.shape[:-1]
-        m = self.members_output(x.reshape((-1, x.shape[-1])))
+        m = self.members_output(x.reshape((-1, x.shape[-1])), latent=latent)
         w = jnp.full((self.n_members,), 1.0 / self.n_members, m.dtype) if weights is None else jnp.asarray(weights)
         mean = self.blend_members(w.astype(m.dtype), m)
         std = jnp.std(m, axis=0)

@@ -12,6 +12,14 @@ Every map takes an array of shape ``(*batch, *scenario.shape)`` and returns ``(*
   exchanged (equal settings only) so that Alice holds the largest marginal. NL is invariant under all of these, so a
   model sees one representative per symmetry class: the data are as if |G| times denser (|G| = 2 (m!)^2 4^m at
   m settings per party). The map is piecewise linear (continuous except where two marginals tie).
+- ``"network"``: the bilocal network's correlator coordinates, symmetric in A and C: ``<A_x>``, ``<B_k>``,
+  ``<C_z>``, ``<A_x B_k>``, ``<B_k C_z>``, ``<A_x C_z>``, ``<A_x B_k C_z>`` (``network_layout``). Binary variant:
+  ``B_k`` = B's observable at setting ``y = k`` (26 numbers). BSM variant: B's outcome is two bits ``(b0, b1)`` and
+  its three observables are ``(-1)^b0``, ``(-1)^b1`` and their product ``(-1)^(b0+b1)`` (35 numbers). Both equal the
+  no-signalling dimension: the map determines a no-signalling behaviour exactly (the same information as bilocal
+  ``"full"``), and every relabelling of the network (settings, outcomes, A <-> C) acts on it by a signed
+  permutation, which ``augmentation`` uses. Marginals are averaged over the other parties' settings (for a
+  no-signalling ``p`` any setting gives the same number; the average keeps the map exactly equivariant for any ``p``).
 - ``"ij"``: the paper's bilocal features ``(I, J, <A0>, <A1>)`` (``bellcore.features_ij``).
 - ``"abc"``: the 8 ``<A_x B_y C_z>`` and ``<A0>, <A1>`` (``bellcore.features_correlators``).
 - ``"correlators"``: the CHSH correlators ``E[x, y]`` of the m = 2 binary Bell scenario (4 numbers), the input of the
@@ -32,7 +40,7 @@ import numpy as np
 
 from bellcore import Behaviour, BellScenario, BilocalScenario, Scenario, features_correlators, features_ij, ns_affine_basis
 
-__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features", "canonical_behaviour"]
+__all__ = ["FeatureMap", "FEATURE_SETS", "feature_map", "features", "canonical_behaviour", "network_layout"]
 
 
 def _is_binary_bell(sc: Scenario) -> bool:
@@ -118,6 +126,59 @@ def _canonical(p, sc: Scenario):
     return jnp.concatenate([A, B, E.reshape(E.shape[:-2] + (mA * mB,))], axis=-1)
 
 
+def _b_observables(variant: str) -> np.ndarray:
+    """``V[k, b, y]``: B's observable ``k`` at outcome ``b`` and setting ``y`` (0 where ``k`` is not measured at ``y``).
+
+    binary: ``k = y``, ``V = (-1)^b``; bsm (one setting, ``b = 2 b0 + b1``): ``(-1)^b0``, ``(-1)^b1``, ``(-1)^(b0+b1)``,
+    the three non-trivial characters of the two bits (any permutation of B's four outcomes permutes them up to signs).
+    """
+    if variant == "binary":
+        return np.einsum("b,ky->kby", np.array([1.0, -1.0]), np.eye(2))
+    b = np.arange(4)
+    return np.stack([(-1.0) ** (b // 2), (-1.0) ** (b % 2), (-1.0) ** (b // 2 + b % 2)])[:, :, None]
+
+
+def network_layout(variant: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Where each block of the ``"network"`` features sits: ``{name: (offset, shape)}`` in the order
+    ``A (2,), B (nB,), C (2,), AB (2, nB), BC (nB, 2), AC (2, 2), ABC (2, nB, 2)`` (``nB`` = 2 binary, 3 bsm;
+    blocks row-major, indices ``[x]``, ``[k]``, ``[z]``, ``[x, k]``, ``[k, z]``, ``[x, z]``, ``[x, k, z]``)."""
+    nb = 2 if variant == "binary" else 3
+    shapes = {"A": (2,), "B": (nb,), "C": (2,), "AB": (2, nb), "BC": (nb, 2), "AC": (2, 2), "ABC": (2, nb, 2)}
+    out, off = {}, 0
+    for k, sh in shapes.items():
+        out[k] = (off, sh)
+        off += int(np.prod(sh))
+    return out
+
+
+@functools.cache
+def _network_matrix(variant: str) -> np.ndarray:
+    """``(64, dim)``: flattened bilocal ``p[a, b, c, x, y, z]`` -> the ``"network"`` features."""
+    s = np.array([1.0, -1.0])
+    VA = np.einsum("a,kx->kax", s, np.eye(2))  # A's observable k at (a, x)
+    VB = _b_observables(variant)  # (k, b, y)
+    VC = VA
+    nb, mb = VB.shape[1], VB.shape[2]
+    TA, TB, TC = np.full((2, 2), 0.5), np.full((nb, mb), 1.0 / mb), np.full((2, 2), 0.5)  # sum outcomes, mean settings
+    blocks = {
+        "A": np.einsum("iax,by,cz->abcxyzi", VA, TB, TC),
+        "B": np.einsum("ax,jby,cz->abcxyzj", TA, VB, TC),
+        "C": np.einsum("ax,by,kcz->abcxyzk", TA, TB, VC),
+        "AB": np.einsum("iax,jby,cz->abcxyzij", VA, VB, TC),
+        "BC": np.einsum("ax,jby,kcz->abcxyzjk", TA, VB, VC),
+        "AC": np.einsum("iax,by,kcz->abcxyzik", VA, TB, VC),
+        "ABC": np.einsum("iax,jby,kcz->abcxyzijk", VA, VB, VC),
+    }
+    n = 2 * nb * 2 * 2 * mb * 2
+    return np.concatenate([b.reshape(n, -1) for b in blocks.values()], axis=1)
+
+
+def _network(p, sc: Scenario):
+    nb = p.ndim - len(sc.shape)
+    flat = p.reshape(p.shape[:nb] + (-1,))
+    return flat @ jnp.asarray(_network_matrix(sc.variant), p.dtype)
+
+
 def _ij(p, sc: Scenario):
     return features_ij(Behaviour(p, sc))
 
@@ -177,6 +238,10 @@ FEATURE_SETS: dict[str, FeatureMap] = {
     "full": FeatureMap("full", _full, _dim_full, lambda sc: True, "any scenario"),
     "canonical": FeatureMap(
         "canonical", _canonical, _dim_full, _is_binary_bell, "a two-party Bell scenario with binary outcomes",
+    ),
+    "network": FeatureMap(
+        "network", _network, lambda sc: _network_matrix(sc.variant).shape[1], lambda sc: isinstance(sc, BilocalScenario),
+        "a bilocal scenario",
     ),
     "ij": FeatureMap("ij", _ij, lambda sc: 4, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),
     "abc": FeatureMap("abc", _abc, lambda sc: 10, lambda sc: isinstance(sc, BilocalScenario), "a bilocal scenario"),

@@ -59,12 +59,19 @@ class Surrogate(eqx.Module):
         check_input(p, self.scenario)
         return self.ensemble.predict(self.features(p), self.weights)
 
-    def predict_features(self, x) -> Prediction:
-        """``Prediction`` on precomputed features ``x (*batch, d)``."""
+    def latent(self, p) -> Prediction:
+        """The blend of the members' unfloored outputs for behaviours ``p`` (regression; ``Ensemble.predict`` with
+        ``latent=True``): equal to ``self(p)`` where no floored member is below 0, negative inside the zero set of the
+        target (how far inside: a gradient for a search that starts there). ``ValueError`` for a classifier."""
+        check_input(p, self.scenario)
+        return self.ensemble.predict(self.features(p), self.weights, latent=True)
+
+    def predict_features(self, x, latent: bool = False) -> Prediction:
+        """``Prediction`` on precomputed features ``x (*batch, d)`` (``latent``: as ``Surrogate.latent``)."""
         x = jnp.asarray(x)
         if x.shape[-1:] != (self.ensemble.dim,):
             raise ValueError(f"this model takes {self.feature_set!r} features of length {self.ensemble.dim}; got shape {tuple(x.shape)}")
-        return self.ensemble.predict(x, self.weights)
+        return self.ensemble.predict(x, self.weights, latent=latent)
 
     @property
     def task(self) -> str:
@@ -115,6 +122,7 @@ def fit_surrogate(
     progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
     feature_batch: int = 100_000,
     workers: int = 1,
+    init: "Surrogate | None" = None,
 ) -> FitResult:
     """Features -> seeded train/validation split -> ``train_ensemble`` -> GA ``blend`` -> ``Surrogate``.
 
@@ -122,6 +130,9 @@ def fit_surrogate(
         behaviours: ``(N, *scenario.shape)`` behaviour arrays (numpy); y: ``(N,)`` labels (float targets, or class
             codes 0..2 for ``target="class"``).
         workers: processes for certifying the training rows of a ``"dual"`` group (``certify.certify_many``).
+        init: a previous ``Surrogate`` of the same feature set, target, scenario and member groups to warm-start
+            from (``train_ensemble``'s ``init``: its members' parameters, standardisation and ``y_scale``); the
+            blend is searched again. ``ValueError`` with a one-line reason if it does not match.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
@@ -140,6 +151,13 @@ def fit_surrogate(
             f"dual-vertex members need the nl target on {' or '.join(map(repr, DUAL_FEATURE_SETS))} features of a "
             f"binary Bell scenario; got target {target!r}, features {feature_set!r}, {scenario}"
         )
+    if init is not None:
+        if not isinstance(init, Surrogate):
+            raise ValueError(f"init must be a Surrogate (the previous model); got {type(init).__name__}")
+        for what, old, new in (("feature set", init.feature_set, feature_set), ("target", init.target, target),
+                               ("scenario", init.scenario, scenario)):
+            if old != new:
+                raise ValueError(f"cannot warm-start a model of {what} {new!s} from one of {what} {old!s}")
     dt = np.float32 if config.dtype == "float32" else np.float64
     x = np.concatenate([
         np.asarray(fm(jnp.asarray(behaviours[s : s + feature_batch], dt), scenario))
@@ -148,7 +166,8 @@ def fit_surrogate(
     task = "classification" if target == "class" else "regression"
     tr, va = split_indices(len(x), val_fraction, config.seed)
     aug = augmentation(feature_set, scenario) if config.augment else None
-    ens, curves = train_ensemble(x[tr], y[tr], x[va], y[va], config, task=task, augment=aug, progress=progress)
+    ens, curves = train_ensemble(x[tr], y[tr], x[va], y[va], config, task=task, augment=aug, progress=progress,
+                                 init=None if init is None else init.ensemble)
     if any(s.kind == "dual" for s in config.groups):
         ens = _collect_dual(ens, behaviours[tr], x[tr], y[tr], scenario, feature_set, target, workers, progress)
     members_val = np.asarray(ens.members_output(jnp.asarray(x[va], dt)))

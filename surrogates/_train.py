@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from certify import ZERO_TOL
+
 from ._blend import CE_WEIGHT
 from ._ensemble import Ensemble, group_apply
 from ._members import GroupSpec
@@ -118,10 +120,33 @@ class TrainConfig:
 class TrainCurves:
     """Per group name: ``{"step": (T,), "train_loss": (T, M), "val_loss": (T, M), "val_mae": (T, M)}`` numpy arrays
     (``step`` = optimiser steps done at the end of each epoch; ``val_mae`` in target units for regression, the
-    error rate for classification), plus the epoch each member's kept parameters come from."""
+    error rate for classification), plus the epoch each member's kept parameters come from (-1: a warm start's
+    starting parameters, which no epoch beat) and, for a warm start, ``initial_val_mae`` per group: ``(M,)`` the
+    starting parameters' validation error (the previous members measured on this fit's validation split)."""
 
     groups: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     best_epoch: dict[str, np.ndarray] = field(default_factory=dict)
+    initial_val_mae: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def check_warm_start(init: Ensemble, config: TrainConfig, d: int, task: str, dtype) -> None:
+    """``ValueError`` with a one-line reason unless ``init`` can start a training of ``config`` on ``d`` features:
+    the same groups in the same order (a dual group's collected piece count may differ), task, dimension and dtype."""
+    if not isinstance(init, Ensemble):
+        raise ValueError(f"init must be an Ensemble (the previous members); got {type(init).__name__}")
+    if init.task != task:
+        raise ValueError(f"cannot warm-start a {task} ensemble from a {init.task} one")
+    if init.dim != d:
+        raise ValueError(f"cannot warm-start on {d} features from members trained on {init.dim}")
+    if init.x_mean.dtype != dtype:
+        raise ValueError(f"cannot warm-start a {jnp.dtype(dtype).name} training from {init.x_mean.dtype} members")
+
+    def same(a: GroupSpec, b: GroupSpec) -> bool:
+        return a == b or (a.kind == b.kind == "dual" and a.members == b.members)
+
+    if len(init.specs) != len(config.groups) or not all(same(a, b) for a, b in zip(init.specs, config.groups)):
+        raise ValueError(f"cannot warm-start groups {[g.name for g in config.groups]} from members of groups "
+                         f"{[g.name for g in init.specs]} (the member specs must be the same)")
 
 
 def _member_losses(raw, y, task: str, loss: str, delta: float, floor: bool = False):
@@ -243,6 +268,7 @@ def train_ensemble(
     task: str = "regression",
     augment: Callable | None = None,
     progress: Progress | None = None,
+    init: Ensemble | None = None,
 ) -> tuple[Ensemble, TrainCurves]:
     """Train ``config.groups`` on ``(x_train (N, d), y_train (N,))``, early-stopping on ``(x_val, y_val)``.
 
@@ -252,6 +278,12 @@ def train_ensemble(
             ``augmentation``), or None.
         progress: ``progress(epochs_done, epochs_total, {"loss", "val_mae", "group"})`` after every epoch
             (``epochs_total`` = groups x max epochs; a group that stops early jumps ``epochs_done`` ahead).
+        init: warm start (active learning's refit): the members start from ``init``'s parameters (same groups,
+            task, dimension and dtype, else ``ValueError``), keep its input standardisation and ``y_scale`` (so the
+            parameters mean what they meant), with a fresh optimiser state and the schedule of ``config`` (pass fewer
+            ``epochs`` for a short refit). The starting parameters are measured on the validation split first and
+            are kept for a member that no epoch beats (``best_epoch`` -1), so a refit is never worse there than the
+            previous members. Dual-vertex groups are carried over as they are (``fit_surrogate`` collects them again).
 
     Returns the trained ``Ensemble`` (each member at its best validation epoch) and its ``TrainCurves``.
     """
@@ -273,17 +305,27 @@ def train_ensemble(
     n, d = x_train.shape
     if n < 2 or len(y_train) != n or x_val.shape[1:] != (d,) or len(y_val) != len(x_val) or len(x_val) < 1:
         raise ValueError(f"inconsistent training data: x {x_train.shape}, y {y_train.shape}, x_val {x_val.shape}, y_val {y_val.shape}")
-    x_mean = jnp.mean(x_train, axis=0)
-    x_std = jnp.maximum(jnp.std(x_train, axis=0), 1e-6).astype(dtype)
-    ens = Ensemble.init(config.groups, d, task, jax.random.PRNGKey(config.seed), x_mean, x_std, y_scale, dtype)
-    ys_train = y_train if task == "classification" else y_train / ens.y_scale
+    if init is not None:
+        check_warm_start(init, config, d, task, dtype)
+        ens = init
+    else:
+        x_mean = jnp.mean(x_train, axis=0)
+        x_std = jnp.maximum(jnp.std(x_train, axis=0), 1e-6).astype(dtype)
+        ens = Ensemble.init(config.groups, d, task, jax.random.PRNGKey(config.seed), x_mean, x_std, y_scale, dtype)
+    if task == "classification":
+        ys_train = y_train
+    else:
+        # certify's rule: a value at or below ZERO_TOL is 0 (local / bilocal). Certified labels of bilocal points are
+        # ~1e-16, not 0 (an NBL interval's midpoint, an LP's round-off), and the floored members' censored loss keys
+        # on ``y > 0``: without this it never saw a zero row on real NBL data (docs/surrogates.md, "censored").
+        ys_train = jnp.where(jnp.abs(y_train) <= ZERO_TOL, 0.0, y_train).astype(dtype) / ens.y_scale
 
     batch = min(config.batch_size, n)
     steps = n // batch
     data_key = jax.random.PRNGKey(config.seed + 1)
     trained = [g for g, spec in enumerate(config.groups) if spec.kind != "dual"]
     total = len(trained) * config.epochs  # dual groups are collected, not trained: no epochs on the bar
-    curves, best_epochs, new_groups = {}, {}, []
+    curves, best_epochs, initial, new_groups = {}, {}, {}, []
     for g, (spec, params) in enumerate(zip(config.groups, ens.groups)):
         if spec.kind == "dual":  # collected from certificates by the caller (fit_surrogate), not trained
             new_groups.append(params)
@@ -296,6 +338,13 @@ def train_ensemble(
         best = params
         best_val = np.full(M, np.inf)
         best_ep = np.zeros(M, np.int64)
+        if init is not None:  # the previous members are the first candidates
+            crit, vl, vm = _chunked_val(params, x_val, y_val, ens.x_mean, ens.x_std, ens.y_scale, task, config.loss, config.huber_delta, floor)
+            best_val = np.asarray(crit, np.float64)
+            if task == "classification":
+                best_val = _class_criterion(best_val, np.asarray(vl, np.float64))
+            best_ep = np.full(M, -1, np.int64)
+            initial[spec.name] = np.asarray(vm)
         rec = {"step": [], "train_loss": [], "val_loss": [], "val_mae": []}
         gkey = jax.random.fold_in(data_key, g)
         stale = 0
@@ -333,4 +382,4 @@ def train_ensemble(
         curves[spec.name] = {k: np.asarray(v) for k, v in rec.items()}
         best_epochs[spec.name] = best_ep
     ens = eqx.tree_at(lambda t: t.groups, ens, tuple(new_groups))
-    return ens, TrainCurves(curves, best_epochs)
+    return ens, TrainCurves(curves, best_epochs, initial)
