@@ -34,9 +34,9 @@ DATASET_KINDS = ("bell", "bilocal", "chsh-correlators")
 #: ``surrogates.TARGETS``: what a model learns.
 MODEL_TARGETS = ("nl", "nbl", "class")
 #: ``surrogates.PRESETS``: the training presets.
-MODEL_PRESETS = ("quick", "paper", "maxaffine", "margins", "dual", "dual-bound")
+MODEL_PRESETS = ("quick", "paper", "maxaffine", "margins", "dual", "dual-bound", "censored")
 #: ``tuple(surrogates.FEATURE_SETS)``: the feature maps a model can learn on.
-FEATURE_SETS = ("full", "canonical", "ij", "abc", "correlators", "correlators-asin")
+FEATURE_SETS = ("full", "canonical", "network", "ij", "abc", "correlators", "correlators-asin")
 
 #: The paper's tables and figures ``bellscope reproduce`` makes.
 REPRODUCE_TARGETS = ("table1", "table2", "fig2", "fig3")

@@ -112,20 +112,11 @@ def make_fit(cfg: Mapping[str, Any], scenario, progress=None):
         tc = S.preset_config(lc["preset"], target, members=int(lc["members"]),
                              seed=int(cfg["seed"]) + state["calls"] + 1)
         state["calls"] += 1
-        kw = {} if previous is None or not _warm_start_available() else {"init": previous}
         res = S.fit_surrogate(x, y, scenario, feature_set=lc["feature_set"], target=target, config=tc,
-                              progress=progress, **kw)
+                              progress=progress, init=previous)
         return res.surrogate
 
     return fit
-
-
-def _warm_start_available() -> bool:
-    import inspect
-
-    import surrogates as S
-
-    return "init" in inspect.signature(S.fit_surrogate).parameters
 
 
 def write_learn_round(f: h5py.File, rec) -> None:
