@@ -153,7 +153,7 @@ def test_learn_table_defaults_and_checks():
     cfg = normalise_discovery_config(_cfg())
     from runs.jobs._discover_config import LEARN_DEFAULTS
 
-    assert {k: cfg["learn"][k] for k in LEARN_DEFAULTS} == LEARN_DEFAULTS
+    assert {k: cfg["learn"][k] for k in LEARN_DEFAULTS} == {**LEARN_DEFAULTS, "feature_set": "network"}
     for bad, msg in [({"rows": 1}, "rows"), ({"preset": "huge"}, "preset"), ({"feature_set": "x"}, "feature_set"),
                      ({"colour": 1}, "unknown key"), ({"sigma": -1}, "sigma")]:
         with pytest.raises(ValueError, match=msg):

@@ -69,7 +69,7 @@ _TOP = {"name", "seed", "description", "family", "scan", "objective", "constrain
 #: ``[learn]``: the surrogate learned in the run (runs/jobs/_learn_run.py explains each key). The one place its
 #: defaults live.
 LEARN_DEFAULTS: dict[str, Any] = {"rows": 600, "rounds": 3, "maxima": 8, "neighbours": 4, "sigma": 0.05,
-                                  "disagree": 8, "repeat": 4, "preset": "quick", "members": 4, "feature_set": "full",
+                                  "disagree": 8, "repeat": 6, "preset": "censored", "members": 4, "feature_set": None,
                                   "label_time_limit": 5.0, "workers": 2}
 _SEARCHER_KEYS = {
     "gradient": {"kind", "name", "target", "steps", "time_budget", "starts", "learning_rate", "optimiser", "refine"},
@@ -287,6 +287,8 @@ def _learn_check(cfg: dict[str, Any], searchers) -> None:
     _keys(lc, set(LEARN_DEFAULTS), "learn")
     for k, v in LEARN_DEFAULTS.items():
         lc.setdefault(k, v)
+    if lc["feature_set"] is None:  # the network's correlators (symmetries as augmentation); a Bell pair's own
+        lc["feature_set"] = "network" if cfg["family"].get("scenario") == "bilocal" else "canonical"
     lo = {"rows": 2, "rounds": 1, "maxima": 1, "neighbours": 0, "disagree": 0, "repeat": 1, "members": 1, "workers": 1}
     for k, m in lo.items():
         lc[k] = _int(lc[k], f"[learn] {k}", m, 10**6)

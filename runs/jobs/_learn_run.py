@@ -13,9 +13,10 @@ Search-config table (``runs/jobs/_discover_config.py`` holds the defaults, ``LEA
     neighbours = 4        # Gaussian perturbations of each maximum (scale sigma, unconstrained parameters)
     sigma = 0.05
     disagree = 8          # points of largest ensemble std labelled per scan point and round
-    repeat = 4            # rows labelled in rounds count this many times in a fit (a few dozen rows against
+    repeat = 6            # rows labelled in rounds count this many times in a fit (a few dozen rows against
                           # hundreds of family rows would otherwise barely move the model where the search goes)
-    preset = "quick"; members = 4; feature_set = "full"
+    preset = "censored"; members = 4
+    feature_set = "network"   # [network for a bilocal family, canonical for a Bell pair]
     label_time_limit = 5.0   # seconds per label's branch and bound (a row that does not close is dropped)
     workers = 2           # processes labelling rows
 
