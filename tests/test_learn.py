@@ -171,3 +171,41 @@ def test_learn_table_defaults_and_checks():
     with pytest.raises(ValueError, match="gradient"):
         normalise_discovery_config({**_cfg(), "searchers": [{"kind": "gradient"},
                                                             {"kind": "random", "target": "exact"}]})
+
+
+# ---------------------------------------------------------------------------------------- a real learned run
+def test_learned_run_stores_only_certified_labels_and_true_discoveries(tmp_path):
+    """A tiny [learn] run on a Bell family (NL labels: one LP each): every usable /learn row is a certified value
+    (re-solved here), the rounds are recorded, every discovery's constraints hold when recomputed from the stored
+    behaviour, and the summary reports the surrogate at its certified candidates."""
+    import runs
+
+    cfg = {
+        "name": "learn-tiny", "seed": 4,
+        "family": {"scenario": "bell", "state": "theta", "theta": 0.4, "measurements": "plane", "plane": "xz"},
+        "objective": {"target": "surrogate", "kappa": -1.0},
+        "learn": {"rows": 24, "rounds": 2, "maxima": 2, "neighbours": 1, "disagree": 1, "members": 1, "workers": 1},
+        "searchers": [{"kind": "gradient", "name": "sur", "starts": 4, "steps": 6, "learning_rate": 0.1},
+                      {"kind": "gradient", "name": "refine", "target": "exact", "refine": True, "starts": 2,
+                       "steps": 3, "learning_rate": 0.05}],
+        "certify": {"top": 3},
+    }
+    out = runs.run_discover(cfg, tmp_path / "run.h5")
+    run = runs.read_discovery(out)
+    lr = run["learn"]
+    assert list(lr["rounds"]["round"]) == [0, 1] and lr["rounds"]["fit_seconds"][-1] == 0.0
+    usable = np.asarray(lr["usable"], bool)
+    assert usable.sum() >= 20 and np.isfinite(lr["y"][usable]).all() and np.isnan(lr["y"][~usable]).all()
+    sc = d.family_from_spec(cfg["family"]).scenario
+    for i in np.flatnonzero(usable)[:: max(1, usable.sum() // 5)]:
+        r = certify.nonlocality(lr["behaviour"][i])
+        assert r.value == pytest.approx(lr["y"][i], abs=1e-9)
+    assert {s.decode() if isinstance(s, bytes) else s for s in lr["source"]} <= set(d.LABEL_SOURCES)
+    c = run["candidates"]
+    assert len(c["discovery"]) >= 1 and np.isfinite(c["pred_mean"]).all()
+    assert any(str(s).startswith("sur@round=1") or str(s).startswith("refine@round=1") for s in c["searcher"])
+    cons = d.Constraints.from_config(run["config"]["constraints"])
+    assert d.check_discoveries(c["behaviour"], c["discovery"], cons) == []
+    s = run["summary"]
+    assert s["learn"]["rows"] == len(usable) and s["surrogate_at_candidates"]["n"] == len(c["discovery"])
+    assert sc.shape == c["behaviour"].shape[1:]

@@ -76,6 +76,14 @@ _SEARCHER_KEYS = {
     "nevergrad": {"kind", "name", "target", "steps", "time_budget", "optimiser", "batch", "sigma"},
     "random": {"kind", "name", "target", "steps", "time_budget", "batch"},
 }
+#: Each searcher kind's defaults and ``[certify]``'s: the one place they live. ``normalise_discovery_config`` fills
+#: them in, so every reader (the runner, ``--quick``, the learning) takes the stored value.
+SEARCHER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gradient": {"steps": 100, "starts": 32, "learning_rate": 0.05, "optimiser": "adam", "refine": False},
+    "nevergrad": {"steps": 100, "optimiser": "CMA", "batch": 16, "sigma": 0.5},
+    "random": {"steps": 100, "batch": 64},
+}
+CERTIFY_DEFAULTS: dict[str, Any] = {"top": 8, "nbl_tol": 1e-5, "nbl_time_limit": 20.0, "nbl_max_nodes": 20000}
 _OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "tripartite_weight", "bounds"}
 _CONS_KEYS = {"brgp_max", "tripartite_local", "bounds"}
 _MODEL_KEYS = {"path", "dataset", "target", "preset", "members", "seed"}
@@ -209,10 +217,8 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"[model] {k} must be a file path (string); got {model[k]!r}")
     cert = cfg.setdefault("certify", {})
     _keys(cert, _CERT_KEYS, "certify")
-    cert.setdefault("top", 8)
-    cert.setdefault("nbl_tol", 1e-5)
-    cert.setdefault("nbl_time_limit", 20.0)
-    cert.setdefault("nbl_max_nodes", 20000)
+    for k, v in CERTIFY_DEFAULTS.items():
+        cert.setdefault(k, v)
     # checked, not converted: the canonical JSON (and so every stored config hash) keeps the values as given
     _int(cert["top"], "[certify] top", 1)
     _num(cert["nbl_tol"], "[certify] nbl_tol", positive=True)
@@ -237,9 +243,8 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"searcher kind {kind!r} unknown; expected one of {sorted(_SEARCHER_KEYS)}")
         _keys(s, _SEARCHER_KEYS[kind], f"searchers ({kind})")
         s.setdefault("target", obj["target"])
-        s.setdefault("steps", 100)
-        if kind == "nevergrad":
-            s.setdefault("optimiser", "CMA")
+        for k, v in SEARCHER_DEFAULTS[kind].items():
+            s.setdefault(k, v)
         s.setdefault("name", f"nevergrad-{s['optimiser']}" if kind == "nevergrad" else kind)
         if s["name"] in names:
             raise ValueError(f"two searchers named {s['name']!r}; give them distinct names")
@@ -316,10 +321,10 @@ def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for s in q["searchers"]:
         s["steps"] = min(int(s["steps"]), QUICK["steps"])
         s["time_budget"] = min(float(s.get("time_budget", QUICK["time_budget"])), QUICK["time_budget"])
-        if "starts" in s or s["kind"] == "gradient":
-            s["starts"] = min(int(s.get("starts", 32)), QUICK["starts"])
+        if s["kind"] == "gradient":
+            s["starts"] = min(int(s["starts"]), QUICK["starts"])
         if s["kind"] in ("nevergrad", "random"):
-            s["batch"] = min(int(s.get("batch", 16 if s["kind"] == "nevergrad" else 64)), QUICK["batch"])
+            s["batch"] = min(int(s["batch"]), QUICK["batch"])
     if "theta" in q["scan"]:
         th = q["scan"]["theta"]
         q["scan"]["theta"] = th if len(th) <= QUICK["scan"] else [th[0], th[-1]]

@@ -134,11 +134,10 @@ def _searcher(s: Mapping[str, Any]):
     import discover as d
 
     if s["kind"] == "gradient":
-        return d.GradientSearch(int(s.get("starts", 32)), float(s.get("learning_rate", 0.05)),
-                                s.get("optimiser", "adam"), s["name"])
+        return d.GradientSearch(int(s["starts"]), float(s["learning_rate"]), s["optimiser"], s["name"])
     if s["kind"] == "nevergrad":
-        return d.NevergradSearch(s["optimiser"], int(s.get("batch", 16)), float(s.get("sigma", 0.5)), s["name"])
-    return d.RandomSearch(int(s.get("batch", 64)), s["name"])
+        return d.NevergradSearch(s["optimiser"], int(s["batch"]), float(s["sigma"]), s["name"])
+    return d.RandomSearch(int(s["batch"]), s["name"])
 
 
 def _write_trace(f: h5py.File, name: str, res, s, seed: int, theta: float, paths: list[str]) -> None:
@@ -271,7 +270,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
                     continue  # run by the learning rounds
                 if learned is not None and s.get("refine"):
                     continue  # run in every learning round, from that round's surrogate searchers
-                starts = d.best_distinct(proposals, int(s.get("starts", 32)), fam) if s.get("refine") else None
+                starts = d.best_distinct(proposals, int(s["starts"]), fam) if s.get("refine") else None
                 name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
                 res = run_searcher(f, s, name, _objective(s["target"], cfg, surrogate), fam, theta,
                                    searcher_seed(master, j, i), done, total, progress, starts=starts)

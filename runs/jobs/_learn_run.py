@@ -182,7 +182,7 @@ def learn_in_run(f, cfg, fams, thetas, per, progress, done, total):
             starts_from = list(out)
             for i, s in group:
                 name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
-                n = int(s.get("starts", 32))
+                n = int(s["starts"])
                 if s.get("refine"):
                     starts = d.best_distinct(starts_from, n, fams[j])
                 elif s["kind"] == "gradient" and last.get(j):

@@ -18,7 +18,7 @@ from runs.files import _layout as L
 from runs.files import _store
 from runs.files._failure import failure_reason
 from runs.pipeline._record import create_record, finish_record, text
-from runs.pipeline._spec import Campaign, Stage
+from runs.pipeline._spec import CERTIFY_STAGE_DEFAULTS, Campaign, Stage
 
 
 def _project_ns(p: np.ndarray, scenario) -> np.ndarray:
@@ -119,10 +119,9 @@ def _certify_all(behs, kw, *, workers: int, scheduler: str | None, progress) -> 
 def certify_stage(s: Stage, out: Path, campaign: Campaign, files, hashes, *, argv, progress, done, workers, scheduler):
     from bellcore import Behaviour, scenario_from_json
 
-    o = s.options
-    top = int(o.get("top", 5))
-    kw = {"tol": float(o.get("tol", 1e-5)), "max_nodes": int(o.get("max_nodes", 20000)),
-          "time_limit": float(o.get("time_limit", 120.0))}
+    o = {**CERTIFY_STAGE_DEFAULTS, **s.options}
+    top = int(o["top"])
+    kw = {"tol": float(o["tol"]), "max_nodes": int(o["max_nodes"]), "time_limit": float(o["time_limit"])}
     picked = []  # (source file, index, behaviour, extra fields)
     for key in s.needs:  # every source read and checked before the record is created
         with h5py.File(files[key], "r") as src:

@@ -65,6 +65,10 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
 
 STAGE_ORDER = ("dataset", "train", "discover", "certify")
 
+#: The campaign's ``[certify]`` stage defaults (re-certification of the discovery stages' best candidates): the one
+#: place they live.
+CERTIFY_STAGE_DEFAULTS = {"top": 5, "tol": 1e-5, "max_nodes": 20000, "time_limit": 120.0}
+
 #: The README's first command: a small bilocal (BSM) campaign that fits in minutes on two cores.
 DEFAULT_CAMPAIGN = """\
 # bellscope's default campaign (Fig. 3b, small): find behaviours of the entanglement-swapping network that are
@@ -233,7 +237,7 @@ def _check_certify_options(c: Mapping[str, Any]) -> None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
             raise ValueError(f"[certify] {k} must be a finite number > 0; got {v!r}")
 
-    top = c.get("top", 5)
+    top = c.get("top", CERTIFY_STAGE_DEFAULTS["top"])
     if not _is_int(top) or top < 1:
         raise ValueError(f"[certify] top must be an integer >= 1; got {top!r}")
     if "max_nodes" in c and (not _is_int(c["max_nodes"]) or c["max_nodes"] < 1):
