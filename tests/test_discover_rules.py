@@ -8,7 +8,6 @@ import json
 import math
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import h5py
 import numpy as np

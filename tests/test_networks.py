@@ -11,7 +11,7 @@ import pytest
 
 import bellcore
 import certify
-from bellcore import Behaviour, NetworkScenario, bilocal_network, chain, ghz_triangle, star, triangle, w_triangle
+from bellcore import Behaviour, bilocal_network, chain, ghz_triangle, star, triangle, w_triangle
 from certify import CertificationError, NetworkModel, Status, check_inflation_certificate, check_network_model
 from certify._inflation import Inflation, inflation_bound, remainder_bound
 from certify._network import network_nonlocality

@@ -1,9 +1,6 @@
 """runs ls / show / plot / export on run files of every kind; foreign, corrupt, failed and still-running files."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
