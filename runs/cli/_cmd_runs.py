@@ -152,7 +152,8 @@ def _print_candidates(run) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from runs.files._browse import candidate_table, open_readonly
+    from runs.files._browse import open_readonly
+    from runs.files._candidates import candidate_table
 
     try:
         with open_readonly(run) as (f, _):

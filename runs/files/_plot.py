@@ -51,8 +51,15 @@ def _figure(ncols: int):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(6.0 * ncols, 4.4), constrained_layout=True)
-    return fig, np.atleast_1d(axes)
+    if ncols <= 2:
+        fig, axes = plt.subplots(1, ncols, figsize=(6.0 * ncols, 4.4), constrained_layout=True)
+        return fig, np.atleast_1d(axes)
+    # three or four panels: two rows of two (a row of four is too wide to read)
+    fig, axes = plt.subplots(2, 2, figsize=(12.0, 8.8), constrained_layout=True)
+    axes = axes.ravel()
+    for ax in axes[ncols:]:
+        ax.axis("off")
+    return fig, axes[:ncols]
 
 
 def _rows(f: h5py.File, path: str) -> np.ndarray:
@@ -260,7 +267,7 @@ def _plot_discovery(f, title, kind):
     group = L.CANDIDATES if kind == L.KIND_DISCOVERY else L.CERTIFIED
     if L.TRACES not in f and group not in f:
         raise ValueError(f"the {kind} run has no traces or candidates yet: nothing to plot")
-    from runs.files._browse import candidate_table
+    from runs.files._candidates import candidate_table
 
     table = candidate_table(f)
     learn = f[L.LEARN_ROUNDS] if L.LEARN_ROUNDS in f and "mae" in f[L.LEARN_ROUNDS] else None

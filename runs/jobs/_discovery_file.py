@@ -45,7 +45,7 @@ def summary_of(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
         headline = f"{cfg['name']}: no discovery among {n} certified candidates"
     out = {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
            "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
-    from runs.files._browse import candidate_table
+    from runs.files._candidates import candidate_table
 
     table = candidate_table(f)
     if table is not None:
