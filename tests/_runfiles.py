@@ -108,6 +108,7 @@ def make_discovery(path: Path, n: int = 12, steps: int = 30, status: str = L.STA
         c.create_dataset(L.CAND_DISCOVERY, data=(lo > 1e-9) & (vs**2 * 0.9 <= 1))
         c.create_dataset(L.CAND_SEARCHER, data=np.array(["gradient", "cma"] * (n // 2), dtype=h5py.string_dtype()))
         c.create_dataset(L.CAND_THETA, data=np.linspace(0.1, np.pi / 4, n))
+        f.attrs[L.ROWS_COMPLETE] = n  # every candidate committed, as the discovery runner marks them
         if status != L.STATUS_RUNNING:
             _store.set_status(f, status, {L.HEADLINE: f"best certified NBL >= {np.nanmax(lo):.4f}"})
     return path

@@ -459,7 +459,16 @@ def test_campaign_sigterm_in_dataset_stage(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "runs", "campaign", str(cfg), "-d", str(d), "--no-progress"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _marker(proc, "")
-    _wait(proc, lambda: any(d.glob("dataset-*.h5")))
+
+    def running() -> bool:  # the file exists *and* is marked running (not half-created: that moment is racy)
+        for f in d.glob("dataset-*.h5"):
+            try:
+                return _status(f)[0] == L.STATUS_RUNNING
+            except (OSError, KeyError):
+                return False
+        return False
+
+    _wait(proc, running)
     rc, lines = _finish(proc, signal.SIGTERM)
     assert rc == 143
     line = _last_line(lines, signal.SIGTERM)

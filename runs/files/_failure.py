@@ -41,9 +41,23 @@ def create_guarded(path: str | os.PathLike, create: Callable[[], h5py.File]) -> 
 
 def mark_failed(path: str | os.PathLike, reason: str) -> None:
     """Mark an existing run file failed (``summary.headline`` = "failed: REASON"); best effort, never raises."""
+    _close_open_handles(path)  # a signal inside its creation leaves this process's own handle open
     try:
         with h5py.File(path, "r+") as f:
             f.attrs[L.STATUS] = L.STATUS_FAILED
             f.attrs[L.SUMMARY] = json.dumps({L.HEADLINE: f"failed: {reason}"})
     except Exception:  # noqa: BLE001 - the file may be unreadable: nothing more can be done
+        pass
+
+
+def _close_open_handles(path: str | os.PathLike) -> None:
+    """Close this process's HDF5 handles on ``path`` (an interrupted ``create()`` may still hold one; HDF5 refuses a
+    second, writable open of a file this process has open)."""
+    try:
+        target = os.path.realpath(path)
+        for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+            name = fid.name.decode() if isinstance(fid.name, bytes) else str(fid.name)
+            if os.path.realpath(name) == target:
+                fid.close()
+    except Exception:  # noqa: BLE001 - best effort: marking is attempted anyway
         pass
