@@ -33,9 +33,10 @@ def discover_cmd(
     """Search parametrised quantum strategies for nonlocality and certify the best distinct candidates.
 
     Each searcher of the configuration maximises its target (a surrogate's prediction, or a surrogate-free one:
-    brgp, nbl-upper, chsh, nl); the best distinct candidates (up to relabelling) are certified: NL with its
-    Bell functional, or the NBL interval, BRGP and tripartite NL for the network. A **discovery** has a
-    certified lower bound > 0 and meets every constraint of the campaign. Flags override the search config.
+    brgp, nbl-upper, chsh, nl, or exact: an LP value with its dual as gradient); the best distinct candidates (up
+    to relabelling) are certified: NL with its Bell functional, or the NBL interval, BRGP and tripartite NL for the
+    network. A **discovery** has a certified lower bound > 0 and meets every constraint of the campaign. Flags
+    override the search config.
 
     With a [learn] table and no --model (the shipped `fig3b` has one), the surrogate is learned in the run on the
     searched family: certified labels of family members, then rounds of surrogate search -> exact-gradient
