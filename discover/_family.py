@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from bellcore import BellScenario, BilocalScenario, Scenario
 
@@ -41,7 +42,7 @@ from ._params import (
     TwoQubitProjective,
     WernerState,
 )
-from ._strategy import BellStrategy, NetworkStrategy
+from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
 
 __all__ = ["Family", "family_from_spec", "FAMILY_KEYS"]
 
@@ -64,6 +65,15 @@ class Family:
 
     def init(self, key) -> Any:
         return self.make(key)
+
+    @functools.cached_property
+    def born64(self):
+        """``(f, P)``: ``f(params (K, P)) -> (K, *shape)`` float64 behaviours of flattened searched parameters, one
+        jitted, vmapped Born rule compiled once per family (call it with JAX x64 on; ``behaviours_of`` does)."""
+        p0, static = params_of(self.make(jax.random.PRNGKey(0)))
+        flat0, unravel = ravel_pytree(p0)
+        f = jax.jit(jax.vmap(lambda v: with_params(static, unravel(v.astype(flat0.dtype))).probabilities(jnp.float64)))
+        return f, int(flat0.shape[0])
 
     def sample(self, key, n: int) -> np.ndarray:
         """``n`` random members' behaviours, float64 numpy ``(n, *scenario.shape)``: one jitted, vmapped Born rule

@@ -31,12 +31,10 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from scipy.stats import spearmanr
 
 from ._certify import signature
 from ._search import SearchResult
-from ._strategy import params_of, with_params
 
 __all__ = ["Labels", "LearnRound", "LearnResult", "learn", "behaviours_of", "best_distinct", "LEARN_FIELDS",
            "LABEL_SOURCES"]
@@ -104,18 +102,16 @@ class LearnResult:
 
 
 def behaviours_of(family, params: np.ndarray) -> np.ndarray:
-    """Float64 behaviours ``(K, *shape)`` of flattened searched parameters ``params (K, P)`` of ``family`` (one
-    jitted, vmapped Born rule)."""
+    """Float64 behaviours ``(K, *shape)`` of flattened searched parameters ``params (K, P)`` of ``family`` (its Born
+    rule compiled once per family, ``Family.born64``)."""
     params = np.asarray(params, np.float64)
-    p0, static = params_of(family.init(jax.random.PRNGKey(0)))
-    flat0, unravel = ravel_pytree(p0)
-    if params.ndim != 2 or params.shape[1] != flat0.shape[0]:
-        raise ValueError(f"parameters must have shape (K, {flat0.shape[0]}); got {params.shape}")
+    f, width = family.born64
+    if params.ndim != 2 or params.shape[1] != width:
+        raise ValueError(f"parameters must have shape (K, {width}); got {params.shape}")
     if len(params) == 0:
         return np.zeros((0, *family.scenario.shape))
     with jax.enable_x64(True):
-        f = jax.vmap(lambda v: with_params(static, unravel(v.astype(flat0.dtype))).probabilities(jnp.float64))
-        return np.asarray(jax.jit(f)(jnp.asarray(params)), np.float64)
+        return np.asarray(f(jnp.asarray(params)), np.float64)
 
 
 def best_distinct(results: Sequence[SearchResult], k: int, family, *, each: bool = False) -> np.ndarray:

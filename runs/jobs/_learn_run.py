@@ -28,6 +28,7 @@ recorded per row) or ``certify.nonlocality`` (Bell pair); target = the interval'
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing as mp
 from collections.abc import Mapping
@@ -42,9 +43,9 @@ from runs.files import _layout as L
 __all__ = ["Labeller", "make_fit", "write_learn", "write_learn_round", "learn_in_run"]
 
 
-def _label_one(args) -> tuple[float, float, str, float, str]:
-    """One certified label in a worker process: ``(lower, upper, status, tripartite, method)``."""
-    p, bilocal, tol, time_limit, max_nodes, seed = args
+def _label_one(p, args) -> tuple[float, float, str, float, str]:
+    """One certified label (in a worker process): ``(lower, upper, status, tripartite, method)``."""
+    bilocal, tol, time_limit, max_nodes, seed = args
     import certify
 
     if bilocal:
@@ -80,10 +81,16 @@ class Labeller:
 
     def __call__(self, x: np.ndarray):
         import discover as d
+        from bellcore import ordered_map
         from certify import nbl_target, usable_labels
+        from runs import _signals as signals
 
-        jobs = [(np.asarray(p, np.float64), *self.args) for p in x]
-        rows = list(self.pool.map(_label_one, jobs, chunksize=4)) if self.pool else [_label_one(j) for j in jobs]
+        # the one ordered fan-out (bellcore.ordered_map), fed to this labeller's pool: it lives across rounds, so
+        # the workers' imports are paid once per run, not once per round
+        fn = functools.partial(_label_one, args=self.args)
+        items = [np.asarray(p, np.float64) for p in x]
+        kw = {"submit": self.pool.submit, "window": 2 * self.workers} if self.pool is not None else {}
+        rows = list(ordered_map(fn, items, check=signals.check, **kw))
         lower = np.array([r[0] for r in rows], np.float64)
         upper = np.array([r[1] for r in rows], np.float64)
         status = np.array([r[2] for r in rows], dtype=object)
