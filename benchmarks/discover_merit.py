@@ -40,7 +40,7 @@ def _rows_from_candidates(cands, method, theta, seed, seconds, searcher_filter=N
 def run_pipeline(thetas, seed, scale, tmp, family):
     import runs
 
-    cfg = runs.load_discovery_config("fig3b")
+    cfg = runs.load_discovery_config("fig3b").to_json()  # a table to edit (the typed config is frozen)
     cfg["seed"] = int(seed)
     cfg["family"] = dict(family)
     if thetas == [None]:

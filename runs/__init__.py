@@ -20,6 +20,8 @@ _WHERE = {
     "read_discovery": "runs.jobs._discovery_file",
     "load_discovery_config": "runs.jobs._discover_config",
     "discovery_config_names": "runs.jobs._discover_config",
+    "parse_discovery_config": "runs.jobs._discover_config",
+    "DiscoveryConfig": "runs.jobs._discovery_types",
 }
 
 
@@ -43,4 +45,6 @@ __all__ = [
     "read_discovery",
     "load_discovery_config",
     "discovery_config_names",
+    "parse_discovery_config",
+    "DiscoveryConfig",
 ]

@@ -205,14 +205,14 @@ def stamp_model(out: Path, dataset: Path, *, target: str, preset: str, members: 
 
 def stamp_discovery(out: Path, config, *, quick: bool, model) -> Path:
     """Give a fake discovery file the config and model hash a real run_discover stores."""
-    from runs.jobs._discover_config import normalise_discovery_config, quick_config
+    from runs.jobs._discover_config import parse_discovery_config, quick_config
 
-    cfg = normalise_discovery_config(config)
+    cfg = parse_discovery_config(config)
     cfg = quick_config(cfg) if quick else cfg
     if model is not None:
-        cfg["model"]["path"] = str(model)
+        cfg = cfg.override(model_path=str(model))
     with h5py.File(out, "r+") as f:
-        _set_config(f, cfg)
+        _set_config(f, cfg.to_json())
         g = f.require_group(L.MODEL)
         if model is not None:
             with h5py.File(model, "r") as m:
@@ -244,7 +244,7 @@ def fake_engines():
 
     def run_discover(config, out, *, quick=False, model=None, progress=None, **kw):
         calls["discover"] += 1
-        assert config["name"] == "smoke" and config["family"]["sources"] == "theta" and quick and Path(model).exists()
+        assert config.name == "smoke" and config.family["sources"] == "theta" and quick and Path(model).exists()
         make_discovery(Path(out), n=8)
         return stamp_discovery(Path(out), config, quick=quick, model=model)
 

@@ -100,13 +100,13 @@ def test_shipped_campaigns_load_by_name_and_path():
     for n in names:
         cfg = runs.load_discovery_config(n)
         q = quick_config(cfg)
-        for s in q["searchers"]:
-            assert s["steps"] <= QUICK["steps"] and s["time_budget"] <= QUICK["time_budget"]
-        assert len(q["scan"].get("theta", [0])) <= QUICK["scan"]
+        for s in q.searchers:
+            assert s.steps <= QUICK["steps"] and s.time_budget <= QUICK["time_budget"]
+        assert len(q.thetas) <= QUICK["scan"] and q.quick and not cfg.quick
     from importlib import resources
 
     path = resources.files("runs.jobs").joinpath("searches", "smoke.toml")
-    assert runs.load_discovery_config(str(path))["name"] == "smoke"
+    assert runs.load_discovery_config(str(path)).name == "smoke"
 
 
 @pytest.mark.parametrize(
@@ -153,3 +153,34 @@ def test_cli_end_to_end_bipartite(tmp_path):
     c = runs.read_discovery(out)["candidates"]
     assert set(c["nbl_status"]) == {"none"} and np.isnan(c["nbl_lower"]).all()
     assert d.check_discoveries(c["behaviour"], c["discovery"], d.Constraints()) == []
+
+
+def test_typed_config_is_frozen_complete_and_round_trips():
+    """One parse: a shipped config becomes frozen dataclasses whose canonical table holds every default and parses
+    back to the same object (and hash); overrides make a new, re-checked config."""
+    import dataclasses
+
+    from runs.jobs._discover_config import (CERTIFY_DEFAULTS, MODEL_DEFAULTS, OBJECTIVE_DEFAULTS, SEARCHER_DEFAULTS,
+                                            parse_discovery_config)
+
+    cfg = runs.load_discovery_config("fig3b")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3
+    assert parse_discovery_config(cfg.to_json()) == cfg
+    assert parse_discovery_config(json.loads(cfg.canonical_json())).config_hash() == cfg.config_hash()
+    tiny = parse_discovery_config({"family": SMALL["family"], "objective": {"target": "brgp"},
+                                   "searchers": [{"kind": k} for k in SEARCHER_DEFAULTS]})
+    table = tiny.to_json()
+    assert {k: table["certify"][k] for k in CERTIFY_DEFAULTS} == CERTIFY_DEFAULTS
+    assert {k: table["objective"][k] for k in OBJECTIVE_DEFAULTS if k != "target"} == {
+        k: v for k, v in OBJECTIVE_DEFAULTS.items() if k != "target"}
+    assert {k: table["model"][k] for k in MODEL_DEFAULTS} == MODEL_DEFAULTS
+    for s in tiny.searchers:
+        assert all(getattr(s, k) == v for k, v in SEARCHER_DEFAULTS[s.kind].items())
+    new = cfg.override(seed=7, top=2, theta=[0.5], steps=3)
+    assert (new.seed, new.certify.top, new.thetas, {s.steps for s in new.searchers}) == (7, 2, [0.5], {3})
+    assert cfg.seed != 7 and new.config_hash() != cfg.config_hash()
+    with pytest.raises(ValueError, match="seed"):
+        cfg.override(seed=-1)
+    with pytest.raises(ValueError, match="learn"):
+        tiny.override(learn_rounds=2)

@@ -44,7 +44,7 @@ def discover_cmd(
     largest ensemble disagreement -> warm refit. The surrogate's error at its searchers' maxima is recorded per
     round (/learn/rounds), and its prediction at every certified candidate is shown beside the certified value.
     """
-    from runs.jobs._discover_config import load_discovery_config, normalise_discovery_config
+    from runs.jobs._discover_config import load_discovery_config
     from runs.jobs._discover_run import run_discover
     from runs.jobs._discovery_file import read_discovery
     from runs.cli._progress import rich_progress
@@ -52,26 +52,14 @@ def discover_cmd(
     try:
         if top is not None and top < 1:
             raise ValueError(f"--top must be >= 1; got {top}")
-        cfg = load_discovery_config(config)
-        if seed is not None:
-            cfg["seed"] = seed
-        for s in cfg["searchers"]:
-            if steps is not None:
-                s["steps"] = steps
-            if time_budget is not None:
-                s["time_budget"] = time_budget
+        thetas = None
         if theta is not None:
             try:
-                cfg["scan"]["theta"] = [float(t) for t in theta.split(",") if t.strip()]
+                thetas = [float(t) for t in theta.split(",") if t.strip()]
             except ValueError:
                 raise ValueError(f"--theta expects comma-separated numbers; got {theta!r}") from None
-        if top is not None:
-            cfg["certify"]["top"] = top
-        if learn_rounds is not None:
-            if "learn" not in cfg:
-                raise ValueError("--learn-rounds needs a [learn] table in the search config")
-            cfg["learn"]["rounds"] = learn_rounds
-        cfg = normalise_discovery_config(cfg)
+        cfg = load_discovery_config(config).override(seed=seed, steps=steps, time_budget=time_budget, theta=thetas,
+                                                     top=top, learn_rounds=learn_rounds)
     except ValueError as e:
         fail(str(e))
     if out.exists() or out.is_symlink():

@@ -1,4 +1,8 @@
-"""Search configurations: a TOML file (shipped ones by name, or any path) -> a validated, canonical config.
+"""Search configurations: a TOML file (shipped ones by name, or any path) -> a checked ``DiscoveryConfig``.
+
+Every default lives here, once (``OBJECTIVE_DEFAULTS``, ``MODEL_DEFAULTS``, ``SEARCHER_DEFAULTS``,
+``CERTIFY_DEFAULTS``, ``LEARN_DEFAULTS``); the checked, filled table becomes the frozen dataclasses of
+``runs/jobs/_discovery_types.py``, which every reader uses.
 
 Schema (every table optional except ``[family]``; defaults in brackets)::
 
@@ -12,7 +16,7 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     [scan]                            # optional: one search per value (a fixed family parameter)
     theta = [0.45, 0.6, 0.75]
 
-    [objective]                       # what the searchers maximise
+    [objective]                       # what the searchers maximise (defaults: OBJECTIVE_DEFAULTS)
     target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl | exact (gradient: LP + dual)
     kappa = 0.0                       # surrogate: mean + kappa * std
     brgp_max = 0.98                   # bilocal: penalise sqrt|I| + sqrt|J| above this during the search
@@ -26,6 +30,7 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     [model]                           # the surrogate of target = "surrogate"
     path = "model.h5"                 # a model run file (runs.load_model); --model overrides
     dataset = "swap.h5"; target = "nbl"; preset = "small"; members = 4   # what --quick trains when no path
+                                      # [preset quick, members 2, target: the family's measure, seed: master]
 
     [[searchers]]                     # in order; each may override the objective's target
     kind = "gradient"                 # gradient | nevergrad | random
@@ -52,8 +57,6 @@ within 5 minutes on a 2-core machine (``quick_config``).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -61,11 +64,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_discovery_config", "normalise_discovery_config", "quick_config", "discovery_config_names", "config_hash", "TARGETS"]
+from runs.jobs._discovery_types import DiscoveryConfig, SearcherConfig
+
+__all__ = ["load_discovery_config", "parse_discovery_config", "normalise_discovery_config", "quick_config",
+           "discovery_config_names", "TARGETS", "DiscoveryConfig"]
 
 TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl", "exact")
 _TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
-        "learn"}
+        "learn", "quick"}
 #: ``[learn]``: the surrogate learned in the run (runs/jobs/_learn_run.py explains each key). The one place its
 #: defaults live.
 LEARN_DEFAULTS: dict[str, Any] = {"rows": 600, "rounds": 3, "maxima": 8, "neighbours": 4, "sigma": 0.05,
@@ -84,6 +90,11 @@ SEARCHER_DEFAULTS: dict[str, dict[str, Any]] = {
     "random": {"steps": 100, "batch": 64},
 }
 CERTIFY_DEFAULTS: dict[str, Any] = {"top": 8, "nbl_tol": 1e-5, "nbl_time_limit": 20.0, "nbl_max_nodes": 20000}
+#: ``[objective]``'s defaults (``brgp_max`` absent: no BRGP penalty) and ``[model]``'s (what ``--quick`` trains when
+#: no model file is named; ``target`` absent: the family's measure, ``seed`` absent: the master seed).
+OBJECTIVE_DEFAULTS: dict[str, Any] = {"target": "surrogate", "kappa": 0.0, "brgp_weight": 10.0, "tripartite_weight": 0.0,
+                                      "bounds": {}}
+MODEL_DEFAULTS: dict[str, Any] = {"preset": "quick", "members": 2}
 _OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "tripartite_weight", "bounds"}
 _CONS_KEYS = {"brgp_max", "tripartite_local", "bounds"}
 _MODEL_KEYS = {"path", "dataset", "target", "preset", "members", "seed"}
@@ -100,7 +111,7 @@ def discovery_config_names() -> list[str]:
                   if p.name.endswith(".toml"))
 
 
-def load_discovery_config(source: str | Path) -> dict[str, Any]:
+def load_discovery_config(source: str | Path) -> DiscoveryConfig:
     """Read a search configuration: the plain name of a shipped one (``fig3b``, one of ``discovery_config_names()``), or
     a path to a TOML file. Validated; raises ``ValueError`` with a one-line reason."""
     source = str(source)
@@ -130,7 +141,14 @@ def load_discovery_config(source: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"search config {source}: not valid TOML: {e}") from None
     raw.setdefault("name", stem)
-    return normalise_discovery_config(raw)
+    return parse_discovery_config(raw)
+
+
+def parse_discovery_config(raw: Mapping[str, Any] | DiscoveryConfig) -> DiscoveryConfig:
+    """A search config table (as TOML gives it, or a stored ``/config``) -> a checked ``DiscoveryConfig``."""
+    if isinstance(raw, DiscoveryConfig):
+        return raw
+    return DiscoveryConfig.from_json(normalise_discovery_config(raw))
 
 
 #: Master seeds (and derived ones: + 1000 * scan point + searcher + 100 * round) stay below 2**31.
@@ -166,7 +184,8 @@ def _keys(table: Mapping, allowed: set, where: str) -> None:
 
 
 def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every key and value that can be checked without running; fill defaults. Raises ``ValueError``."""
+    """Check every key and value that can be checked without running; fill every default. Returns the filled table
+    (``parse_discovery_config`` makes it typed). Raises ``ValueError``."""
     cfg = copy.deepcopy(dict(raw))
     if "active" in cfg:
         raise ValueError("[active] was replaced by [learn] (the surrogate learned on the searched family and refined "
@@ -188,8 +207,10 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"name must be a non-empty string; got {cfg['name']!r}")
     obj = cfg.setdefault("objective", {})
     _keys(obj, _OBJ_KEYS, "objective")
-    obj.setdefault("target", "surrogate")
-    obj.setdefault("kappa", 0.0)
+    for k, v in OBJECTIVE_DEFAULTS.items():
+        obj.setdefault(k, copy.deepcopy(v))
+    if not isinstance(obj["target"], str):
+        raise ValueError(f"[objective] target must be a string; got {obj['target']!r}")
     _num(obj["kappa"], "[objective] kappa")
     if obj.get("brgp_max") is not None:
         _num(obj["brgp_max"], "[objective] brgp_max")
@@ -208,22 +229,27 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         bounds_hold(params_of(family.init(jax.random.PRNGKey(0)))[0], bounds)
     model = cfg.setdefault("model", {})
     _keys(model, _MODEL_KEYS, "model")
+    for k, v in MODEL_DEFAULTS.items():
+        model.setdefault(k, v)
     if "members" in model:
         _int(model["members"], "[model] members", 1)
     if "seed" in model:
         _int(model["seed"], "[model] seed", 0, MAX_SEED)
-    for k in ("path", "dataset"):
+    for k in ("path", "dataset", "target", "preset"):
         if k in model and not isinstance(model[k], str):
-            raise ValueError(f"[model] {k} must be a file path (string); got {model[k]!r}")
+            raise ValueError(f"[model] {k} must be a string; got {model[k]!r}")
     cert = cfg.setdefault("certify", {})
     _keys(cert, _CERT_KEYS, "certify")
     for k, v in CERTIFY_DEFAULTS.items():
         cert.setdefault(k, v)
-    # checked, not converted: the canonical JSON (and so every stored config hash) keeps the values as given
     _int(cert["top"], "[certify] top", 1)
     _num(cert["nbl_tol"], "[certify] nbl_tol", positive=True)
     _num(cert["nbl_time_limit"], "[certify] nbl_time_limit", positive=True)
     _int(cert["nbl_max_nodes"], "[certify] nbl_max_nodes", 1)
+    if not isinstance(cfg.get("quick", False), bool):
+        raise ValueError(f"quick must be true or false; got {cfg['quick']!r}")
+    if cfg.get("description") is not None and not isinstance(cfg["description"], str):
+        raise ValueError(f"description must be a string; got {cfg['description']!r}")
     scan = cfg.setdefault("scan", {})
     _keys(scan, {"theta"}, "scan")
     if "theta" in scan:
@@ -312,12 +338,12 @@ def _searcher_check(s: Mapping[str, Any]) -> None:
     """Build the searcher once (its own checks: optimiser names) so that a bad one is refused before any work."""
     from runs.jobs._discover_run import _searcher
 
-    _searcher(s)
+    _searcher(SearcherConfig.from_json(s))
 
 
-def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def quick_config(cfg: DiscoveryConfig | Mapping[str, Any]) -> DiscoveryConfig:
     """The same campaign with every budget shrunk (``QUICK``)."""
-    q = copy.deepcopy(dict(cfg))
+    q = copy.deepcopy(parse_discovery_config(cfg).to_json())
     for s in q["searchers"]:
         s["steps"] = min(int(s["steps"]), QUICK["steps"])
         s["time_budget"] = min(float(s.get("time_budget", QUICK["time_budget"])), QUICK["time_budget"])
@@ -332,20 +358,9 @@ def quick_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     c["top"] = min(int(c["top"]), QUICK["top"])
     c["nbl_time_limit"] = min(float(c["nbl_time_limit"]), QUICK["nbl_time_limit"])
     c["nbl_max_nodes"] = min(int(c["nbl_max_nodes"]), QUICK["nbl_max_nodes"])
-    m = q["model"]
-    if "members" in m:
-        m["members"] = min(int(m["members"]), 2)
-    m.setdefault("preset", "quick")
+    q["model"]["members"] = min(int(q["model"]["members"]), 2)
     if "learn" in q:
         q["learn"]["rows"] = min(int(q["learn"]["rows"]), QUICK["learn_rows"])
         q["learn"]["rounds"] = min(int(q["learn"]["rounds"]), QUICK["learn_rounds"])
     q["quick"] = True
-    return q
-
-
-def canonical_json(cfg: Mapping[str, Any]) -> str:
-    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
-
-
-def config_hash(cfg: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()
+    return parse_discovery_config(q)

@@ -23,7 +23,8 @@ import jax
 import numpy as np
 
 from runs.files import _layout as L
-from runs.jobs._discover_config import canonical_json, config_hash, normalise_discovery_config, quick_config
+from runs.jobs._discover_config import parse_discovery_config, quick_config
+from runs.jobs._discovery_types import DiscoveryConfig, SearcherConfig
 from runs.files._failure import create_guarded, failure_reason
 from runs.files._store import create_run, set_status
 from runs.jobs._discovery_file import read_discovery, summary_of  # noqa: F401  (read_discovery: the runner's reader)
@@ -40,7 +41,7 @@ def searcher_seed(master: int, j: int, i: int, r: int = 0) -> int:
     return master + 1000 * j + i + 100 * r
 
 
-def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, theta, seed: int, done: list[int],
+def run_searcher(f: h5py.File, s: SearcherConfig, name: str, objective, fam, theta, seed: int, done: list[int],
                  total: int, progress, starts=None) -> Any:
     """Run one searcher (``s``: its config) on ``objective`` over ``fam`` and write its trace as ``name``; the one
     searcher loop of ``run_discover`` and of the learning rounds. ``done`` counts steps across searchers
@@ -54,9 +55,9 @@ def run_searcher(f: h5py.File, s: Mapping[str, Any], name: str, objective, fam, 
         if progress is not None:
             progress(done[0], total, {"searcher": name, **info})
 
-    res = d.search(_searcher(s), fam, objective, steps=int(s["steps"]), seed=seed, time_budget=s.get("time_budget"),
+    res = d.search(_searcher(s), fam, objective, steps=s.steps, seed=seed, time_budget=s.time_budget,
                    progress=report, starts=starts)
-    done[0] = base + int(s["steps"])
+    done[0] = base + s.steps
     res = _rename(res, name)
     params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
     _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
@@ -65,24 +66,24 @@ from runs.jobs._discovery_file import STRING_STATUS as _STRING_STATUS
 
 
 # ------------------------------------------------------------------------------------------------ model
-def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
+def _surrogate(cfg: DiscoveryConfig, model: Path | None, quick: bool, out: Path, progress):
     """The surrogate named by ``--model`` / ``[model] path``, or (``--quick``) one trained now. Returns
     ``(surrogate, path, config_hash)``."""
     from runs.files._readonly import open_readonly
     from runs.files._model_file import load_model
     from runs.jobs._model_run import run_train
 
-    path = model if model is not None else cfg["model"].get("path")
+    m = cfg.model
+    path = model if model is not None else m.path
     if path is None:
         if not quick:
             raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
                              "to train a small one from [model] dataset)")
-        m = cfg["model"]
-        if "dataset" not in m:
+        if m.dataset is None:
             raise ValueError("--quick trains a surrogate from [model] dataset = 'DATASET.h5'; the campaign names none")
         path = out.with_name(out.stem + ".model.h5")
-        run_train(Path(m["dataset"]), path, target=m.get("target", "nbl"), preset=m.get("preset", "quick"),
-                  members=int(m.get("members", 2)), seed=int(m.get("seed", cfg["seed"])), progress=progress)
+        run_train(Path(m.dataset), path, target=m.target or cfg.measure, preset=m.preset, members=m.members,
+                  seed=cfg.seed if m.seed is None else m.seed, progress=progress)
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file {path} does not exist")
@@ -93,26 +94,25 @@ def _surrogate(cfg, model: Path | None, quick: bool, out: Path, progress):
 
 
 # --------------------------------------------------------------------------------------------- searches
-def _objective(target: str, cfg, surrogate):
+def _objective(target: str, cfg: DiscoveryConfig, surrogate):
     import discover as d
 
-    o = cfg["objective"]
-    bilocal = cfg["family"].get("scenario") == "bilocal"
-    common = dict(brgp_max=o.get("brgp_max"), brgp_weight=float(o.get("brgp_weight", 10.0)))
-    tw = float(o.get("tripartite_weight", 0.0)) if bilocal else 0.0
+    o = cfg.objective
+    bounds = dict(o.bounds) or None
+    common = dict(brgp_max=o.brgp_max, brgp_weight=o.brgp_weight)
+    tw = o.tripartite_weight if cfg.bilocal else 0.0
     if target == "surrogate":
-        return d.Objective.make(surrogate, kappa=float(o["kappa"]), bounds=o.get("bounds"), tripartite_weight=tw,
-                                **common)
+        return d.Objective.make(surrogate, kappa=o.kappa, bounds=bounds, tripartite_weight=tw, **common)
     if target == "exact":  # the exact LP value, its optimal dual as gradient (discover/_exact.py)
-        fn = (d.exact_nbl_upper(seed=int(cfg["seed"])) if bilocal
-              else d.exact_nl(d.family_from_spec(cfg["family"]).scenario))
-        return d.Objective.make(fn, bounds=o.get("bounds"), tripartite_weight=tw, **common)
+        fn = (d.exact_nbl_upper(seed=cfg.seed) if cfg.bilocal
+              else d.exact_nl(d.family_from_spec(cfg.family_at(None)).scenario))
+        return d.Objective.make(fn, bounds=bounds, tripartite_weight=tw, **common)
     if target == "brgp":
-        return d.Objective.make(d.brgp_target, bounds=o.get("bounds"), **common)
+        return d.Objective.make(d.brgp_target, bounds=bounds, **common)
     if target == "chsh":
-        return d.Objective.make(d.chsh_target, bounds=o.get("bounds"))
+        return d.Objective.make(d.chsh_target, bounds=bounds)
     if target == "nbl-upper":
-        return d.upper_bound_objective(**common, tripartite_weight=tw, seed=int(cfg["seed"]))
+        return d.upper_bound_objective(**common, tripartite_weight=tw, seed=cfg.seed)
     if target == "nl":
         return _nl_objective()
     raise ValueError(f"unknown target {target!r}")
@@ -130,21 +130,21 @@ def _nl_objective():
     return d.PythonObjective(fn, "nl")
 
 
-def _searcher(s: Mapping[str, Any]):
+def _searcher(s: SearcherConfig):
     import discover as d
 
-    if s["kind"] == "gradient":
-        return d.GradientSearch(int(s["starts"]), float(s["learning_rate"]), s["optimiser"], s["name"])
-    if s["kind"] == "nevergrad":
-        return d.NevergradSearch(s["optimiser"], int(s["batch"]), float(s["sigma"]), s["name"])
-    return d.RandomSearch(int(s["batch"]), s["name"])
+    if s.kind == "gradient":
+        return d.GradientSearch(s.starts, s.learning_rate, s.optimiser, s.name)
+    if s.kind == "nevergrad":
+        return d.NevergradSearch(s.optimiser, s.batch, s.sigma, s.name)
+    return d.RandomSearch(s.batch, s.name)
 
 
-def _write_trace(f: h5py.File, name: str, res, s, seed: int, theta: float, paths: list[str]) -> None:
+def _write_trace(f: h5py.File, name: str, res, s: SearcherConfig, seed: int, theta: float, paths: list[str]) -> None:
     g = f.create_group(L.trace_path(name))
     for k in L.TRACE_FIELDS:
         g.create_dataset(k, data=getattr(res.trace, k))
-    g.attrs.update({"searcher": s["kind"], "objective": s["target"], "seed": seed, "theta": theta,
+    g.attrs.update({"searcher": s.kind, "objective": s.target, "seed": seed, "theta": theta,
                     "seconds": res.seconds, "params_paths": json.dumps(paths)})
     f.flush()
 
@@ -187,10 +187,11 @@ def _tally(per: dict, name: str, res) -> None:
     p["seconds"] += res.seconds
 
 
-def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, model: Path | None = None,
+def run_discover(config: DiscoveryConfig | Mapping[str, Any], out: Path, *, quick: bool = False, model: Path | None = None,
                  progress: Callable[[int, int, Mapping[str, float]], None] | None = None,
                  argv: list[str] | None = None) -> Path:
-    """Run a discovery campaign (a mapping as ``load_discovery_config`` returns) into a new run file ``out``.
+    """Run a discovery campaign (a ``DiscoveryConfig`` as ``load_discovery_config`` returns, or a table it accepts)
+    into a new run file ``out``.
 
     ``quick`` shrinks every budget (``runs.jobs._discover_config.QUICK``); ``model`` overrides ``[model] path``.
     ``progress(done, total, info)`` counts search steps and certified candidates over the whole campaign.
@@ -198,7 +199,7 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
     """
     import discover as d
 
-    cfg = normalise_discovery_config(config)
+    cfg = parse_discovery_config(config)
     if quick:
         cfg = quick_config(cfg)
     out = Path(out)
@@ -213,46 +214,46 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
             raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
     # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
     # before any file exists (the surrogate's objective is checked once the model is loaded, still before)
-    thetas = cfg["scan"].get("theta", [None])
-    fams = [d.family_from_spec(cfg["family"] if t is None else {**cfg["family"], "theta": t}) for t in thetas]
-    for s in cfg["searchers"]:
+    thetas = cfg.thetas
+    fams = [d.family_from_spec(cfg.family_at(t)) for t in thetas]
+    for s in cfg.searchers:
         _searcher(s)
-    cons = d.Constraints.from_config(cfg["constraints"])
-    learning = cfg.get("learn") is not None and model is None and cfg["model"].get("path") is None
-    needs_model = any(s["target"] == "surrogate" for s in cfg["searchers"]) and not learning
-    if needs_model and model is None and cfg["model"].get("path") is None and not quick:
+    cons = d.Constraints.from_config(cfg.constraints)
+    learning = cfg.learning and model is None
+    needs_model = any(s.surrogate for s in cfg.searchers) and not learning
+    if needs_model and model is None and cfg.model.path is None and not quick:
         raise ValueError("target 'surrogate' needs a model: give --model MODEL.h5 or [model] path (or use --quick "
                          "to train a small one from [model] dataset)")
-    for s in cfg["searchers"]:
-        if s["target"] != "surrogate":
-            _objective(s["target"], cfg, None)
+    for s in cfg.searchers:
+        if not s.surrogate:
+            _objective(s.target, cfg, None)
     if learning:  # what the learning needs, refused before any file exists
         import surrogates as S
 
-        S.preset_config(cfg["learn"]["preset"], "nbl" if cfg["family"].get("scenario") == "bilocal" else "nl")
-        if not S.feature_map(cfg["learn"]["feature_set"]).applies(fams[0].scenario):
-            raise ValueError(f"[learn] feature_set {cfg['learn']['feature_set']!r} does not apply to "
+        S.preset_config(cfg.learn.preset, cfg.measure)
+        if not S.feature_map(cfg.learn.feature_set).applies(fams[0].scenario):
+            raise ValueError(f"[learn] feature_set {cfg.learn.feature_set!r} does not apply to "
                              f"{fams[0].scenario}")
     surrogate, mpath, mhash = (_surrogate(cfg, model, quick, out, progress) if needs_model else (None, "", ""))
     if needs_model:
         _objective("surrogate", cfg, surrogate)
     if model is not None:
-        cfg["model"]["path"] = str(model)
+        cfg = cfg.override(model_path=str(model))
     fam0 = fams[0]
-    cert = cfg["certify"]
-    total = len(thetas) * (sum(int(s["steps"]) for s in cfg["searchers"]) + max(int(cert["top"]), len(cfg["searchers"])))
+    cert = cfg.certify
+    total = len(thetas) * (sum(s.steps for s in cfg.searchers) + max(cert.top, len(cfg.searchers)))
     if learning:  # the surrogate and refine searchers run once per learning round
-        sur = [s for s in cfg["searchers"] if s["target"] == "surrogate" or s.get("refine")]
-        total += len(thetas) * (cfg["learn"]["rounds"] - 1) * sum(int(s["steps"]) for s in sur)
+        sur = [s for s in cfg.searchers if s.surrogate or s.refine]
+        total += len(thetas) * (cfg.learn.rounds - 1) * sum(s.steps for s in sur)
     done = [0]
 
-    master = int(cfg["seed"])
-    f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, canonical_json(cfg), config_hash(cfg), master,
+    master = cfg.seed
+    f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, cfg.canonical_json(), cfg.config_hash(), master,
                                                SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
     t0 = time.perf_counter()
     try:
         g = f.create_group(L.MODEL)
-        g.attrs.update({L.MODEL_TARGET: json.dumps(sorted({s["target"] for s in cfg["searchers"]})),
+        g.attrs.update({L.MODEL_TARGET: json.dumps(sorted({s.target for s in cfg.searchers})),
                         L.MODEL_PATH: "(learned in this run: /learn)" if learning else mpath,
                         L.MODEL_CONFIG_HASH: mhash})
         f.create_group(L.TRACES)
@@ -265,19 +266,19 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
             fam = fams[j]
             results = list(learned.results[j]) if learned is not None else []
             proposals = list(results)  # the surrogate searchers' results: where refine searchers start
-            for i, s in enumerate(cfg["searchers"]):
-                if learned is not None and s["target"] == "surrogate":
+            for i, s in enumerate(cfg.searchers):
+                if learned is not None and s.surrogate:
                     continue  # run by the learning rounds
-                if learned is not None and s.get("refine"):
+                if learned is not None and s.refine:
                     continue  # run in every learning round, from that round's surrogate searchers
-                starts = d.best_distinct(proposals, int(s["starts"]), fam) if s.get("refine") else None
-                name = s["name"] if theta is None else f"{s['name']}@theta={theta:g}"
-                res = run_searcher(f, s, name, _objective(s["target"], cfg, surrogate), fam, theta,
+                starts = d.best_distinct(proposals, s.starts, fam) if s.refine else None
+                name = s.name if theta is None else f"{s.name}@theta={theta:g}"
+                res = run_searcher(f, s, name, _objective(s.target, cfg, surrogate), fam, theta,
                                    searcher_seed(master, j, i), done, total, progress, starts=starts)
                 results.append(res)
-                if s["target"] == "surrogate":
+                if s.surrogate:
                     proposals.append(res)
-                _tally(per, s["name"], res)
+                _tally(per, s.name, res)
             base = done[0]
 
             def creport(n, tot, info, base=base):
@@ -287,8 +288,8 @@ def run_discover(config: Mapping[str, Any], out: Path, *, quick: bool = False, m
 
             if results:
                 cands = d.certify_candidates(
-                    results, cons, top=int(cert["top"]), predict=surrogate, nbl_tol=float(cert["nbl_tol"]),
-                    nbl_time_limit=float(cert["nbl_time_limit"]), nbl_max_nodes=int(cert["nbl_max_nodes"]),
+                    results, cons, top=cert.top, predict=surrogate, nbl_tol=cert.nbl_tol,
+                    nbl_time_limit=cert.nbl_time_limit, nbl_max_nodes=cert.nbl_max_nodes,
                     seed=master, progress=creport,
                 )
                 _append_candidates(f, cands)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
 from runs.files import _layout as L
+
+if TYPE_CHECKING:
+    from runs.jobs._discovery_types import DiscoveryConfig
 
 __all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
 
@@ -20,11 +23,12 @@ __all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
 STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 
 
-def summary_of(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
+def summary_of(f: h5py.File, cfg: "DiscoveryConfig", per, seconds: float) -> dict[str, Any]:
+    """The run's ``summary`` (JSON at the root): headline, candidates, discoveries, best, per searcher, learning."""
     data = read_candidates(f)
     n = len(data.get("discovery", []))
     disc = np.asarray(data.get("discovery", np.zeros(0, bool)), dtype=bool)
-    bilocal = cfg["family"].get("scenario") == "bilocal"
+    bilocal = cfg.bilocal
     lower = np.asarray(data["nbl_lower" if bilocal else "nl_lower"]) if n else np.zeros(0)
     searchers = np.asarray(data.get("searcher", []), dtype=object)
     for name, p in per.items():
@@ -39,12 +43,12 @@ def summary_of(f: h5py.File, cfg, per, seconds: float) -> dict[str, Any]:
         best = {"index": i, "searcher": str(searchers[i]), f"{what.lower()}_lower": float(lower[i]),
                 "theta": float(data["theta"][i]), "brgp": float(data["brgp"][i]),
                 "tripartite_nl": float(data["tripartite_nl"][i])}
-        headline = (f"{cfg['name']}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
+        headline = (f"{cfg.name}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
                     f"{lower[i]:.4g} ({best['searcher']})")
     else:
-        headline = f"{cfg['name']}: no discovery among {n} certified candidates"
+        headline = f"{cfg.name}: no discovery among {n} certified candidates"
     out = {"headline": headline, "candidates": n, "discoveries": int(disc.sum()), "best": best,
-           "searchers": per, "seconds": seconds, "quick": bool(cfg.get("quick", False))}
+           "searchers": per, "seconds": seconds, "quick": cfg.quick}
     from runs.files._candidates import candidate_table
 
     table = candidate_table(f)

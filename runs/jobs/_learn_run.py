@@ -31,14 +31,13 @@ from __future__ import annotations
 import functools
 import math
 import multiprocessing as mp
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 import h5py
 import numpy as np
 
 from runs.files import _layout as L
+from runs.jobs._discovery_types import DiscoveryConfig
 
 __all__ = ["Labeller", "make_fit", "write_learn", "write_learn_round", "learn_in_run"]
 
@@ -59,14 +58,13 @@ class Labeller:
     """``labeller(x) -> discover.Labels``: certified labels of a batch, in ``workers`` processes (one HiGHS per
     process). Use as a context manager (the pool is closed at exit)."""
 
-    def __init__(self, cfg: Mapping[str, Any], scenario):
+    def __init__(self, cfg: DiscoveryConfig, scenario):
         from bellcore import BilocalScenario
 
-        lc, cert = cfg["learn"], cfg["certify"]
+        lc, cert = cfg.learn, cfg.certify
         self.bilocal = isinstance(scenario, BilocalScenario)
-        self.args = (self.bilocal, float(cert["nbl_tol"]), float(lc["label_time_limit"]),
-                     int(cert["nbl_max_nodes"]), int(cfg["seed"]))
-        self.workers = int(lc["workers"])
+        self.args = (self.bilocal, cert.nbl_tol, lc.label_time_limit, cert.nbl_max_nodes, cfg.seed)
+        self.workers = lc.workers
         self.pool = None
 
     def __enter__(self):
@@ -100,27 +98,25 @@ class Labeller:
                         np.array([r[3] for r in rows], np.float64), np.array([r[4] for r in rows], dtype=object))
 
 
-def make_fit(cfg: Mapping[str, Any], scenario, progress=None):
+def make_fit(cfg: DiscoveryConfig, scenario, progress=None):
     """``fit(x, y, previous) -> Surrogate``: ``surrogates.fit_surrogate`` on the usable rows, warm-started from
     ``previous``'s members when there is one. The first call's rows are the family sample; rows beyond them in later
     calls (labelled in rounds) count ``[learn] repeat`` times."""
     import surrogates as S
 
-    lc = cfg["learn"]
-    target = "nbl" if cfg["family"].get("scenario") == "bilocal" else "nl"
+    lc, target = cfg.learn, cfg.measure
     state = {"calls": 0, "n_family": None}
 
     def fit(x: np.ndarray, y: np.ndarray, previous):
         if state["n_family"] is None:
             state["n_family"] = len(y)
-        n0, rep = state["n_family"], int(lc["repeat"])
+        n0, rep = state["n_family"], lc.repeat
         if rep > 1 and len(y) > n0:
             x = np.concatenate([x] + [x[n0:]] * (rep - 1))
             y = np.concatenate([y] + [y[n0:]] * (rep - 1))
-        tc = S.preset_config(lc["preset"], target, members=int(lc["members"]),
-                             seed=int(cfg["seed"]) + state["calls"] + 1)
+        tc = S.preset_config(lc.preset, target, members=lc.members, seed=cfg.seed + state["calls"] + 1)
         state["calls"] += 1
-        res = S.fit_surrogate(x, y, scenario, feature_set=lc["feature_set"], target=target, config=tc,
+        res = S.fit_surrogate(x, y, scenario, feature_set=lc.feature_set, target=target, config=tc,
                               progress=progress, init=previous)
         return res.surrogate
 
@@ -164,16 +160,16 @@ def write_learn(f: h5py.File, res, thetas) -> None:
     f.flush()
 
 
-def learn_in_run(f, cfg, fams, thetas, per, progress, done, total):
+def learn_in_run(f, cfg: DiscoveryConfig, fams, thetas, per, progress, done, total):
     """``discover.learn`` over the scan: the surrogate trained on the family, refined at its searchers' maxima
     round by round; rounds to ``/learn/rounds``, labelled rows to ``/learn``, traces ``<name>@round=<r>``."""
     import discover as d
 
     from runs.jobs._discover_run import _objective, _tally, run_searcher, searcher_seed
 
-    lc, master = cfg["learn"], int(cfg["seed"])
-    sur = [(i, s) for i, s in enumerate(cfg["searchers"]) if s["target"] == "surrogate"]
-    ref = [(i, s) for i, s in enumerate(cfg["searchers"]) if s.get("refine")]
+    lc, master = cfg.learn, cfg.seed
+    sur = [(i, s) for i, s in enumerate(cfg.searchers) if s.surrogate]
+    ref = [(i, s) for i, s in enumerate(cfg.searchers) if s.refine]
     fit = make_fit(cfg, fams[0].scenario)
 
     last: dict[int, list] = {}
@@ -188,19 +184,19 @@ def learn_in_run(f, cfg, fams, thetas, per, progress, done, total):
         for group in (sur, ref):
             starts_from = list(out)
             for i, s in group:
-                name = f"{s['name']}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
-                n = int(s["starts"])
-                if s.get("refine"):
+                name = f"{s.name}@round={r}" + ("" if thetas[j] is None else f"@theta={thetas[j]:g}")
+                n = s.starts
+                if s.refine:
                     starts = d.best_distinct(starts_from, n, fams[j])
-                elif s["kind"] == "gradient" and last.get(j):
-                    final = r == int(lc["rounds"]) - 1  # the last round exploits: every start continues
+                elif s.kind == "gradient" and last.get(j):
+                    final = r == lc.rounds - 1  # the last round exploits: every start continues
                     starts = d.best_distinct(last[j], n if final else max(1, n // 2), fams[j], each=True)
                 else:
                     starts = None
-                res = run_searcher(f, s, name, _objective(s["target"], cfg, pred), fams[j], thetas[j],
+                res = run_searcher(f, s, name, _objective(s.target, cfg, pred), fams[j], thetas[j],
                                    searcher_seed(master, j, i, r), done, total, progress, starts=starts)
                 out.append(res)
-                _tally(per, s["name"], res)
+                _tally(per, s.name, res)
         last[j] = out
         return out
 
@@ -210,9 +206,8 @@ def learn_in_run(f, cfg, fams, thetas, per, progress, done, total):
                                       **{k: float(v) for k, v in info.items() if k != "round"}})
 
     with Labeller(cfg, fams[0].scenario) as label:
-        res = d.learn(fams, label=label, fit=fit, search=search, rows=int(lc["rows"]), rounds=int(lc["rounds"]),
-                      maxima=int(lc["maxima"]), neighbours=int(lc["neighbours"]), sigma=float(lc["sigma"]),
-                      disagree=int(lc["disagree"]), seed=master, on_round=lambda rec: write_learn_round(f, rec),
+        res = d.learn(fams, label=label, fit=fit, search=search, rows=lc.rows, rounds=lc.rounds,
+                      maxima=lc.maxima, neighbours=lc.neighbours, sigma=lc.sigma, disagree=lc.disagree, seed=master, on_round=lambda rec: write_learn_round(f, rec),
                       progress=say)
     write_learn(f, res, thetas)
     return res

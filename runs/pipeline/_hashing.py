@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runs.jobs._discover_config import load_discovery_config, normalise_discovery_config
+from runs.jobs._discover_config import load_discovery_config, parse_discovery_config
+from runs.jobs._discovery_types import DiscoveryConfig
 
 if TYPE_CHECKING:
     from runs.pipeline._spec import Campaign, Stage
@@ -68,13 +69,13 @@ def stage_hashes(campaign: Campaign) -> dict[str, str]:
         opts.pop("dataset", None)
         opts.pop("model", None)
         if s.kind == "discover":
-            opts["config"] = discover_config(s, campaign)  # the content, not its name: an edited file is new work
+            opts["config"] = discover_config(s, campaign).to_json()  # the content, not its name: an edited file is new work
         out[s.key] = sha({"stage": s.kind, "options": opts, "inputs": {n: out[n] for n in s.needs},
                            **({"version": STAGE_VERSION[s.kind]} if s.kind in STAGE_VERSION else {})})
     return out
 
 
-def discover_config(stage: Stage, campaign: Campaign) -> dict[str, Any]:
+def discover_config(stage: Stage, campaign: Campaign) -> DiscoveryConfig:
     """The discovery config of a discover stage (a shipped name, a TOML path relative to the campaign file, or an
     inline table), loaded and validated by ``runs/jobs/_discover_config.py``; raises ``ValueError``."""
     cfg = stage.options.get("config", {})
@@ -83,7 +84,7 @@ def discover_config(stage: Stage, campaign: Campaign) -> dict[str, Any]:
         if not path.is_absolute() and campaign.base_dir is not None and (campaign.base_dir / path).exists():
             cfg = str(campaign.base_dir / path)
         return load_discovery_config(cfg)
-    return normalise_discovery_config(dict(cfg))
+    return parse_discovery_config(dict(cfg))
 
 
 def stage_file(runs_dir: Path, stage: Stage, sha: str, campaign: Campaign) -> Path:

@@ -201,7 +201,7 @@ def verify_reusable(s: Stage, path: Path, campaign: Campaign, hashes: Mapping[st
                 if s.options.get("quick"):
                     cfg = quick_config(cfg)
                 stored = _json_object(cfg_json, mismatch)
-                a, b = json.loads(json.dumps(cfg)), json.loads(json.dumps(stored))
+                a, b = cfg.to_json(), json.loads(json.dumps(stored))
                 for c in (a, b):  # the model's path depends on the results folder's spelling; its hash is checked
                     if isinstance(c.get("model"), dict):
                         c["model"].pop("path", None)
