@@ -194,3 +194,30 @@ def test_reader_layout_names_are_the_writers():
 def test_every_command_has_help(cmd):
     r = runner.invoke(app, [*cmd, "--help"])
     assert r.exit_code == 0 and "Usage" in r.output, r.output
+
+
+def test_candidate_table_ranks_only_values_the_certificates_tell_apart(tmp_path):
+    """Spearman between prediction and certified value is reported only when the certified intervals separate some
+    candidates; all-zero values (round-off ~1e-15) give NaN, not a rank over noise."""
+    import math
+
+    import h5py
+    import numpy as np
+
+    from runs.files import _layout as L
+    from runs.files._candidates import candidate_table
+
+    def table(lo, up, pred):
+        p = tmp_path / f"c{len(list(tmp_path.iterdir()))}.h5"
+        with h5py.File(p, "w") as f:
+            g = f.create_group(L.CANDIDATES)
+            for k, v in ((L.CAND_PRED_MEAN, pred), (L.CAND_NBL_LOWER, lo), (L.CAND_NBL_UPPER, up)):
+                g.create_dataset(k, data=np.asarray(v, float))
+        with h5py.File(p, "r") as f:
+            return candidate_table(f)
+
+    pred = [0.01, 0.02, 0.03, 0.04]
+    zeros = table([0.0] * 4, [1e-15, 3e-16, 2e-15, 0.0], pred)
+    assert math.isnan(zeros["spearman"]) and zeros["mae"] > 0
+    apart = table([0.0, 0.01, 0.02, 0.03], [1e-12, 0.0101, 0.0201, 0.0301], pred)
+    assert apart["spearman"] == 1.0

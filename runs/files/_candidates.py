@@ -55,7 +55,10 @@ def candidate_table(f: h5py.File) -> dict[str, Any] | None:
         const = float(np.median(y)) if len(y) else math.nan
     out["constant"] = const
     out["mae_constant"] = float(np.abs(const - mid[ok]).mean()) if ok.any() and math.isfinite(const) else math.nan
-    if ok.sum() > 2 and np.ptp(pred[ok]) > 0 and np.ptp(mid[ok]) > 0:
+    # a rank over certified values is meaningful only where the certificates tell them apart: when every interval
+    # shares one point (e.g. all values 0 up to round-off, ~1e-15), no ordering of them is certified
+    distinct = ok.any() and bool(np.max(lo[ok]) > np.min(up[ok]))
+    if ok.sum() > 2 and np.ptp(pred[ok]) > 0 and distinct:
         from scipy.stats import spearmanr
 
         out["spearman"] = float(spearmanr(pred[ok], mid[ok])[0])
