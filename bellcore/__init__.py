@@ -156,3 +156,14 @@ __all__ += [
     "ghz_triangle",
     "w_triangle",
 ]
+
+from ._netlocal import (  # noqa: E402
+    einsum_labels,
+    einsum_terms,
+    network_local_probabilities,
+    response_indicator,
+    sample_network_local,
+)
+
+__all__ += ["network_local_probabilities", "einsum_labels", "einsum_terms", "response_indicator",
+            "sample_network_local"]

@@ -33,6 +33,8 @@ from ._behaviour import Behaviour
 from ._network import BELL_BASIS, behaviour_from_correlators
 from ._reference import correlators_to_probabilities
 from ._scenario import BellScenario, BilocalScenario, Scenario
+from ._netlocal import sample_network_local
+from ._netspec import NetworkScenario
 
 __all__ = [
     "SAMPLERS",
@@ -466,7 +468,7 @@ class SamplerInfo:
     name: str
     fn: Callable[..., Behaviour]
     defaults: dict[str, Any]
-    kinds: tuple[str, ...]  # "bell", "bilocal"
+    kinds: tuple[str, ...]  # "bell", "bilocal", "network"
 
     @property
     def doc(self) -> str:
@@ -476,7 +478,8 @@ class SamplerInfo:
 SAMPLERS: dict[str, SamplerInfo] = {
     s.name: s
     for s in [
-        SamplerInfo("uniform-ns", sample_uniform_ns, {"chains": 16, "burn_in": None, "thin": None}, ("bell", "bilocal")),
+        SamplerInfo("uniform-ns", sample_uniform_ns, {"chains": 16, "burn_in": None, "thin": None},
+                    ("bell", "bilocal", "network")),
         SamplerInfo("marginal-first", sample_marginal_first, {}, ("bell",)),
         SamplerInfo("vertex-mixture", sample_vertex_mixture, {"alpha": 1.0}, ("bell",)),
         SamplerInfo("quantum", sample_quantum, {"b_measurement": "haar"}, ("bell", "bilocal")),
@@ -484,11 +487,14 @@ SAMPLERS: dict[str, SamplerInfo] = {
         SamplerInfo("features-ij", sample_features_ij, {}, ("bilocal",)),
         SamplerInfo("features-abc", sample_features_abc, {}, ("bilocal",)),
         SamplerInfo("chsh-correlators", sample_chsh_correlators, {"balance": False}, ("bell",)),
+        SamplerInfo("network-local", sample_network_local, {"alphabet": 3, "alpha": 1.0}, ("network",)),
     ]
 }
 
 
 def _kind(scenario: Scenario) -> str:
+    if isinstance(scenario, NetworkScenario):
+        return "network"
     return "bilocal" if isinstance(scenario, BilocalScenario) else "bell"
 
 

@@ -29,7 +29,8 @@ from typing import Any
 import highspy
 import numpy as np
 
-from bellcore import Behaviour, NetworkScenario, network_behaviour
+from bellcore import (Behaviour, NetworkScenario, einsum_labels, einsum_terms, network_behaviour,
+                      network_local_probabilities, response_indicator)
 
 from scipy import sparse
 
@@ -44,33 +45,9 @@ MODEL_ATOL = 1e-9
 PRUNE = 1e-13
 
 
-def _labels(sc: NetworkScenario):
-    """einsum labels: source s -> s, outcome of party j -> S + j, setting of party j -> S + n + j."""
-    S, n = sc.n_sources, sc.n_parties
-    return list(range(S)), [S + j for j in range(n)], [S + n + j for j in range(n)]
-
-
-def _indicator(resp: np.ndarray, d: int) -> np.ndarray:
-    """One-hot ``[a, x, lambda...] = [resp[x, lambda...] == a]``, float64."""
-    return (np.arange(d).reshape((d,) + (1,) * resp.ndim) == resp[None]).astype(np.float64)
-
-
-def _einsum_terms(sc: NetworkScenario, weights, responses, skip_source=None, skip_party=None):
-    src, out, sett = _labels(sc)
-    ops = []
-    for s, w in enumerate(weights):
-        if s != skip_source:
-            ops += [np.asarray(w, dtype=np.float64), [src[s]]]
-    for j, r in enumerate(responses):
-        if j != skip_party:
-            ops += [_indicator(np.asarray(r), sc.outcomes[j]), [out[j], sett[j]] + [src[s] for s in sc.party_sources(j)]]
-    return ops
-
-
-def model_probabilities(sc: NetworkScenario, weights, responses) -> np.ndarray:
-    """The behaviour ``p[a..., x...]`` of a network-local model (numpy float64, shape ``sc.shape``)."""
-    _, out, sett = _labels(sc)
-    return np.einsum(*_einsum_terms(sc, weights, responses), out + sett, optimize=True)
+# the model's formula is bellcore's (one einsum, shared with the network-local sampler)
+_labels, _indicator, _einsum_terms, model_probabilities = (einsum_labels, response_indicator, einsum_terms,
+                                                           network_local_probabilities)
 
 
 @dataclass(frozen=True, eq=False)

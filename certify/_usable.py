@@ -11,6 +11,9 @@ it from below; ``surrogates`` re-exports it.
 - ``nbl``: the status is ``optimal`` (the branch-and-bound closed its gap to its tolerance) and the target, the
   midpoint of the certified interval (``nbl_target``), is finite. ``inaccurate`` is not enough here: its interval
   is valid but its gap was reopened, so the midpoint may be off by more than half the tolerance.
+- ``network``: the target is the certified lower bound of the network interval (``network_nonlocality``): the
+  quantity a discovery is judged on. Usable when the status is ``optimal`` or ``limit`` (a gap that did not close
+  leaves the lower bound valid: triangle-nonlocal points rarely close) and the bound is finite.
 - ``class``: no status; the code is one of the class codes ``0 .. len(CHSH_CLASSES) - 1``.
 
 The module itself imports only ``certify`` (statuses) and ``bellcore`` (class names).
@@ -23,22 +26,24 @@ from collections.abc import Sequence
 import numpy as np
 
 from bellcore import CHSH_CLASSES
-from ._result import SOLVED, Status
+from ._result import LIMITED, SOLVED, Status
 
 __all__ = ["usable_labels", "nbl_target", "USABLE_STATUSES", "LABEL_TARGETS", "TARGET_DEFINITIONS"]
 
 #: Targets a label can be for.
-LABEL_TARGETS = ("nl", "nbl", "class")
+LABEL_TARGETS = ("nl", "nbl", "class", "network")
 #: Status names whose label is usable, per target (``class`` labels carry no status).
 USABLE_STATUSES: dict[str, frozenset[str]] = {
     "nl": frozenset(s.value for s in SOLVED),
     "nbl": frozenset({Status.OPTIMAL.value}),
+    "network": frozenset({Status.OPTIMAL.value} | {s.value for s in LIMITED}),
 }
 #: What ``y`` is for each target (stored in a model file's hyperparameters).
 TARGET_DEFINITIONS = {
     "nl": "NL value (status in certify.SOLVED: optimal or inaccurate)",
     "nbl": "midpoint of the certified NBL interval (status optimal)",
     "class": "class code",
+    "network": "certified lower bound of the network interval (status optimal or limit)",
 }
 
 
@@ -69,7 +74,7 @@ def usable_labels(status, values, target: str, *, status_names: Sequence[str] | 
             index ``status_names`` (a dataset file's codes, ``surrogates.STATUS_NAMES``). Ignored for ``class``
             (pass None).
         values: ``(N,)`` the label: the NL value, the NBL target (``nbl_target(lower, upper)``), or the class code.
-        target: ``"nl"``, ``"nbl"`` or ``"class"``.
+        target: ``"nl"``, ``"nbl"``, ``"class"`` or ``"network"`` (values: the certified lower bound).
     """
     if target not in LABEL_TARGETS:
         raise ValueError(f"unknown target {target!r}; expected one of {', '.join(LABEL_TARGETS)}")

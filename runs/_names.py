@@ -24,15 +24,15 @@ __all__ = [
 
 #: ``tuple(bellcore.SAMPLERS)``: the samplers of datasets.
 SAMPLERS = ("uniform-ns", "marginal-first", "vertex-mixture", "quantum", "local", "features-ij", "features-abc",
-            "chsh-correlators")
+            "chsh-correlators", "network-local")
 #: ``bellcore.BILOCAL_VARIANTS``.
 BILOCAL_VARIANTS = ("binary", "bsm")
 #: ``certify.MEASURES``: what ``certify_many`` computes.
 MEASURES = ("nl", "visibility", "nbl")
 #: ``surrogates.DATASET_KINDS``: a dataset's scenario kind.
-DATASET_KINDS = ("bell", "bilocal", "chsh-correlators")
+DATASET_KINDS = ("bell", "bilocal", "chsh-correlators", "network")
 #: ``surrogates.TARGETS``: what a model learns.
-MODEL_TARGETS = ("nl", "nbl", "class")
+MODEL_TARGETS = ("nl", "nbl", "class", "network")
 #: ``surrogates.PRESETS``: the training presets.
 MODEL_PRESETS = ("quick", "paper", "maxaffine", "margins", "dual", "dual-bound", "censored")
 #: ``tuple(surrogates.FEATURE_SETS)``: the feature maps a model can learn on.

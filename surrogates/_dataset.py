@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from bellcore import CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, Scenario, chsh_class, sample, sampler_params
+from bellcore import (CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, NetworkScenario, Scenario, chsh_class, sample,
+                      sampler_params)
 from bellcore import scenario_from_json
 from certify import SOLVED, ZERO_TOL, Status, nonbilocality, nonlocality
 
@@ -42,10 +43,11 @@ STATUS_NAMES = tuple(s.value for s in Status)
 #: Codes (in ``STATUS_NAMES``) whose label holds a usable value: ``certify.SOLVED``.
 SOLVED_CODES = tuple(STATUS_NAMES.index(s.value) for s in SOLVED)
 #: Labels a dataset can carry -> the dataset kinds they apply to (``certify.MEASURES`` are the certify measures).
-DATASET_MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",)}
-#: Dataset kinds (the CLI's ``--scenario``).
-DATASET_KINDS = ("bell", "bilocal", "chsh-correlators")
-_DEFAULT_MEASURES = {"bell": ("nl",), "bilocal": ("nbl",), "chsh-correlators": ("class",)}
+DATASET_MEASURES = {"nl": ("bell",), "nbl": ("bilocal",), "class": ("chsh-correlators",), "network": ("network",)}
+#: Dataset kinds (the CLI's ``--scenario``). ``network``: any ``bellcore.NetworkScenario`` (docs/networks.md),
+#: labelled with ``certify.network_nonlocality``'s interval (``network_lower``, ``network_upper``, ``network_status``).
+DATASET_KINDS = ("bell", "bilocal", "chsh-correlators", "network")
+_DEFAULT_MEASURES = {"bell": ("nl",), "bilocal": ("nbl",), "chsh-correlators": ("class",), "network": ("network",)}
 
 
 def _status_code(status: Status) -> int:
@@ -109,7 +111,8 @@ class DatasetSpec:
             raise ValueError("the chsh-correlators sampler needs --scenario chsh-correlators")
         if scenario is None:
             raise ValueError("a scenario is required")
-        want = "bilocal" if isinstance(scenario, BilocalScenario) else "bell"
+        want = ("network" if isinstance(scenario, NetworkScenario)
+                else "bilocal" if isinstance(scenario, BilocalScenario) else "bell")
         if want != kind and kind != "chsh-correlators":
             raise ValueError(f"scenario {scenario} does not match dataset kind {kind!r}")
         if sampler is None:
@@ -217,6 +220,10 @@ def label_fields(spec: DatasetSpec) -> dict[str, tuple[np.dtype, tuple[int, ...]
             out["nbl_status"] = (np.dtype("u1"), ())
         elif m == "class":
             out["class"] = (np.dtype("i1"), ())
+        elif m == "network":
+            out["network_lower"] = (np.dtype("f8"), ())
+            out["network_upper"] = (np.dtype("f8"), ())
+            out["network_status"] = (np.dtype("u1"), ())
     return out
 
 
@@ -259,6 +266,26 @@ def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
     return {"nbl_lower": lo, "nbl_upper": up, "nbl_status": status}
 
 
+def _label_network(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
+    """``certify.network_nonlocality``'s interval per point (gap tolerance ``nbl_tol``, seconds ``nbl_time_limit``;
+    a point whose gap does not close keeps its valid interval with status ``limit``)."""
+    from certify import network_nonlocality
+
+    n = len(beh)
+    lo, up = np.full(n, np.nan), np.full(n, np.nan)
+    status = np.zeros(n, np.uint8)
+    for k in range(n):
+        try:
+            r = network_nonlocality(beh[k], validate=False, tol=spec.nbl_tol, time_limit=spec.nbl_time_limit,
+                                    seed=k)
+        except (RuntimeError, ValueError, ArithmeticError):
+            status[k] = _status_code(Status.ERROR)
+            continue
+        status[k] = _status_code(r.status)
+        lo[k], up[k] = float(r.lower), float(r.upper)
+    return {"network_lower": lo, "network_upper": up, "network_status": status}
+
+
 def make_chunk(spec: DatasetSpec, i: int) -> dict[str, np.ndarray]:
     """Sample and label chunk ``i`` of ``spec`` (a pure function of its arguments)."""
     start, stop = spec.chunk_bounds(i)
@@ -274,6 +301,8 @@ def make_chunk(spec: DatasetSpec, i: int) -> dict[str, np.ndarray]:
             out.update(_label_nbl(beh, spec))
         elif m == "class":
             out["class"] = chsh_class(out["correlators"])
+        elif m == "network":
+            out.update(_label_network(beh, spec))
     return out
 
 
@@ -312,6 +341,17 @@ def summarise(data: dict[str, np.ndarray]) -> dict[str, Any]:
         out["fraction_nonbilocal"] = float((lo[flo] > ZERO_TOL).mean()) if flo.any() else math.nan  # certified lower
         gap = (up - lo)[np.isfinite(up - lo)]
         out["nbl_max_gap"] = float(gap.max()) if len(gap) else math.nan
+    if "network_lower" in data:
+        st = np.asarray(data["network_status"])
+        out["network_status"] = {STATUS_NAMES[c]: int((st == c).sum()) for c in np.unique(st)}
+        lo, up = np.asarray(data["network_lower"]), np.asarray(data["network_upper"])
+        out["network_lower_quantiles"] = quantiles(lo)
+        out["network_upper_quantiles"] = quantiles(up)
+        fin, flo = np.isfinite(up), np.isfinite(lo)
+        out["fraction_network_local"] = float((up[fin] <= ZERO_TOL).mean()) if fin.any() else math.nan
+        out["fraction_network_nonlocal"] = float((lo[flo] > ZERO_TOL).mean()) if flo.any() else math.nan
+        gap = (up - lo)[np.isfinite(up - lo)]
+        out["network_max_gap"] = float(gap.max()) if len(gap) else math.nan
     if "class" in data:
         c = np.asarray(data["class"])
         out["classes"] = {name: int((c == k).sum()) for k, name in enumerate(CHSH_CLASSES)}

@@ -125,7 +125,7 @@ def preset_config(preset: str, target: str, *, members: int | None = None, seed:
                     blend_budget=200)
     else:
         base = dict(epochs=150, patience=20, batch_size=256, learning_rate=2e-3, blend_budget=1000)
-    if target == "nbl" and preset != "censored":  # (censored is sized for these data already)  # hundreds of certified points, not tens of thousands: small batches, more epochs
+    if target in ("nbl", "network") and preset != "censored":  # (censored is sized for these data already)  # hundreds of certified points, not tens of thousands: small batches, more epochs
         base.update(batch_size=32, epochs=base["epochs"] * 4, patience=base["patience"] * 3, weight_decay=1e-4)
     base.update(overrides)
     return TrainConfig(groups=groups, seed=seed, **base)

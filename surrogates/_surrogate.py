@@ -29,7 +29,7 @@ from ._train import TrainConfig, TrainCurves, train_ensemble
 __all__ = ["Surrogate", "FitResult", "fit_surrogate", "TARGETS", "split_indices"]
 
 #: what a surrogate predicts: NL (regression), NBL (regression on the certified interval's midpoint), class (3 classes)
-TARGETS = ("nl", "nbl", "class")
+TARGETS = ("nl", "nbl", "class", "network")
 
 
 class Surrogate(eqx.Module):
@@ -40,7 +40,7 @@ class Surrogate(eqx.Module):
         weights: ``(K,)`` blend weights (non-negative, sum 1).
         feature_set: a key of ``FEATURE_SETS`` (static).
         scenario: the behaviours' ``Scenario`` (static).
-        target: ``"nl"``, ``"nbl"`` or ``"class"`` (static).
+        target: ``"nl"``, ``"nbl"``, ``"class"`` or ``"network"`` (static).
     """
 
     ensemble: Ensemble

@@ -357,9 +357,8 @@ def test_the_label_rules_agree(base, tmp_path, monkeypatch):
         monkeypatch.setattr(certify, "nonlocality", fake)
         monkeypatch.setattr(certify, "nbl_label", fake)
         scen = bc.BilocalScenario("bsm") if target == "nbl" else bc.BellScenario.binary(2)
-        cfg = {"seed": 0, "family": {"scenario": "bilocal" if target == "nbl" else "bell"},
-               "certify": {"nbl_tol": 1e-4, "nbl_time_limit": 10, "nbl_max_nodes": 10},
-               "learn": {"label_time_limit": 1.0, "workers": 1}}
+        cfg = SimpleNamespace(seed=0, certify=SimpleNamespace(nbl_tol=1e-4, nbl_time_limit=10.0, nbl_max_nodes=10),
+                              learn=SimpleNamespace(label_time_limit=1.0, workers=1))  # what Labeller reads
         with Labeller(cfg, scen) as label:
             got = label(np.zeros((n, *scen.shape)))
         assert np.array_equal(got.ok, expect), target

@@ -32,17 +32,18 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def dataset_cmd(
-    scenario: DatasetScenario = typer.Option(..., "--scenario", help="bell (needs --settings), bilocal (--variant) or chsh-correlators."),
-    settings: Optional[int] = typer.Option(None, "--settings", "-m", help="bell: settings per party (m)."),
-    outcomes: int = typer.Option(2, "--outcomes", "-d", help="bell: outcomes per setting (d)."),
+    scenario: DatasetScenario = typer.Option(..., "--scenario", help="bell (needs --settings), bilocal (--variant), chsh-correlators or network (needs --network)."),
+    network: Optional[str] = typer.Option(None, "--network", help="network: triangle, bilocal, chainN, starN (N sources) or a .json/.toml network description (docs/networks.md). Labels: the certified interval of certify.network_nonlocality."),
+    settings: Optional[int] = typer.Option(None, "--settings", "-m", help="bell: settings per party (m); network: settings per party of a named network (triangle 1, chains and stars 2 by default)."),
+    outcomes: int = typer.Option(2, "--outcomes", "-d", help="bell: outcomes per setting (d); network: outcomes per party of a named network."),
     variant: Variant = typer.Option(Variant.binary, "--variant", help="bilocal: binary (B has 2 settings) or bsm (Bell-state measurement)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"{', '.join(SAMPLERS)} (default uniform-ns)."),
     param: list[str] = typer.Option([], "--param", help="Sampler parameter KEY=VALUE (repeatable), e.g. alpha=0.1, chains=128, balance=true."),
     balance: bool = typer.Option(False, "--balance", help="chsh-correlators: equal class counts (as the paper's test set)."),
     measures: Optional[str] = typer.Option(None, "--measures", help="Comma-separated labels (default: nl for bell, nbl for bilocal, class for chsh-correlators)."),
-    nbl_tol: float = typer.Option(1e-4, "--nbl-tol", help="Gap tolerance of the NBL branch-and-bound."),
+    nbl_tol: float = typer.Option(1e-4, "--nbl-tol", help="Gap tolerance of the NBL branch-and-bound (network: of the interval)."),
     nbl_max_nodes: int = typer.Option(2000, "--nbl-max-nodes", help="Node limit of the NBL branch-and-bound per point (status 'limit' beyond; the interval stays valid)."),
-    nbl_time_limit: float = typer.Option(600.0, "--nbl-time-limit", help="Safety time limit per NBL point in seconds (a label stopped by time depends on the machine)."),
+    nbl_time_limit: float = typer.Option(600.0, "--nbl-time-limit", help="Safety time limit per NBL (or network) point in seconds (a label stopped by time depends on the machine)."),
     n: int = typer.Option(..., "--n", help="Number of points."),
     seed: int = typer.Option(..., "--seed", help="Master seed (every chunk's seed derives from it)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 file (never overwritten; see --resume)."),
@@ -73,8 +74,16 @@ def dataset_cmd(
         if scenario.value != "chsh-correlators":
             fail("--balance applies to --scenario chsh-correlators only")
         params["balance"] = True
+    if network is not None and scenario.value != "network":
+        fail("--network applies to --scenario network only")
     try:
-        if scenario == DatasetScenario.bell:
+        if scenario.value == "network":
+            if network is None:
+                fail("--scenario network needs --network (triangle, bilocal, chainN, starN or a description file)")
+            from runs.files._network_io import network_scenario_from_cli
+
+            sc = network_scenario_from_cli(network, outcomes=outcomes, settings=settings, variant=variant.value)
+        elif scenario == DatasetScenario.bell:
             if settings is None:
                 fail("--scenario bell needs --settings M")
             sc = BellScenario((outcomes, outcomes), (settings, settings))
@@ -145,7 +154,9 @@ def _print_summary(spec, out: Path, summary: dict[str, Any], wall: float, made: 
     t.add_row("scenario / sampler", f"{spec.kind}: {spec.scenario}, {spec.sampler} {json.dumps(spec.params)}")
     t.add_row("points", f"{summary.get('n')} ({made} made now, {wall:.1f} s, {made / max(wall, 1e-9):,.1f} pts/s)")
     for key in ("fraction_local", "fraction_bilocal", "fraction_nonbilocal", "classes", "nl_status", "nl_certified", "nl_mean", "nl_quantiles",
-                "nbl_status", "nbl_lower_quantiles", "nbl_upper_quantiles", "nbl_max_gap"):
+                "nbl_status", "nbl_lower_quantiles", "nbl_upper_quantiles", "nbl_max_gap", "fraction_network_local",
+                "fraction_network_nonlocal", "network_status", "network_lower_quantiles", "network_upper_quantiles",
+                "network_max_gap"):
         if key in summary:
             t.add_row(key.replace("_", " "), _fmt(summary[key]))
     Console().print(t)

@@ -36,8 +36,9 @@ def train_cmd(
 ) -> None:
     """Train an ensemble surrogate on DATASET and write it to OUT.
 
-    Regression targets: **nl** (rows whose NL status is optimal) and **nbl** (rows whose NBL status is optimal;
-    the target is the midpoint of the certified interval). **class**: local / quantum / postquantum of a
+    Regression targets: **nl** (rows whose NL status is optimal), **nbl** (rows whose NBL status is optimal;
+    the target is the midpoint of the certified interval) and **network** (a network dataset: the certified lower
+    bound of the interval, rows with status optimal or limit). **class**: local / quantum / postquantum of a
     chsh-correlators dataset. 10 % of the rows (seeded) are the validation split: early stopping, and the genetic
     algorithm that blends the members. Prints the validation errors of the members, their average and the blend.
     """

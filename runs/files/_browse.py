@@ -104,6 +104,13 @@ def _scenario_text(obj: Any) -> str:
         return shown(f"bell(mA={ma}, mB={mb}, dA={da}, dB={db})", 60)
     if kind == "bilocal":
         return shown(f"bilocal({obj.get('variant', 'binary')})", 60)
+    parties, sources = obj.get("parties"), obj.get("sources")
+    if kind == "network" and isinstance(parties, dict) and isinstance(sources, list):
+        # parties with settings x outcomes, then the sources: network(A[1x2],B[1x2],C[1x2]; (B,C) (A,C) (A,B))
+        ps = ",".join(f"{k}[{v.get('settings', '?')}x{v.get('outcomes', '?')}]" if isinstance(v, dict) else str(k)
+                      for k, v in list(parties.items())[:8])
+        ss = " ".join("(" + ",".join(map(str, s)) + ")" if isinstance(s, list) else str(s) for s in sources[:8])
+        return shown(f"network({ps}; {ss})", 60)
     return shown(kind if kind is not None else json.dumps(obj), 60)
 
 
@@ -137,6 +144,12 @@ def headline_of(kind: str, summary: dict[str, Any]) -> str:
             return (
                 f"{n} points; nonbilocal (certified) {_pct(summary.get('fraction_nonbilocal'))}, "
                 f"bilocal model {_pct(summary.get('fraction_bilocal'))}, max gap {summary.get('nbl_max_gap', math.nan):.2g}"
+            )
+        if "network_lower_quantiles" in summary:
+            return (
+                f"{n} points; network-nonlocal (certified) {_pct(summary.get('fraction_network_nonlocal'))}, "
+                f"network-local model {_pct(summary.get('fraction_network_local'))}, "
+                f"max gap {summary.get('network_max_gap', math.nan):.2g}"
             )
         if "nl_mean" in summary:
             return f"{n} points; local {_pct(summary.get('fraction_local'))}, mean NL {summary['nl_mean']:.4g}"

@@ -13,7 +13,8 @@ A run file (one per run, HDF5, created with mode ``"w-"``)::
     dataset runs:
     /behaviours            (N, *behaviour shape) float64
     /correlators           (N, 2, 2) float64            (chsh-correlators datasets)
-    /labels/<field>        (N,) e.g. nl, nl_status, nl_certified, nonlocal, nbl_lower, nbl_upper, nbl_status, class
+    /labels/<field>        (N,) e.g. nl, nl_status, nl_certified, nonlocal, nbl_lower, nbl_upper, nbl_status, class,
+                           network_lower, network_upper, network_status
 
 Only the first ``rows_complete`` rows of a data set are valid: a run killed mid-chunk may leave longer data sets,
 which ``--resume`` truncates. Label status data sets use an HDF5 enum type (h5dump shows the names).
@@ -85,6 +86,10 @@ FIELD_DESCRIPTIONS = {
     "nbl_lower": "certified lower bound on NBL (NaN if none)",
     "nbl_upper": "certified upper bound on NBL: distance to an explicit bilocal model (NaN if none)",
     "nbl_status": "certify.Status of the NBL branch-and-bound",
+    "network_lower": "certified lower bound on the distance to the network-local set: fanout-inflation LP, dual "
+                     "re-checked in exact arithmetic (NaN if none)",
+    "network_upper": "certified upper bound on that distance: an explicit network-local model (NaN if none)",
+    "network_status": "certify.Status of the network interval (limit: the gap did not close; both bounds valid)",
     "class": "0 local, 1 quantum (not local), 2 postquantum: CHSH and TLM criteria (docs/measures.md)",
 }
 

@@ -121,6 +121,8 @@ def _plot_dataset(f: h5py.File, title: str):
         return _plot_nl(f, title)
     if "nbl_lower" in labels:
         return _plot_nbl(f, title)
+    if "network_lower" in labels:
+        return _plot_nbl(f, title, "network")
     if "class" in labels:
         return _plot_classes(f, title)
     raise ValueError(f"dataset labels {sorted(labels)} have no plot")
@@ -148,25 +150,36 @@ def _plot_nl(f, title):
     return fig
 
 
-def _plot_nbl(f, title):
-    lo, up = _rows(f, "/labels/nbl_lower"), _rows(f, "/labels/nbl_upper")
+#: What the interval plot names, per label prefix: (quantity, upper bound's witness, lower bound's, positive lower).
+_INTERVAL_WORDS = {
+    "nbl": ("NBL", "explicit bilocal model", "branch-and-bound", "nonbilocal"),
+    "network": ("distance to the network-local set", "explicit network-local model", "inflation LP",
+                "network-nonlocal"),
+}
+
+
+def _plot_nbl(f, title, prefix: str = "nbl"):
+    """Certified intervals of a bilocal (``nbl_*``) or network (``network_*``) dataset, sorted, and the histogram of
+    their lower bounds."""
+    what, upper_by, lower_by, positive = _INTERVAL_WORDS[prefix]
+    lo, up = _rows(f, f"/labels/{prefix}_lower"), _rows(f, f"/labels/{prefix}_upper")
     order = np.argsort(np.where(np.isfinite(up), up, np.inf))
     lo, up = lo[order], up[order]
     fig, (a, b) = _figure(2)
     i = np.arange(len(lo))
     a.vlines(i, np.nan_to_num(lo, nan=0.0), up, color="tab:blue", lw=1.2)
-    a.plot(i, up, "o", mfc="none", color="tab:blue", ms=5, label="upper bound (explicit bilocal model)")
-    a.plot(i, lo, "_", color="tab:red", ms=9, mew=2, label="lower bound (branch-and-bound)")
+    a.plot(i, up, "o", mfc="none", color="tab:blue", ms=5, label=f"upper bound ({upper_by})")
+    a.plot(i, lo, "_", color="tab:red", ms=9, mew=2, label=f"lower bound ({lower_by})")
     a.set_xlabel("point (sorted by upper bound)")
-    a.set_ylabel("NBL")
-    a.set_title(f"certified NBL intervals ({len(lo)} points; max gap {np.nanmax(up - lo):.2g})")
+    a.set_ylabel(what)
+    a.set_title(f"certified intervals ({len(lo)} points; max gap {np.nanmax(up - lo):.2g})")
     a.legend(loc="upper left")
     fin = lo[np.isfinite(lo)]
     b.hist(fin, bins=40, color="tab:red", alpha=0.8)
     frac = float((fin > 1e-9).mean()) if len(fin) else math.nan
-    b.set_xlabel("certified NBL lower bound")
+    b.set_xlabel("certified lower bound")
     b.set_ylabel("points")
-    b.set_title(f"certified nonbilocal: {100 * frac:.1f}% of points")
+    b.set_title(f"certified {positive}: {100 * frac:.1f}% of points")
     fig.suptitle(title)
     return fig
 

@@ -22,7 +22,7 @@ __all__ = ["run_train", "training_data", "default_feature_set"]
 
 Progress = Callable[[int, int, Mapping[str, float]], None]
 
-_DEFAULT_TARGET = {"bell": "nl", "bilocal": "nbl", "chsh-correlators": "class"}
+_DEFAULT_TARGET = {"bell": "nl", "bilocal": "nbl", "chsh-correlators": "class", "network": "network"}
 
 
 # ------------------------------------------------------------------------------------------------ training data

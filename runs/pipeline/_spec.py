@@ -217,8 +217,8 @@ def _check_train_options(o: Mapping[str, Any], where: str) -> None:
     """Types and names of a [[train]] table (the rest, with the dataset it reads, in ``check_campaign``)."""
     import surrogates as S
 
-    if "target" in o and o["target"] not in ("nl", "nbl", "class"):
-        raise ValueError(f"{where}: target must be nl, nbl or class; got {o['target']!r}")
+    if "target" in o and o["target"] not in S.TARGETS:
+        raise ValueError(f"{where}: target must be one of {', '.join(S.TARGETS)}; got {o['target']!r}")
     if "preset" in o and o["preset"] not in S.PRESETS:
         raise ValueError(f"{where}: preset must be one of {', '.join(S.PRESETS)}; got {o['preset']!r}")
     if "members" in o and (not _is_int(o["members"]) or not 1 <= o["members"] <= 1000):
@@ -263,7 +263,7 @@ def check_campaign(campaign: Campaign) -> dict[str, str]:
         o = s.options
         spec = dataset_spec(by_key[s.needs[0]])
         target = o.get("target") or _DEFAULT_TARGET[spec.kind]
-        field = {"nl": "nl", "nbl": "nbl_lower", "class": "class"}[target]
+        field = {"nl": "nl", "nbl": "nbl_lower", "class": "class", "network": "network_lower"}[target]
         if field not in S.label_fields(spec):
             raise ValueError(f"[[train]] {s.name!r}: target {target!r} needs {field} labels; dataset {o['dataset']!r} "
                              f"has {', '.join(sorted(S.label_fields(spec)))}")
