@@ -10,7 +10,8 @@
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
 - Networks (the triangle): ``TriangleStrategy`` / ``JointMeasurement`` (family ``scenario = "triangle"``),
   ``exact_inflation_lower`` (a fanout inflation's certified lower bound with its primal-dual gradient) and
-  ``network_search`` (search it, certify the best with ``certify.network_nonlocality``).
+  ``network_search`` (search it, certify the best with ``certify.network_nonlocality``), ``network_chunk``
+  (labelled rows of a network family, ``surrogates.make_chunk``-style).
 
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
@@ -49,6 +50,7 @@ from ._search import (
 from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
 from ._triangle import DEFAULT_GROUPS, JointMeasurement, TriangleStrategy, born_triangle
 from ._network_exact import dual_bound_parts, exact_inflation_lower, inflation_lower_and_grad
+from ._network_dataset import NETWORK_LABELS, network_chunk
 from ._network_search import (
     NETWORK_SEARCH_KEYS,
     NetworkCandidate,
@@ -127,4 +129,6 @@ __all__ = [
     "amplified",
     "network_objective",
     "network_search",
+    "NETWORK_LABELS",
+    "network_chunk",
 ]

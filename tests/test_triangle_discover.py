@@ -35,15 +35,11 @@ def _explicit_born(strategy) -> np.ndarray:
 def test_family_behaviours_valid_and_born_rule_matches_explicit(spec):
     fam = discover.family_from_spec(spec)
     assert fam.scenario == bellcore.triangle(outcomes=spec["outcomes"], settings=spec.get("settings", 1))
-    P = fam.sample(jax.random.PRNGKey(1), 4)
+    P = fam.sample(jax.random.PRNGKey(1), 3)  # one jitted, vmapped float64 Born rule
     for p in P:
         bellcore.network_behaviour(p, fam.scenario).validate(atol=1e-10)  # normalised, >= 0, no-signalling
-    s = fam.init(jax.random.PRNGKey(10))
-    beh = s.behaviour(np.float64)
-    assert beh.scenario == fam.scenario and beh.p.shape == fam.scenario.shape
-    assert np.abs(beh.p - _explicit_born(s)).max() < 1e-10
-    p32 = np.asarray(jax.jit(lambda st: st.probabilities(jnp.float32))(s))
-    assert p32.dtype == np.float32 and np.abs(p32 - beh.p).max() < 1e-5
+    s = fam.init(jax.random.split(jax.random.PRNGKey(1), 3)[0])  # the first sampled member
+    assert np.abs(P[0] - _explicit_born(s)).max() < 1e-10
 
 
 def test_qubit_order_each_party_sees_its_own_sources():
@@ -143,6 +139,9 @@ def test_amplified_objective_through_the_born_rule():
     fam = discover.family_from_spec({"scenario": "triangle", "outcomes": 2})
     s = fam.init(jax.random.PRNGKey(0))
     p = s.probabilities(jnp.float64)
+    p32 = s.probabilities(jnp.float32)
+    assert p32.dtype == jnp.float32 and np.abs(np.asarray(p32) - np.asarray(p)).max() < 1e-5
+    assert discover.Family is type(fam) and s.behaviour(np.float64).scenario == bellcore.triangle()
     a = discover.amplified(p, 3.0)
     assert np.isclose(float(a.sum()), 1.0) and float(a.min()) >= 0
     assert np.allclose(discover.amplified(p, 0.0), p)
@@ -168,3 +167,20 @@ def test_network_search_certifies_candidates_with_the_one_discovery_rule():
     assert ghz.lower > 0.2 and discover.is_discovery(ghz, discover.Constraints(), bilocal=False)
     with pytest.raises(ValueError, match="bilocal"):
         discover.network_search(fam, constraints=discover.Constraints(brgp_max=1.0))
+
+
+def test_network_chunk_rows_are_labelled_and_reproducible():
+    spec = {"scenario": "triangle", "outcomes": 2}
+    opts = {"time_limit": 10, "inflations": [(1, 1, 2)]}
+    a = discover.network_chunk(spec, seed=3, i=1, n=2, certify_options=opts)
+    assert a["behaviours"].shape == (2, 2, 2, 2, 1, 1, 1) and a["params"].shape[0] == 2
+    fam = discover.family_from_spec(spec)
+    assert np.allclose(discover.behaviours_of(fam, a["params"]), a["behaviours"])
+    for k in range(2):
+        r = certify.network_nonlocality(a["behaviours"][k], fam.scenario, **opts)
+        assert (a["network_lower"][k], a["network_upper"][k]) == (r.lower, r.upper)
+        assert list(certify.Status)[a["network_status"][k]] == r.status and a["nonlocal"][k] == r.is_nonlocal
+    b = discover.network_chunk(spec, seed=3, i=1, n=2, certify_options=opts)
+    assert np.array_equal(a["params"], b["params"]) and np.array_equal(a["network_upper"], b["network_upper"])
+    with pytest.raises(ValueError, match="network family"):
+        discover.network_chunk({"scenario": "bell"}, 0, 0, 1)
