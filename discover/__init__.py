@@ -8,6 +8,10 @@
 - Exact quantities with gradients (``exact_nl``, ``exact_tripartite_nl``, ``exact_nbl_upper``): certify's LP values
   as JAX functions of the behaviour, differentiated by their optimal duals; each is an ``Objective`` target.
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
+- Networks (the triangle): ``TriangleStrategy`` / ``JointMeasurement`` (family ``scenario = "triangle"``),
+  ``exact_inflation_lower`` (a fanout inflation's certified lower bound with its primal-dual gradient) and
+  ``network_search`` (search it, certify the best with ``certify.network_nonlocality``), ``network_chunk``
+  (labelled rows of a network family, ``surrogates.make_chunk``-style).
 
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
@@ -44,6 +48,17 @@ from ._search import (
     search,
 )
 from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
+from ._triangle import DEFAULT_GROUPS, JointMeasurement, TriangleStrategy, born_triangle
+from ._network_exact import dual_bound_parts, exact_inflation_lower, inflation_lower_and_grad
+from ._network_dataset import NETWORK_LABELS, network_chunk
+from ._network_search import (
+    NETWORK_SEARCH_KEYS,
+    NetworkCandidate,
+    NetworkSearchResult,
+    amplified,
+    network_objective,
+    network_search,
+)
 
 __all__ = [
     "LABEL_SOURCES",
@@ -101,4 +116,19 @@ __all__ = [
     "certify_candidates",
     "check_discoveries",
     "signature",
+    "DEFAULT_GROUPS",
+    "JointMeasurement",
+    "TriangleStrategy",
+    "born_triangle",
+    "exact_inflation_lower",
+    "inflation_lower_and_grad",
+    "dual_bound_parts",
+    "NETWORK_SEARCH_KEYS",
+    "NetworkCandidate",
+    "NetworkSearchResult",
+    "amplified",
+    "network_objective",
+    "network_search",
+    "NETWORK_LABELS",
+    "network_chunk",
 ]

@@ -2,15 +2,17 @@
 
 A certified candidate is a **discovery** when
 
-- its certified lower bound is positive (NL for a Bell pair, NBL for the bilocal network: ``lower > ZERO_TOL``)
-  and the certificate passed its solver-free re-check (``certificate_checked``);
+- its certified lower bound is positive (NL for a Bell pair, NBL for the bilocal network, the distance to the
+  network-local set for any ``certify.NetworkResult``, e.g. the triangle: ``lower > ZERO_TOL``) and the
+  certificate passed its solver-free re-check (``certificate_checked``; for a network result: the model's
+  recomputed distance and the inflation certificate's exact re-check);
 - its searched parameters lie inside every ``bounds`` interval of the constraints;
 - bilocal network only: ``sqrt|I| + sqrt|J| <= brgp_max`` (when set; a missing BRGP value fails), and, when
   ``tripartite_local``, its certified tripartite NL (the distance to an explicit tripartite local model, NaN when
   not certified) is at most ``ZERO_TOL``.
 
-``discover.certify_candidates`` (the ``discover`` command) and the campaign's certify stage
-(``runs/pipeline/_certify_stage.py``) both call ``is_discovery``; the constraints of a stored discovery run are read back with
+``discover.certify_candidates`` (the ``discover`` command), ``discover.network_search`` (``bilocal=False``) and the
+campaign's certify stage (``runs/pipeline/_certify_stage.py``) all call ``is_discovery``; the constraints of a stored discovery run are read back with
 ``Constraints.from_run_config``, which refuses a damaged config instead of dropping constraints.
 """
 
@@ -104,7 +106,8 @@ class Constraints:
 
 
 def certified_positive(result) -> bool:
-    """Certified lower bound > 0 with the certificate re-checked: an NBL result (``is_nonbilocal``) or an NL one."""
+    """Certified lower bound > 0 with the certificate re-checked: an NBL result (``is_nonbilocal``), an NL one or a
+    network one (``certify.NetworkResult``: ``is_nonlocal``)."""
     positive = result.is_nonbilocal if hasattr(result, "is_nonbilocal") else result.is_nonlocal
     return bool(positive and result.certificate_checked)
 

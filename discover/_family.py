@@ -13,6 +13,10 @@ bilocal network (``scenario = "bilocal"``):
     bob ["product"]: product (binary, two product observables) | general (binary, any projective) |
     brgp (fixed Z(x)Z / X(x)X) | bsm (fixed Bell-state measurement, 4 outcomes) | general4 (any 4-outcome
     projective).
+triangle network (``scenario = "triangle"``, ``discover._triangle``):
+    outcomes [2]: 2 | 3 | 4 per party; settings [1] (1: no inputs); sources ["pure"]: pure | mixed (all three
+    alike; a two-qubit state per source); groups [by outcomes: (0,0,1,1), (0,1,2,2), (0,1,2,3)]: basis vector ->
+    outcome of every party's projective two-qubit measurement (``JointMeasurement``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from bellcore import BellScenario, BilocalScenario, Scenario
+from bellcore import BellScenario, BilocalScenario, Scenario, triangle
 
 from ._params import (
     BlochMeasurements,
@@ -43,6 +47,7 @@ from ._params import (
     WernerState,
 )
 from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
+from ._triangle import DEFAULT_GROUPS, JointMeasurement, TriangleStrategy
 
 __all__ = ["Family", "family_from_spec", "FAMILY_KEYS"]
 
@@ -52,7 +57,9 @@ _BOBS = ("product", "general", "brgp", "bsm", "general4")
 FAMILY_KEYS = {
     "bell": {"scenario", "settings", "state", "theta", "v", "measurements", "plane", "eta"},
     "bilocal": {"scenario", "sources", "theta", "v", "measurements", "plane", "eta", "bob"},
+    "triangle": {"scenario", "outcomes", "settings", "sources", "groups"},
 }
+_TRIANGLE_SOURCES = ("pure", "mixed")
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ def _check(spec: Mapping[str, Any]) -> dict[str, Any]:
     spec = dict(spec)
     sc = spec.setdefault("scenario", "bell")
     if sc not in FAMILY_KEYS:
-        raise ValueError(f"unknown family scenario {sc!r}; expected 'bell' or 'bilocal'")
+        raise ValueError(f"unknown family scenario {sc!r}; expected 'bell', 'bilocal' or 'triangle'")
     unknown = set(spec) - FAMILY_KEYS[sc]
     if unknown:
         raise ValueError(f"unknown key(s) {sorted(unknown)} in a {sc} family; allowed: {sorted(FAMILY_KEYS[sc])}")
@@ -155,6 +162,8 @@ def _check(spec: Mapping[str, Any]) -> dict[str, Any]:
 def family_from_spec(spec: Mapping[str, Any], dtype=jnp.float32) -> Family:
     """Build a ``Family`` from a mapping (see the module docstring); raises ``ValueError`` on bad keys/values."""
     spec = _check(spec)
+    if spec["scenario"] == "triangle":
+        return _triangle_family(spec, dtype)
     if spec["scenario"] == "bell":
         state = spec.setdefault("state", "pure")
         if state not in _STATES:
@@ -190,3 +199,37 @@ def family_from_spec(spec: Mapping[str, Any], dtype=jnp.float32) -> Family:
 
         scenario = BilocalScenario("bsm" if bob in ("bsm", "general4") else "binary")
     return Family(spec, scenario, make)
+
+
+def _triangle_family(spec: dict[str, Any], dtype) -> Family:
+    """The triangle family (module docstring): three sources alike, three parties measuring alike-shaped."""
+    o = spec.setdefault("outcomes", 2)
+    if isinstance(o, bool) or not isinstance(o, int) or o not in DEFAULT_GROUPS:
+        raise ValueError(f"triangle outcomes must be 2, 3 or 4 (a projective two-qubit measurement); got {o!r}")
+    m = spec.setdefault("settings", 1)
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise ValueError(f"settings must be an integer >= 1; got {m!r}")
+    sources = spec.setdefault("sources", "pure")
+    if sources not in _TRIANGLE_SOURCES:
+        raise ValueError(f"unknown triangle sources {sources!r}; expected one of {_TRIANGLE_SOURCES}")
+    groups = tuple(spec.get("groups") or DEFAULT_GROUPS[o])
+    if len(groups) != 4 or any(isinstance(g, bool) or not isinstance(g, int) for g in groups) \
+            or sorted(set(groups)) != list(range(o)):
+        raise ValueError(f"groups must map the 4 basis vectors onto the outcomes 0..{o - 1}, each used; got {list(groups)}")
+    spec["groups"] = list(groups)
+
+    state_cls = PureState if sources == "pure" else MixedState
+    state_shape = (4,) if sources == "pure" else (4, 4)
+    n_state, n_meas = math.prod(state_shape), m * 16
+
+    def make(key):
+        # one normal draw for every leaf (the laws of PureState/MixedState/JointMeasurement.random): nine separate
+        # draws made the jitted sampler ~10x slower to compile
+        z = jax.random.normal(key, (6 * n_state + 3 * n_meas,), dtype=dtype)
+        st = [state_cls(z[2 * i * n_state:(2 * i + 1) * n_state].reshape(state_shape),
+                        z[(2 * i + 1) * n_state:(2 * i + 2) * n_state].reshape(state_shape)) for i in range(3)]
+        off = 6 * n_state
+        ms = [JointMeasurement(z[off + i * n_meas:off + (i + 1) * n_meas].reshape(m, 4, 4), groups) for i in range(3)]
+        return TriangleStrategy(*st, *ms)
+
+    return Family(spec, triangle(outcomes=o, settings=m), make)
