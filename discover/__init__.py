@@ -53,6 +53,7 @@ from ._network_exact import dual_bound_parts, exact_inflation_lower, inflation_l
 from ._network_dataset import NETWORK_LABELS, network_chunk
 from ._network_search import (
     NETWORK_SEARCH_KEYS,
+    certify_network_candidates,
     NetworkCandidate,
     NetworkSearchResult,
     amplified,
@@ -129,6 +130,7 @@ __all__ = [
     "amplified",
     "network_objective",
     "network_search",
+    "certify_network_candidates",
     "NETWORK_LABELS",
     "network_chunk",
 ]

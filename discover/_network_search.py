@@ -40,6 +40,7 @@ from ._objective import Objective
 from ._search import GradientSearch, NevergradSearch, RandomSearch, SearchResult, search
 
 __all__ = ["network_objective", "amplified", "NetworkCandidate", "NetworkSearchResult", "network_search",
+           "certify_network_candidates",
            "NETWORK_SEARCH_KEYS"]
 
 #: Keys of a campaign's ``[network]`` table that ``network_search`` takes (``runs`` configs, see docs/networks.md).
@@ -215,7 +216,21 @@ def network_search(
             if progress is not None:
                 progress("search", {"searcher": r.searcher, "best": float(r.trace.best[-1]), "seconds": r.seconds})
     t_search = time.perf_counter() - t0
-    # every searcher's best points take turns (their values are on different scales: proxy and exact)
+    cands = certify_network_candidates(results, family, top=top, constraints=cons, certify_options=certify_options,
+                                       progress=progress)
+    return NetworkSearchResult(dict(family.spec), sc, tuple(int(c) for c in copies), float(amplify), results, cands,
+                               t_search, time.perf_counter() - t0 - t_search, time.perf_counter() - t0, cons)
+
+
+def certify_network_candidates(results: Sequence[SearchResult], family: Family, *, top: int = 4,
+                               constraints: Constraints | None = None, certify_options: Mapping[str, Any] | None = None,
+                               progress: Callable[[str, Mapping[str, Any]], None] | None = None
+                               ) -> list[NetworkCandidate]:
+    """Certify the ``top`` best distinct points of ``results`` (every searcher's best take turns: their values are
+    on different scales, proxy and exact) with ``certify.network_nonlocality`` at their float64 behaviours; each is a
+    discovery by the one rule (``is_discovery``). Sorted by certified lower bound, best first."""
+    sc = family.scenario
+    cons = constraints or Constraints()
     params = best_distinct(results, int(top), family, each=True)
     owner = _owners(results, params)
     behaviours = behaviours_of(family, params) if len(params) else np.zeros((0, *sc.shape))
@@ -228,8 +243,7 @@ def network_search(
         if progress is not None:
             progress("certify", {"k": k, "lower": res.lower, "upper": res.upper, "seconds": res.seconds})
     cands.sort(key=lambda c: (-c.lower, c.upper))
-    return NetworkSearchResult(dict(family.spec), sc, tuple(int(c) for c in copies), float(amplify), results, cands,
-                               t_search, time.perf_counter() - t0 - t_search, time.perf_counter() - t0, cons)
+    return cands
 
 
 def _owners(results: Sequence[SearchResult], params: np.ndarray) -> list[tuple[str, float]]:

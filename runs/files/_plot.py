@@ -314,20 +314,23 @@ def _plot_discovery(f, title, kind):
             return np.asarray(c[name], dtype=float) if name in c else np.full(c[L.CAND_BEHAVIOUR].shape[0], np.nan)
 
         theta, lo, up, brgp = col(L.CAND_THETA), col(L.CAND_NBL_LOWER), col(L.CAND_NBL_UPPER), col(L.CAND_BRGP)
+        what = "NBL"
+        if "network_lower" in c:  # a network family's candidates: the distance to the network-local set
+            lo, up, what = col("network_lower"), col("network_upper"), "network distance"
         disc = np.asarray(c[L.CAND_DISCOVERY], dtype=bool) if L.CAND_DISCOVERY in c else (lo > 1e-9) & ~(brgp > 1)
         x = theta if np.isfinite(theta).any() else np.arange(len(lo), dtype=float)
         xlabel = "source angle θ  (cos θ|00⟩ + sin θ|11⟩)" if np.isfinite(theta).any() else "candidate"
         cert = np.isfinite(lo)
         b.errorbar(x[cert], lo[cert], yerr=[np.zeros(cert.sum()), np.nan_to_num(up[cert] - lo[cert])], fmt="o", ms=4,
-                   color="tab:blue", ecolor="tab:blue", alpha=0.7, capsize=2, label="certified NBL [lower, upper]")
+                   color="tab:blue", ecolor="tab:blue", alpha=0.7, capsize=2, label=f"certified {what} [lower, upper]")
         if disc.any():
             b.plot(x[disc], lo[disc], "*", ms=13, color="tab:red",
-                   label=f"discovery ({int(disc.sum())}): NBL > 0, constraints met")
+                   label=f"discovery ({int(disc.sum())}): {what} > 0, constraints met")
         b.axhline(0, color="k", lw=0.6)
         if not (np.nan_to_num(up, nan=0.0) > 1e-6).any():  # all bilocal: show the zero line at a readable scale
             b.set_ylim(-1e-3, 1e-2)
         b.set_xlabel(xlabel)
-        b.set_ylabel("certified NBL lower bound")
+        b.set_ylabel(f"certified {what} lower bound")
         best = np.nanmax(lo) if cert.any() else math.nan
         b.set_title(f"certified candidates ({int(cert.sum())} of {len(lo)}); best lower bound {best:.4g}")
         if np.isfinite(brgp).any():

@@ -18,6 +18,7 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
 
     [objective]                       # what the searchers maximise (defaults: OBJECTIVE_DEFAULTS)
     target = "surrogate"              # surrogate | brgp | chsh | nbl-upper | nl | exact (gradient: LP + dual)
+                                      # | inflation (network families: certified fanout-inflation lower bound)
     kappa = 0.0                       # surrogate: mean + kappa * std
     brgp_max = 0.98                   # bilocal: penalise sqrt|I| + sqrt|J| above this during the search
     brgp_weight = 10.0                # its weight (penalty weight * excess**2)
@@ -45,6 +46,10 @@ Schema (every table optional except ``[family]``; defaults in brackets)::
     [certify]
     top = 8; nbl_tol = 1e-5; nbl_time_limit = 20.0; nbl_max_nodes = 20000
 
+    [network]                         # network families only (scenario = "triangle"; targets: "inflation")
+    copies = [1, 1, 2]; amplify = 3.0   # the inflation climbed, the proxy's push (NETWORK_DEFAULTS); refine
+                                        # searchers climb the exact bound from the others' best points
+
     [learn]                           # the surrogate learned in the run, on the searched family, refined round by
     rows = 600; rounds = 3; maxima = 8  # round at the searchers' maxima (runs/jobs/_learn_run.py; defaults in
     neighbours = 4; disagree = 8        # LEARN_DEFAULTS). --model skips it and uses that model as it is.
@@ -69,9 +74,9 @@ from runs.jobs._discovery_types import DiscoveryConfig, SearcherConfig
 __all__ = ["load_discovery_config", "parse_discovery_config", "normalise_discovery_config", "quick_config",
            "discovery_config_names", "TARGETS", "DiscoveryConfig"]
 
-TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl", "exact")
+TARGETS = ("surrogate", "brgp", "chsh", "nbl-upper", "nl", "exact", "inflation")
 _TOP = {"name", "seed", "description", "family", "scan", "objective", "constraints", "model", "searchers", "certify",
-        "learn", "quick"}
+        "learn", "quick", "network"}
 #: ``[learn]``: the surrogate learned in the run (runs/jobs/_learn_run.py explains each key). The one place its
 #: defaults live.
 LEARN_DEFAULTS: dict[str, Any] = {"rows": 600, "rounds": 3, "maxima": 8, "neighbours": 4, "sigma": 0.05,
@@ -95,6 +100,11 @@ CERTIFY_DEFAULTS: dict[str, Any] = {"top": 8, "nbl_tol": 1e-5, "nbl_time_limit":
 OBJECTIVE_DEFAULTS: dict[str, Any] = {"target": "surrogate", "kappa": 0.0, "brgp_weight": 10.0, "tripartite_weight": 0.0,
                                       "bounds": {}}
 MODEL_DEFAULTS: dict[str, Any] = {"preset": "quick", "members": 2}
+#: ``[network]`` (network families, e.g. the triangle): the fanout inflation whose certified lower bound the
+#: searchers climb (copies per source), the proxy's amplification (``discover.network_objective``; refine searchers
+#: climb the exact bound, amplify 0), and the inflation LP's D0 (absent: the bound's own regula falsi).
+NETWORK_DEFAULTS: dict[str, Any] = {"copies": [1, 1, 2], "amplify": 0.0}
+_NETWORK_KEYS = {"copies", "amplify", "D0"}
 _OBJ_KEYS = {"target", "kappa", "brgp_max", "brgp_weight", "tripartite_weight", "bounds"}
 _CONS_KEYS = {"brgp_max", "tripartite_local", "bounds"}
 _MODEL_KEYS = {"path", "dataset", "target", "preset", "members", "seed"}
@@ -257,6 +267,7 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError("[scan] theta must be a non-empty list of angles")
         scan["theta"] = [_num(t, "[scan] theta") for t in scan["theta"]]
     bilocal = cfg["family"].get("scenario", "bell") == "bilocal"
+    network = _network_check(cfg, family)
     searchers = cfg.setdefault("searchers", [{"kind": "gradient"}])
     if not isinstance(searchers, list) or not searchers:
         raise ValueError("[[searchers]] must list at least one searcher")
@@ -285,6 +296,10 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
                              "use 'nbl-upper' / 'nl')")
         if "refine" in s and not isinstance(s["refine"], bool):
             raise ValueError(f"searcher {s['name']!r}: refine must be true or false; got {s['refine']!r}")
+        if (s["target"] == "inflation") != network:
+            raise ValueError(f"searcher {s['name']!r}: " + ("a network family is searched on target 'inflation' (the "
+                             "certified inflation lower bound); set [objective] target = 'inflation'" if network else
+                             "target 'inflation' needs a network family (e.g. scenario = 'triangle')"))
         if s.get("refine") and s["target"] == "surrogate":
             raise ValueError(f"searcher {s['name']!r}: refine starts from the surrogate searchers' best points; its "
                              "target must be an exact one ('exact')")
@@ -304,10 +319,43 @@ def normalise_discovery_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         _searcher_check(s)
     if "learn" in cfg:
         _learn_check(cfg, searchers)
-    if any(s.get("refine") for s in searchers) and not any(s["target"] == "surrogate" for s in searchers):
+    if network:
+        if not any(not s.get("refine") for s in searchers):
+            raise ValueError("a refine searcher starts from the other searchers' best points: add one without refine")
+    elif any(s.get("refine") for s in searchers) and not any(s["target"] == "surrogate" for s in searchers):
         raise ValueError("a refine searcher starts from the surrogate searchers' best points: add a searcher with "
                          "target 'surrogate'")
     return cfg
+
+
+def _network_check(cfg: dict[str, Any], family) -> bool:
+    """For a network family: fill and check ``[network]`` (``NETWORK_DEFAULTS``) and refuse what does not apply to
+    it. Returns whether the family is a network's."""
+    from bellcore import NetworkScenario
+
+    if not isinstance(family.scenario, NetworkScenario):
+        if "network" in cfg:
+            raise ValueError("[network] applies to network families (e.g. [family] scenario = 'triangle')")
+        return False
+    for table in ("learn", "scan"):
+        if cfg.get(table):
+            raise ValueError(f"[{table}] is not available for network families yet (docs/networks.md)")
+    if cfg["constraints"].get("brgp_max") is not None or cfg["constraints"].get("tripartite_local"):
+        raise ValueError("[constraints] brgp_max and tripartite_local are bilocal-network constraints; a network "
+                         "family takes bounds only")
+    net = cfg.setdefault("network", {})
+    _keys(net, _NETWORK_KEYS, "network")
+    for k, v in NETWORK_DEFAULTS.items():
+        net.setdefault(k, copy.deepcopy(v))
+    copies = net["copies"]
+    n_src = family.scenario.n_sources
+    if not isinstance(copies, list) or len(copies) != n_src:
+        raise ValueError(f"[network] copies must list one copy count per source ({n_src}); got {copies!r}")
+    net["copies"] = [_int(c, "[network] copies", 1, 3) for c in copies]
+    net["amplify"] = _num(net["amplify"], "[network] amplify", nonneg=True)
+    if net.get("D0") is not None:
+        net["D0"] = _num(net["D0"], "[network] D0", nonneg=True)
+    return True
 
 
 def _learn_check(cfg: dict[str, Any], searchers) -> None:

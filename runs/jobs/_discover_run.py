@@ -212,6 +212,12 @@ def run_discover(config: DiscoveryConfig | Mapping[str, Any], out: Path, *, quic
         model = Path(model)
         if not model.is_file():
             raise ValueError(f"model file {model} does not exist" if not model.exists() else f"--model {model} is not a file")
+    if cfg.network is not None:  # a network family: its own path (runs/jobs/_network_discover_run.py)
+        if model is not None or cfg.model.path is not None:
+            raise ValueError("a network family is searched on its certified inflation bound; it takes no model")
+        from runs.jobs._network_discover_run import run_network_discover
+
+        return run_network_discover(cfg, out, progress=progress, argv=argv)
     # everything the searches will build, built once now: a bad searcher, family or objective is refused here,
     # before any file exists (the surrogate's objective is checked once the model is loaded, still before)
     thetas = cfg.thetas

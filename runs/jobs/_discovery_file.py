@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
 
 #: Candidate fields stored as HDF5 enums of the one status table (runs/files/_layout.py).
-STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status")
+STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status", "network_status")
+#: Candidate fields stored as variable-length strings.
+STRING_FIELDS = ("searcher", "inflation")
 
 
 def summary_of(f: h5py.File, cfg: "DiscoveryConfig", per, seconds: float) -> dict[str, Any]:
@@ -28,21 +30,22 @@ def summary_of(f: h5py.File, cfg: "DiscoveryConfig", per, seconds: float) -> dic
     data = read_candidates(f)
     n = len(data.get("discovery", []))
     disc = np.asarray(data.get("discovery", np.zeros(0, bool)), dtype=bool)
-    bilocal = cfg.bilocal
-    lower = np.asarray(data["nbl_lower" if bilocal else "nl_lower"]) if n else np.zeros(0)
+    lower = np.asarray(data[{"nbl": "nbl_lower", "nl": "nl_lower", "network": "network_lower"}[cfg.measure]]) if n \
+        else np.zeros(0)
     searchers = np.asarray(data.get("searcher", []), dtype=object)
     for name, p in per.items():
         mine = np.array([str(s).split("@")[0] == name for s in searchers], dtype=bool)
         p["discoveries"] = int((disc & mine).sum())
         p["best_certified"] = float(lower[disc & mine].max()) if (disc & mine).any() else None
         p["discoveries_per_minute"] = p["discoveries"] / max(p["seconds"] / 60, 1e-9)
-    what = "NBL" if bilocal else "NL"
+    what = {"nbl": "NBL", "nl": "NL", "network": "network distance"}[cfg.measure]
     best = None
     if disc.any():
         i = int(np.flatnonzero(disc)[np.argmax(lower[disc])])
-        best = {"index": i, "searcher": str(searchers[i]), f"{what.lower()}_lower": float(lower[i]),
-                "theta": float(data["theta"][i]), "brgp": float(data["brgp"][i]),
-                "tripartite_nl": float(data["tripartite_nl"][i])}
+        best = {"index": i, "searcher": str(searchers[i]), f"{cfg.measure}_lower": float(lower[i]),
+                **{k: float(data[k][i]) if k in data else math.nan for k in ("theta", "brgp", "tripartite_nl")}}
+        if "inflation" in data:
+            best["inflation"] = str(data["inflation"][i])
         headline = (f"{cfg.name}: {int(disc.sum())}/{n} candidates are discoveries; best certified {what} >= "
                     f"{lower[i]:.4g} ({best['searcher']})")
     else:
@@ -85,7 +88,7 @@ def read_candidates(f: h5py.File) -> dict[str, np.ndarray]:
         a = ds[:rows]
         if k in STRING_STATUS:
             a = L.decode_status(a, ds.dtype)  # through the file's own enum (old files: none = 0, shifted codes)
-        elif k == "searcher":
+        elif k in STRING_FIELDS:
             a = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in a], dtype=object)
         out[k] = a
     return out

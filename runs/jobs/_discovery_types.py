@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SearcherConfig", "ObjectiveConfig", "ModelConfig", "CertifyConfig", "LearnConfig", "DiscoveryConfig"]
+__all__ = ["SearcherConfig", "ObjectiveConfig", "ModelConfig", "CertifyConfig", "LearnConfig", "NetworkConfig",
+           "DiscoveryConfig"]
 
 
 def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,6 +152,27 @@ class LearnConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """``[network]`` (network families): the fanout inflation climbed (``copies`` per source), the proxy's
+    amplification (0: the exact bound) and the inflation LP's ``D0`` (``None``: its own regula falsi)."""
+
+    copies: tuple[int, ...]
+    amplify: float
+    D0: float | None = None
+
+    @classmethod
+    def from_json(cls, n: Mapping[str, Any]) -> "NetworkConfig":
+        return cls(tuple(int(c) for c in n["copies"]), float(n["amplify"]),
+                   None if n.get("D0") is None else float(n["D0"]))
+
+    def to_json(self) -> dict[str, Any]:
+        d = {"copies": list(self.copies), "amplify": self.amplify}
+        if self.D0 is not None:
+            d["D0"] = self.D0
+        return d
+
+
+@dataclass(frozen=True)
 class DiscoveryConfig:
     """A whole search configuration (``load_discovery_config`` / ``parse_discovery_config`` build it; see the schema in
     ``runs/jobs/_discover_config.py``). ``family`` and ``constraints`` are the tables ``discover.family_from_spec``
@@ -166,6 +188,7 @@ class DiscoveryConfig:
     certify: CertifyConfig
     scan: tuple[float, ...] | None = None
     learn: LearnConfig | None = None
+    network: NetworkConfig | None = None
     description: str | None = None
     quick: bool = False
 
@@ -180,6 +203,7 @@ class DiscoveryConfig:
             searchers=tuple(SearcherConfig.from_json(s) for s in cfg["searchers"]),
             certify=CertifyConfig.from_json(cfg["certify"]), scan=None if theta is None else tuple(map(float, theta)),
             learn=None if cfg.get("learn") is None else LearnConfig.from_json(cfg["learn"]),
+            network=None if cfg.get("network") is None else NetworkConfig.from_json(cfg["network"]),
             description=cfg.get("description"), quick=bool(cfg.get("quick", False)))
 
     def to_json(self) -> dict[str, Any]:
@@ -191,6 +215,8 @@ class DiscoveryConfig:
             "scan": {} if self.scan is None else {"theta": list(self.scan)}}
         if self.learn is not None:
             d["learn"] = self.learn.to_json()
+        if self.network is not None:
+            d["network"] = self.network.to_json()
         if self.description is not None:
             d["description"] = self.description
         if self.quick:
@@ -210,8 +236,9 @@ class DiscoveryConfig:
 
     @property
     def measure(self) -> str:
-        """What the surrogate learns and the labels certify: ``"nbl"`` (bilocal family) or ``"nl"`` (Bell pair)."""
-        return "nbl" if self.bilocal else "nl"
+        """What the surrogate learns and the labels certify: ``"nbl"`` (bilocal family), ``"network"`` (a network
+        family: the interval of ``certify.network_nonlocality``) or ``"nl"`` (Bell pair)."""
+        return "network" if self.network is not None else "nbl" if self.bilocal else "nl"
 
     @property
     def thetas(self) -> list[float | None]:
