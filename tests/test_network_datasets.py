@@ -105,3 +105,23 @@ def test_cli_network_dataset_refusals(tmp_path, args, words):
     r = run_cli("dataset", *args, "--n", "2", "--seed", "1", "--out", "x.h5", "--no-progress", cwd=tmp_path)
     assert_one_error(r, 2, words)
     assert snapshot(tmp_path) == before
+
+
+def test_campaign_dataset_stage_over_a_network():
+    """A campaign's [[dataset]] takes scenario = "network" with the same network names as the command line; its hash
+    covers the network, and a [[train]] on it defaults to the network target."""
+    from runs.pipeline._campaign import parse_campaign, stage_hashes
+    from runs.pipeline._hashing import dataset_spec
+    from runs.pipeline._spec import check_campaign
+
+    text = ('[[dataset]]\nname = "t"\nscenario = "network"\nnetwork = "{net}"\nsampler = "network-local"\nn = 4\n'
+            '[[train]]\nname = "m"\ndataset = "t"\n')
+    tri, star = parse_campaign(text.format(net="triangle")), parse_campaign(text.format(net="star3"))
+    assert dataset_spec(tri.stages[0]).scenario == bc.triangle(2)
+    assert dataset_spec(star.stages[0]).scenario == bc.star(3)
+    assert stage_hashes(tri)["dataset:t"] != stage_hashes(star)["dataset:t"]
+    check_campaign(tri)  # the train stage finds its network labels
+    with pytest.raises(ValueError, match="needs network"):
+        dataset_spec(parse_campaign(text.replace('network = "{net}"\n', "")).stages[0])
+    with pytest.raises(ValueError, match="expected one of"):
+        dataset_spec(parse_campaign(text.format(net="pentagon")).stages[0])

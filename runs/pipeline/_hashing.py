@@ -47,8 +47,21 @@ def dataset_spec(stage: Stage):
         sc = BilocalScenario(str(o.get("variant", "binary")))
     elif kind == "chsh-correlators":
         sc = None
+    elif kind == "network":
+        from runs.files._network_io import network_scenario_from_cli
+
+        if "network" not in o:
+            raise ValueError(f"dataset {stage.name!r}: scenario 'network' needs network (triangle, chainN, starN, "
+                             "bilocal or a description file)")
+        try:
+            sc = network_scenario_from_cli(str(o["network"]), outcomes=int(o.get("outcomes", 2)),
+                                           settings=None if "settings" not in o else int(o["settings"]),
+                                           variant=str(o.get("variant", "binary")))
+        except ValueError as e:
+            raise ValueError(f"dataset {stage.name!r}: {e}") from None
     else:
-        raise ValueError(f"dataset {stage.name!r}: scenario must be bell, bilocal or chsh-correlators; got {kind!r}")
+        raise ValueError(f"dataset {stage.name!r}: scenario must be bell, bilocal, chsh-correlators or network; got "
+                         f"{kind!r}")
     if "n" not in o:
         raise ValueError(f"dataset {stage.name!r}: n (number of points) is required")
     kw = {k: o[k] for k in ("chunk_size", "nbl_tol", "nbl_max_nodes", "nbl_time_limit") if k in o}

@@ -23,9 +23,10 @@ CAMPAIGN_KEYS: dict[str, dict[str, str]] = {
     },
     "dataset": {
         "name": "stage name, referenced by train.dataset",
-        "scenario": "bell | bilocal | chsh-correlators",
-        "settings": "bell: settings per party",
-        "outcomes": "bell: outcomes per setting (default 2)",
+        "scenario": "bell | bilocal | chsh-correlators | network",
+        "network": "network: triangle | bilocal | chainN | starN | a .json/.toml description (docs/networks.md)",
+        "settings": "bell: settings per party; network: per party of a named network",
+        "outcomes": "bell: outcomes per setting (default 2); network: per party of a named network",
         "variant": "bilocal: binary | bsm",
         "sampler": "sampler name (bellscope dataset --help)",
         "params": "sampler parameters (table)",
