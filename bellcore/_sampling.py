@@ -303,6 +303,9 @@ def sample_quantum(
     basis of C^4 whose first two vectors give b=0 (rank-2 projectors); BSM variant, one Haar-random basis of C^4
     (4 outcomes). ``b_measurement="bell"``: the Bell-state measurement (BSM: b = 2 b0 + b1 with b0 the Z⊗Z bit and
     b1 the X⊗X bit; binary: y=0 measures the Z⊗Z parity, y=1 the X⊗X parity).
+    Networks (``NetworkScenario``): every source a Haar-random state of one qubit per party it feeds, every party a
+    Haar-random projective measurement of its qubits per setting, basis vectors grouped into its outcomes
+    (``_network_quantum``); the triangle gets two-qubit states and two-qubit joint measurements.
     """
     if b_measurement not in ("haar", "bell"):
         raise ValueError(f"b_measurement must be 'haar' or 'bell'; got {b_measurement!r}")
@@ -338,7 +341,62 @@ def sample_quantum(
         else:
             p = np.stack([pk[:, :, 0:2].sum(axis=2), pk[:, :, 2:4].sum(axis=2)], axis=2)
         return Behaviour(p, scenario)
+    if isinstance(scenario, NetworkScenario):
+        if b_measurement != "haar":
+            raise ValueError("b_measurement applies to the bilocal network only")
+        return Behaviour(_network_quantum(scenario, n, rng), scenario)
     raise ValueError(f"sampler 'quantum' does not support {scenario}")
+
+
+#: Largest Hilbert space a party of a network may measure in the quantum sampler (qubits it holds: 2**k).
+_MAX_PARTY_QUBITS = 4
+
+
+def _network_quantum(sc: NetworkScenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Quantum behaviours of a network: every source a Haar-random pure state of one qubit per party it feeds; every
+    party j, holding ``k_j`` qubits (one per source), measures per setting a Haar-random basis of ``C^(2^k_j)`` whose
+    vector i gives outcome ``i mod d_j`` (the triangle: two-qubit states, two-qubit joint measurements with 2-4
+    outcomes). Returns ``p[n, a..., x...]``."""
+    k = [len(sc.party_sources(j)) for j in range(sc.n_parties)]
+    for j, kj in enumerate(k):
+        if kj > _MAX_PARTY_QUBITS or sc.outcomes[j] > 2**kj:
+            raise ValueError(f"sampler 'quantum': party {sc.names[j]!r} holds {kj} qubit(s), which cannot give "
+                             f"{sc.outcomes[j]} outcomes by a projective measurement (at most {2**kj}"
+                             f"{'' if kj <= _MAX_PARTY_QUBITS else f'; and at most {_MAX_PARTY_QUBITS} qubits'})")
+    # qubit labels: source s's qubit held by party j is axis (s, j); the global state is the product of the sources'
+    psi = []
+    for members in sc.sources:
+        st = _haar_states(rng, n, 2 ** len(members)).reshape((n,) + (2,) * len(members))
+        psi.append((st, list(members)))
+    out = np.empty((n,) + sc.shape)
+    for i in range(n):
+        # one einsum: sources' states, then per party and setting the conjugate basis on its qubits
+        ops, lab = [], {}
+        next_label = [0]
+
+        def fresh():
+            next_label[0] += 1
+            return next_label[0] - 1
+
+        for s, (st, members) in enumerate(psi):
+            axes = []
+            for j in members:
+                lab[(s, j)] = fresh()
+                axes.append(lab[(s, j)])
+            ops += [st[i], axes]
+        outs = [fresh() for _ in range(sc.n_parties)]
+        sets = [fresh() for _ in range(sc.n_parties)]
+        for j in range(sc.n_parties):
+            U = _haar_unitaries(rng, (sc.settings[j],), 2 ** k[j]).conj()  # U[x, b, i]: basis vector i
+            U = U.reshape((sc.settings[j],) + (2,) * k[j] + (2 ** k[j],))
+            ops += [U, [sets[j]] + [lab[(s, j)] for s in sc.party_sources(j)] + [outs[j]]]
+        amp = np.einsum(*ops, outs + sets, optimize=True)  # (2^k_1, ..., settings...)
+        pk = np.abs(amp) ** 2
+        for j in range(sc.n_parties):  # group basis vector i -> outcome i mod d_j
+            d, D = sc.outcomes[j], 2 ** k[j]
+            pk = np.stack([np.take(pk, list(range(a, D, d)), axis=j).sum(axis=j) for a in range(d)], axis=j)
+        out[i] = pk
+    return out
 
 
 # ----------------------------------------------------------------------------------- bilocal feature families
@@ -482,7 +540,7 @@ SAMPLERS: dict[str, SamplerInfo] = {
                     ("bell", "bilocal", "network")),
         SamplerInfo("marginal-first", sample_marginal_first, {}, ("bell",)),
         SamplerInfo("vertex-mixture", sample_vertex_mixture, {"alpha": 1.0}, ("bell",)),
-        SamplerInfo("quantum", sample_quantum, {"b_measurement": "haar"}, ("bell", "bilocal")),
+        SamplerInfo("quantum", sample_quantum, {"b_measurement": "haar"}, ("bell", "bilocal", "network")),
         SamplerInfo("local", sample_local, {"alpha": 1.0}, ("bell", "bilocal")),
         SamplerInfo("features-ij", sample_features_ij, {}, ("bilocal",)),
         SamplerInfo("features-abc", sample_features_abc, {}, ("bilocal",)),

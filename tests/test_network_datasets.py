@@ -125,3 +125,34 @@ def test_campaign_dataset_stage_over_a_network():
         dataset_spec(parse_campaign(text.replace('network = "{net}"\n', "")).stages[0])
     with pytest.raises(ValueError, match="expected one of"):
         dataset_spec(parse_campaign(text.format(net="pentagon")).stages[0])
+
+
+def test_network_quantum_sampler_matches_dense_kronecker_products():
+    """The triangle's quantum sampler against dense linear algebra: the same random draws (sources' states in order,
+    then each party's basis), the global state permuted into party order, outcome probabilities as squared overlaps
+    with Kronecker products of basis vectors, grouped i mod d."""
+    import itertools
+
+    from bellcore._sampling import _haar_states, _haar_unitaries
+
+    for d in (2, 3, 4):
+        sc = bc.triangle(d)
+        p = bc.sample("quantum", sc, 1, np.random.default_rng(11)).numpy()[0]
+        rng = np.random.default_rng(11)
+        states = [_haar_states(rng, 1, 4)[0].reshape(2, 2) for _ in sc.sources]  # axes: the source's parties, sorted
+        bases = [_haar_unitaries(rng, (1,), 4)[0] for _ in range(sc.n_parties)]  # columns: basis vectors
+        # global tensor with axes (source, party) in source order, then moved into party order
+        psi = np.einsum("ab,cd,ef->abcdef", *states)
+        axis = {}
+        for s, members in enumerate(sc.sources):
+            for t, j in enumerate(members):
+                axis[(s, j)] = 2 * s + t
+        order = [axis[(s, j)] for j in range(3) for s in sc.party_sources(j)]
+        vec = np.transpose(psi, order).reshape(-1)
+        want = np.zeros((d, d, d))
+        for i in itertools.product(range(4), repeat=3):
+            u = np.kron(np.kron(bases[0][:, i[0]], bases[1][:, i[1]]), bases[2][:, i[2]])
+            want[i[0] % d, i[1] % d, i[2] % d] += abs(np.vdot(u, vec)) ** 2
+        assert np.allclose(p[..., 0, 0, 0], want, atol=1e-12), d
+    with pytest.raises(ValueError, match="outcomes"):
+        bc.sample("quantum", bc.chain(2, outcomes=3), 1, np.random.default_rng(0))  # A holds one qubit
