@@ -135,6 +135,19 @@ def _print(out: Path, run) -> None:
         t.add_row(name, _f(p["best_value"]), str(p["evaluations"]), f"{p['seconds']:.1f}", str(p["discoveries"]),
                   _f(p["best_certified"]), _f(p["discoveries_per_minute"]))
     Console().print(t)
+    c = run["candidates"]
+    if "network_lower" in c and len(c["network_lower"]):  # a network family: every certified interval
+        from runs.files._untrusted import shown
+
+        t = Table(title="certified candidates: distance to the network-local set")
+        for col in ("#", "searcher", "search value", "lower", "upper", "status", "inflation", "discovery"):
+            t.add_column(col)
+        for i in range(len(c["network_lower"])):
+            t.add_row(str(i), shown(str(c["searcher"][i]), 40), _f(float(c["value"][i])),
+                      f"{float(c['network_lower'][i]):.6f}", f"{float(c['network_upper'][i]):.6f}",
+                      str(c["network_status"][i]), shown(str(c["inflation"][i]) or "-", 30),
+                      "yes" if bool(c["discovery"][i]) else "no")
+        Console().print(t)
     a = s.get("learn")
     if a and a.get("mae"):
         t = Table(title=f"learning: {a['rows']} certified labels ({', '.join(f'{k} {v}' for k, v in a['methods'].items())}); "
