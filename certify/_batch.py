@@ -31,6 +31,10 @@ def _solve_chunk(measure: str, scenario_json: dict, kwargs: dict, p: np.ndarray)
     """Certify each behaviour of one chunk ``p (n, *shape)`` (a top-level function: worker processes import it; each
     builds its own solver objects)."""
     sc = scenario_from_json(scenario_json)
+    if measure == "nl":  # many behaviours per solver call, certificates checked for the whole chunk at once
+        from ._nl_batch import nonlocality_chunk
+
+        return nonlocality_chunk(p, sc, **kwargs)
     fn = _measures()[measure]
     return [fn(Behaviour(pi, sc), validate=False, **kwargs) for pi in p]
 
