@@ -14,6 +14,7 @@ functional may be another optimal one (each is checked).
 from __future__ import annotations
 
 import functools
+import math
 
 import highspy
 import numpy as np
@@ -25,19 +26,23 @@ from ._highs import INF, new_highs, status_of
 from ._nl import _OPTIMAL, NonlocalityResult, _complete_basis, _program, column_status, finish_rows
 from ._result import SOLVED, Status
 
-__all__ = ["nonlocality_chunk", "nonlocality_rows", "block_size", "BLOCK_ROWS"]
+__all__ = ["nonlocality_chunk", "nonlocality_rows", "block_size", "BLOCK_NONZEROS"]
 
-#: A block LP holds about this many rows (behaviours x (N + 1)), at most ``MAX_BLOCK`` behaviours: the per-call
-#: cost is shared by the behaviours of a block while the simplex's per-iteration work, which grows with the
-#: block, stays small (measured: docs/performance.md).
-BLOCK_ROWS = 300
+#: A block LP holds at most this many matrix nonzeros and ``MAX_BLOCK`` behaviours: the per-call cost is shared by
+#: the behaviours of a block while the simplex's per-iteration work, which grows with the block, stays small
+#: (measured: docs/performance.md; no gain from blocks at m = 5 binary, 26,824 nonzeros per LP).
+BLOCK_NONZEROS = 10_000
 MAX_BLOCK = 32
 
 
 def block_size(sc: Scenario) -> int:
-    """Behaviours per HiGHS call for scenario ``sc`` (1: the one-behaviour LP of ``certify._nl``)."""
-    n_rows = int(np.prod(sc.shape)) + 1
-    return max(1, min(MAX_BLOCK, BLOCK_ROWS // n_rows))
+    """Behaviours per HiGHS call for scenario ``sc``: the largest power of two (so that blocks tile
+    ``certify_many``'s chunks) within ``BLOCK_NONZEROS`` and ``MAX_BLOCK``; 1 is the one-behaviour LP of
+    ``certify._nl``. Binary m = 2, 3, 4, 5: 32, 8, 2, 1."""
+    n_entries = int(np.prod(sc.shape))
+    nonzeros = sc.n_deterministic * (math.prod(sc.settings) + 1) + 2 * n_entries  # D, the sum row, the residuals
+    fits = max(1, min(MAX_BLOCK, BLOCK_NONZEROS // nonzeros))
+    return 1 << (fits.bit_length() - 1)
 
 
 class _BlockProgram:
