@@ -43,7 +43,22 @@ def local_bounds(bells: np.ndarray, scenario: Scenario) -> np.ndarray:
     if is_separable(scenario) and scenario.n_deterministic > LIST_UP_TO:
         sep = separable(scenario)
         return np.array([sep.local_bound(b) for b in bells])
-    return (bells @ scenario_data(scenario).d).max(axis=1)
+    return row_products(bells, scenario_data(scenario).d).max(axis=1)
+
+
+#: Row blocks of ``row_products`` stay below this many multiply-adds: OpenBLAS runs such products on one thread.
+#: Above it, its threads wait for each other on a busy machine: (480, 36) @ (36, 64) took 1.9-5.8 ms threaded
+#: against 0.2 ms on one thread at load ~7 on the 2-core machine (docs/performance.md).
+ONE_THREAD_MACS = 2**18
+
+
+def row_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a batch of rows ``a`` (n, N) and a matrix ``b`` (N, K), in row blocks of at most
+    ``ONE_THREAD_MACS`` multiply-adds."""
+    rows = max(1, ONE_THREAD_MACS // max(1, b.shape[0] * b.shape[1]))
+    if len(a) <= rows:
+        return a @ b
+    return np.concatenate([a[i : i + rows] @ b for i in range(0, len(a), rows)])
 
 
 def _integer_functional(bell: np.ndarray, cap: float | None) -> np.ndarray:
@@ -82,7 +97,7 @@ def exact_violations(bells: np.ndarray, ps: np.ndarray, scenario: Scenario, cap:
     else:
         d = scenario_data(scenario).d
         if d.shape[0] * (float(np.abs(b_int).max(initial=0)) + 1.0) < 2.0**53:  # every partial sum exact in float64
-            lb_int = (b_int.astype(np.float64) @ d).max(axis=1).astype(np.int64).tolist()
+            lb_int = row_products(b_int.astype(np.float64), d).max(axis=1).astype(np.int64).tolist()
         else:  # pragma: no cover - only for very large scenarios
             lb_int = (b_int @ d.astype(np.int64)).max(axis=1).tolist()
     q = np.asarray(ps, dtype=np.float64).reshape(len(b_int), -1)

@@ -22,7 +22,8 @@ import numpy as np
 
 from bellcore import Behaviour, Scenario, as_behaviour
 
-from ._certificate import CertificateCheck, exact_violations, local_bound, local_bounds, scenario_data as _scenario_data
+from ._certificate import CertificateCheck, exact_violations, local_bound, local_bounds, row_products
+from ._certificate import scenario_data as _scenario_data
 from ._colgen import colgen_nl, is_separable, points_model, support_error
 from ._highs import INF, make_lp, new_highs, status_of
 from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
@@ -129,7 +130,7 @@ class _NLProgram:
         """Which columns the crash basis of each behaviour makes basic: ``q`` (n, N) -> bool (n, K + 2N)."""
         q = np.atleast_2d(q)
         positive = q >= self.threshold
-        k1 = (np.where(positive, 1.0, -1.0) @ self.d).argmax(axis=1)  # best response to B = c s
+        k1 = row_products(np.where(positive, 1.0, -1.0), self.d).argmax(axis=1)  # best response to B = c s
         basic = np.zeros((len(q), self.k + 2 * self.n), dtype=bool)
         rows = np.arange(len(q))[:, None]
         basic[rows, np.where(positive, self._r_plus, self._r_minus)] = True  # the residual with the sign of s
@@ -352,7 +353,7 @@ def _models(sc: Scenario, w: np.ndarray, support) -> np.ndarray:
     """The local behaviours (flat, (n, N)) of the rows of weights ``w``: over all deterministic points, or (one row)
     over ``support``."""
     if support is None:
-        return w @ _scenario_data(sc).dk
+        return row_products(w, _scenario_data(sc).dk)
     return points_model(sc, support, w[0])[None]
 
 
