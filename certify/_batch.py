@@ -124,7 +124,11 @@ def certify_many(
 
 
 def nonlocality_many(behaviours, *, workers: int = 1, progress: Progress | None = None, **kwargs) -> list[Any]:
-    """``certify_many(..., measure="nl")``: accepts what ``nonlocality`` accepts, one or many of them."""
+    """``certify_many(..., measure="nl")``: accepts what ``nonlocality`` accepts, one or many of them.
+
+    With HiGHS on enumerated bipartite scenarios, each chunk is solved several behaviours per solver call and its
+    certificates checked for all rows at once (``certify._nl_batch``); every result has its own checked
+    certificate, and values agree with ``nonlocality``'s to LP round-off."""
     return certify_many(behaviours, measure="nl", workers=workers, progress=progress, **kwargs)
 
 
