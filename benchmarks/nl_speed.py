@@ -2,18 +2,21 @@
 scipy linprog loop.
 
 For m = 2, 3, 4, 5 it draws the same N uniform no-signalling behaviours (hit-and-run, seed 0) and times
-  - bellscope: ``certify.nonlocality_many(batch)``, the batch API (validation of the batch, the LPs, the
-    solver-free certificate check of every result including the exact-arithmetic verdict for nonlocal points:
-    everything a user gets), one process;
-  - single: ``certify.nonlocality(p)`` per behaviour (the same, one call per behaviour; for reference);
+  - bellscope: ``certify.nonlocality_many(batch, blocks=True)``, the batch API with several behaviours per HiGHS
+    call (validation of the batch, the LPs, the solver-free certificate check of every result including the
+    exact-arithmetic verdict for nonlocal points: everything a user gets), one process;
+  - many: ``certify.nonlocality_many(batch)`` without blocks (one LP per behaviour, results bit-identical to
+    ``nonlocality``'s, certificates checked for the whole batch at once); for reference;
+  - single: ``certify.nonlocality(p)`` per behaviour (one call per behaviour); for reference;
   - naive cvxpy: a new ``cp.Problem`` per behaviour, ``min c*sum|q - D lambda|``, cvxpy's default solver;
   - scipy linprog loop: ``scipy.optimize.linprog(method="highs")`` on the same LP built anew per behaviour (value
     only, no certificate).
-Each path is called once before its timing (cvxpy's first call alone costs ~30 ms; our first call builds the LPs
-of the scenario): one-offs per process are excluded for all. It prints ms per behaviour, the speed-ups of the
+Each path is called once before its timing (cvxpy's first call alone costs ~30 ms; our first batch call builds the
+LPs of the scenario and of its block sizes): one-offs per process are excluded for all. It prints ms per behaviour, the speed-ups of the
 batch API over both loops, and the largest |difference| of the values (target <= 1e-7), over all points and over
 the points where cvxpy itself answers "optimal" (its "optimal_inaccurate" answers are off by up to ~1e-6; ours
-are certified by primal = dual to ~1e-15), and the largest |batch - single| difference.
+are certified by primal = dual to ~1e-15), and the largest |blocks - single| difference (it asserts that the
+values without blocks equal the single calls' bit for bit).
 
     python benchmarks/nl_speed.py [--n 200] [--ms 2 3 4 5] [--clock wall|cpu]
 
@@ -131,19 +134,23 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"clock: {args.clock}; uniform NS points, seed {args.seed}")
-    print(f"{'m':>2} {'N':>4} {'batch ms':>9} {'single ms':>9} {'cvxpy ms':>9} {'speed-up':>9} {'linprog ms':>11} "
-          f"{'speed-up':>9} {'max |diff|':>11} {'(cvxpy opt.)':>12} {'batch-single':>12} {'cvxpy inacc.':>12} "
+    print(f"{'m':>2} {'N':>4} {'blocks ms':>9} {'many ms':>9} {'single ms':>9} {'cvxpy ms':>9} {'speed-up':>9} {'linprog ms':>11} "
+          f"{'speed-up':>9} {'max |diff|':>11} {'(cvxpy opt.)':>12} {'blocks-single':>13} {'cvxpy inacc.':>12} "
           f"{'nonlocal':>8} {'certified':>9}  load")
     for m in args.ms:
         sc = bc.BellScenario.binary(m)
         batch = sample_uniform_ns(sc, args.n, np.random.default_rng(args.seed))
         d = sc.deterministic_points().reshape(sc.n_deterministic, -1).T
         q0 = batch[0].numpy().reshape(-1)
-        certify.nonlocality_many(batch[:2]), certify.nonlocality(batch[0])  # one-offs excluded (see above)
+        # one-offs excluded (see above): the LPs of the scenario, of its block sizes, cvxpy's first call
+        certify.nonlocality_many(batch, blocks=True), certify.nonlocality(batch[0])
         naive_cvxpy(q0, d, sc.normalisation), linprog_loop(q0, d, sc.normalisation)
         t0 = clock()
-        ours = certify.nonlocality_many(batch)
+        ours = certify.nonlocality_many(batch, blocks=True)
         t_ours = (clock() - t0) / args.n * 1e3
+        t0 = clock()
+        many = certify.nonlocality_many(batch)
+        t_many = (clock() - t0) / args.n * 1e3
         t0 = clock()
         single = [certify.nonlocality(b) for b in batch]
         t_single = (clock() - t0) / args.n * 1e3
@@ -157,11 +164,12 @@ def main() -> None:
                    max(abs(r.value - v) for r, v in zip(ours, lin)))
         diff_opt = max((abs(r.value - v) for r, (v, st) in zip(ours, theirs) if st == "optimal"), default=float("nan"))
         diff_single = max(abs(r.value - s.value) for r, s in zip(ours, single))
+        assert all(r.value == s.value for r, s in zip(many, single)), "nonlocality_many without blocks: not identical"
         inacc = sum(s != "optimal" for _, s in theirs)
         nonlocal_ = sum(r.is_nonlocal for r in ours)
         checked = sum(r.certificate_checked for r in ours)
-        print(f"{m:>2} {args.n:>4} {t_ours:>9.3f} {t_single:>9.3f} {t_cvx:>9.2f} {t_cvx / t_ours:>8.1f}x {t_lin:>11.2f} "
-              f"{t_lin / t_ours:>8.1f}x {diff:>11.2e} {diff_opt:>12.2e} {diff_single:>12.2e} {inacc:>12} "
+        print(f"{m:>2} {args.n:>4} {t_ours:>9.3f} {t_many:>9.3f} {t_single:>9.3f} {t_cvx:>9.2f} {t_cvx / t_ours:>8.1f}x {t_lin:>11.2f} "
+              f"{t_lin / t_ours:>8.1f}x {diff:>11.2e} {diff_opt:>12.2e} {diff_single:>13.2e} {inacc:>12} "
               f"{nonlocal_:>8} {checked:>9}  {os.getloadavg()[0]:.2f}", flush=True)
 
 

@@ -126,9 +126,11 @@ def certify_many(
 def nonlocality_many(behaviours, *, workers: int = 1, progress: Progress | None = None, **kwargs) -> list[Any]:
     """``certify_many(..., measure="nl")``: accepts what ``nonlocality`` accepts, one or many of them.
 
-    With HiGHS on enumerated bipartite scenarios, each chunk is solved several behaviours per solver call and its
-    certificates checked for all rows at once (``certify._nl_batch``); every result has its own checked
-    certificate, and values agree with ``nonlocality``'s to LP round-off."""
+    With HiGHS on enumerated bipartite scenarios, the certificates of each chunk are checked for all rows at once
+    (``certify._nl_batch``), the results bit-identical to ``nonlocality``'s. ``blocks=True`` also solves several
+    behaviours per HiGHS call (the fast path at m <= 4: docs/performance.md); every result still has its own
+    checked certificate, and values agree with ``nonlocality``'s to LP round-off (not bit for bit: a dataset's
+    stored labels are reproduced exactly only without blocks)."""
     return certify_many(behaviours, measure="nl", workers=workers, progress=progress, **kwargs)
 
 

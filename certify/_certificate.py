@@ -15,7 +15,8 @@ import numpy as np
 
 from bellcore import Scenario
 
-__all__ = ["local_bound", "local_bounds", "exact_violation", "exact_violations", "CertificateCheck", "scenario_data", "ScenarioData"]
+__all__ = ["local_bound", "local_bounds", "exact_violation", "exact_violations", "row_products", "CertificateCheck",
+           "scenario_data", "ScenarioData"]
 
 #: Certificates are rounded to integers / 2**BITS for the exact verdict.
 BITS = 40

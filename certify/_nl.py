@@ -367,7 +367,8 @@ def _check(q, bell, value, w, sc, lb, model, atol: float = CHECK_TOL) -> Certifi
     return _check_rows(q[None], bell[None], np.array([value]), w2, sc, np.array([lb]), m2, dual, primal, atol)[0]
 
 
-def _check_rows(q, bells, values, w, sc, lbs, models, duals, primals, atol: float = CHECK_TOL) -> list[CertificateCheck]:
+def _check_rows(q, bells, values, w, sc, lbs, models, duals, primals,
+                atol: float = CHECK_TOL) -> list[CertificateCheck]:
     """The checks of ``check_nonlocality``, row by row, given each functional's exact local bound ``lbs``, its dual
     value ``duals = <bell, q> - lb`` and (with weights ``w``) the local models and their distances ``primals``."""
     c = sc.normalisation
@@ -391,6 +392,6 @@ def _check_rows(q, bells, values, w, sc, lbs, models, duals, primals, atol: floa
     positive = [i for i in np.flatnonzero(duals > ZERO_TOL) if checks[i] is None]
     exact = exact_violations(bells[positive], q[positive], sc, cap=c) if positive else []
     for i, ex in zip(positive, exact):
-        checks[i] = (CertificateCheck(True, float(duals[i]), ex) if ex > 0 else
-                     CertificateCheck(False, float(duals[i]), ex, "rounded functional does not violate its exact local bound"))
+        checks[i] = (CertificateCheck(True, float(duals[i]), ex) if ex > 0 else CertificateCheck(
+            False, float(duals[i]), ex, "rounded functional does not violate its exact local bound"))
     return [ch if ch is not None else CertificateCheck(True, float(duals[i]), None) for i, ch in enumerate(checks)]

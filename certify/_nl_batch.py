@@ -1,16 +1,18 @@
-"""NL of many behaviours of one bipartite scenario: several behaviours per HiGHS call, the certificates checked for
-all rows at once (the batch path of ``certify.nonlocality_many``; docs/performance.md, "NL batch").
+"""NL of many behaviours of one bipartite scenario, the certificates checked for all rows at once; optionally
+several behaviours per HiGHS call (the path of ``certify.nonlocality_many``; docs/performance.md, "NL batch").
 
-A HiGHS call has a fixed cost (~0.1 ms, measured on a 1x1 LP) that the small NL LPs of m <= 3 cannot hide. The
-block LP here holds ``size`` copies of ``certify._nl``'s L1-regression LP on the block diagonal, one copy per
-behaviour: the copies share no row or column, so its optimum is every copy's optimum and its duals are every
-copy's Bell functional. It starts from the crash basis of each copy (``_NLProgram.crash_basic``) and runs the dual
-simplex as the one-behaviour LP does. Its answers are a function of the block's behaviours alone (the solver
-forgets each previous solve), so a batch certified in the same chunks gives bit-identical results whatever the
-number of workers; a behaviour's value agrees with ``nonlocality``'s to LP round-off, and at degenerate optima its
-functional may be another optimal one (each is checked).
+Without blocks (the default) each behaviour is solved by ``certify._nl``'s LP as ``nonlocality`` solves it: the
+values, functionals and weights are bit-identical (a dataset's stored labels are reproduced exactly).
+
+With ``blocks=True``: a HiGHS call has a fixed cost (~0.1 ms, measured on a 1x1 LP) that the small NL LPs of
+m <= 3 cannot hide. The block LP holds ``size`` copies of ``certify._nl``'s L1-regression LP on the block
+diagonal, one copy per behaviour: the copies share no row or column, so its optimum is every copy's optimum and
+its duals are every copy's Bell functional. It starts from the crash basis of each copy
+(``_NLProgram.crash_basic``) and runs the dual simplex as the one-behaviour LP does. Its answers are a function of
+the block's behaviours alone (the solver forgets each previous solve), so a batch certified in the same chunks
+gives bit-identical results whatever the number of workers; a behaviour's value agrees with ``nonlocality``'s to
+LP round-off, and at degenerate optima its functional may be another optimal one (each is checked).
 """
-
 from __future__ import annotations
 
 import functools
@@ -102,16 +104,19 @@ def _block_program(scenario: Scenario, size: int) -> _BlockProgram:
     return _BlockProgram(scenario, size)
 
 
-def nonlocality_rows(q: np.ndarray, sc: Scenario) -> list[NonlocalityResult]:
+def nonlocality_rows(q: np.ndarray, sc: Scenario, blocks: bool = False) -> list[NonlocalityResult]:
     """Certified NL (HiGHS, every deterministic point a column) of each row of ``q`` (n, N): flat, already
     validated behaviours of the bipartite scenario ``sc``; results in row order.
 
-    Rows are solved ``block_size(sc)`` per HiGHS call (the last, shorter block by its own block LP); a block that
-    does not reach its optimum is solved again row by row by ``certify._nl``'s LP, with its fallback.
+    ``blocks=False``: each row by ``certify._nl``'s one-behaviour LP, results bit-identical to ``nonlocality``'s
+    (the certificates still checked for all rows at once). ``blocks=True``: ``block_size(sc)`` rows per HiGHS call
+    (the last, shorter block by its own block LP); values agree with ``nonlocality``'s to LP round-off, not bit
+    for bit. A block that does not reach its optimum is solved again row by row, with the one-behaviour LP's
+    fallback.
     """
     q = np.ascontiguousarray(q, dtype=np.float64).reshape(len(q), -1)
     n = len(q)
-    size = block_size(sc)
+    size = block_size(sc) if blocks else 1
     values = np.full(n, np.nan)
     weights = np.zeros((n, _program(sc).k))
     bells = np.zeros_like(q)
@@ -145,15 +150,21 @@ def nonlocality_rows(q: np.ndarray, sc: Scenario) -> list[NonlocalityResult]:
 
 
 def nonlocality_chunk(p: np.ndarray, sc: Scenario, *, backend: str = "highs", solver: str | None = None,
-                      throw: bool = False, method: str = "auto") -> list[NonlocalityResult]:
+                      throw: bool = False, method: str = "auto", blocks: bool = False) -> list[NonlocalityResult]:
     """``nonlocality(Behaviour(p_i, sc), validate=False, ...)`` for each ``p_i`` of ``p`` (n, *shape), already
     validated: by ``nonlocality_rows`` where it applies (HiGHS, bipartite Bell scenario, every deterministic
-    point a column), else one call each. ``throw`` is left to the caller (``certify_many``)."""
+    point a column; ``blocks`` as there), else one call each. ``throw`` is left to the caller
+    (``certify_many``)."""
+    if not isinstance(blocks, (bool, np.bool_)):
+        raise ValueError(f"blocks must be True or False; got {blocks!r}")
     from bellcore import Behaviour
 
     from ._colgen import is_separable
     from ._nl import choose_method, nonlocality
 
     if backend == "highs" and is_separable(sc) and choose_method(sc, method) == "enumerate":
-        return nonlocality_rows(np.asarray(p).reshape(len(p), -1), sc)
+        return nonlocality_rows(np.asarray(p).reshape(len(p), -1), sc, bool(blocks))
+    if blocks:
+        raise ValueError(
+            f"blocks=True needs backend 'highs' on an enumerated bipartite scenario; got {backend!r}, {sc}")
     return [nonlocality(Behaviour(pi, sc), validate=False, backend=backend, solver=solver, method=method) for pi in p]

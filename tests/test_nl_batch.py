@@ -12,9 +12,13 @@ from certify._nl import _check_rows, local_bound
 from certify._nl_batch import _block_program, block_size, nonlocality_rows
 
 
-def _agree(batch_results, behaviours):
+def _agree(batch_results, behaviours, identical=False):
     for r, p in zip(batch_results, behaviours):
         s = certify.nonlocality(p)
+        if identical:  # without blocks: the same LP solves as the single calls, bit for bit
+            assert r.value == s.value and r.lp_value == s.lp_value and r.exact_violation == s.exact_violation
+            np.testing.assert_array_equal(r.bell, s.bell)
+            np.testing.assert_array_equal(r.weights, s.weights)
         assert r.status in certify.SOLVED and r.certificate_checked
         assert abs(r.value - s.value) <= 1e-9 and abs(r.lower - s.lower) <= 1e-9 and abs(r.upper - s.upper) <= 1e-9
         assert r.is_nonlocal == s.is_nonlocal
@@ -38,14 +42,15 @@ def test_batch_equals_single_calls(sc, n):
     beh = bc.sample_uniform_ns(sc, n, rng)
     # mix in exact nonlocal and local points: a PR-type corner and deterministic points
     pts = [beh[i] for i in range(n)] + [bc.Behaviour(sc.deterministic_points()[3], sc)]
-    results = certify.nonlocality_many(pts)
+    results = certify.nonlocality_many(pts, blocks=True)
     assert len(results) == len(pts)
     _agree(results, pts)
+    _agree(certify.nonlocality_many(pts, chunk_size=7), pts, identical=True)
 
 
 def test_known_values_through_the_batch():
     vs = np.linspace(0, 1, 37)  # more than one block, the last one shorter
-    rs = certify.nonlocality_many(np.stack([bc.isotropic_pr(v).numpy() for v in vs]))
+    rs = certify.nonlocality_many(np.stack([bc.isotropic_pr(v).numpy() for v in vs]), blocks=True)
     np.testing.assert_allclose([r.value for r in rs], np.maximum(0, (vs - 0.5) / 2), atol=1e-12)
     assert [r.is_nonlocal for r in rs] == list(vs > 0.5 + 1e-9)
 
@@ -53,9 +58,9 @@ def test_known_values_through_the_batch():
 def test_blocks_are_history_free_and_bit_identical():
     sc = bc.BellScenario.binary(3)
     q = bc.sample_uniform_ns(sc, 2 * block_size(sc) + 3, np.random.default_rng(7)).numpy().reshape(-1, 36)
-    first = nonlocality_rows(q, sc)
-    nonlocality_rows(q[::-1].copy(), sc)  # other blocks solved in between
-    again = nonlocality_rows(q, sc)
+    first = nonlocality_rows(q, sc, blocks=True)
+    nonlocality_rows(q[::-1].copy(), sc, blocks=True)  # other blocks solved in between
+    again = nonlocality_rows(q, sc, blocks=True)
     for a, b in zip(first, again):
         assert a.value == b.value and a.exact_violation == b.exact_violation
         np.testing.assert_array_equal(a.bell, b.bell)
@@ -71,7 +76,7 @@ def test_a_block_that_stops_early_is_solved_row_by_row():
     prog.h.setOptionValue("simplex_iteration_limit", 1)  # the block LP cannot finish
     try:
         assert prog.solve(q) is None
-        rs = nonlocality_rows(q, sc)
+        rs = nonlocality_rows(q, sc, blocks=True)
     finally:
         _block_program.cache_clear()
     assert all(r.certificate_checked for r in rs)
@@ -82,7 +87,7 @@ def test_a_block_that_stops_early_is_solved_row_by_row():
 def test_float32_input_without_jax():
     sc = bc.BellScenario.binary(3)
     p32 = bc.sample_uniform_ns(sc, 12, np.random.default_rng(5)).numpy().astype(np.float32)
-    rs = certify.nonlocality_many(p32)
+    rs = certify.nonlocality_many(p32, blocks=True)
     for r, p in zip(rs, p32):
         s = certify.nonlocality(p)
         assert r.certificate_checked and abs(r.value - s.value) <= 1e-9
@@ -91,7 +96,7 @@ def test_float32_input_without_jax():
 def test_tampered_certificates_inside_a_batch_fail():
     sc = bc.BellScenario.binary(3)
     beh = bc.sample_uniform_ns(sc, 12, np.random.default_rng(11))
-    rs = certify.nonlocality_many(beh)
+    rs = certify.nonlocality_many(beh, blocks=True)
     k = next(i for i, r in enumerate(rs) if r.is_nonlocal)
     r = rs[k]
     tampered = [
@@ -136,3 +141,12 @@ def test_tampered_certificates_inside_a_batch_fail():
         checks = run(b2, v2, w2)
         assert [i for i, ch in enumerate(checks) if not ch.ok] == [k], change
         assert reason in checks[k].reason
+
+
+def test_blocks_option_is_checked():
+    with pytest.raises(ValueError, match="blocks must be True or False"):
+        certify.nonlocality_many([bc.pr_box()], blocks="yes")
+    with pytest.raises(ValueError, match="blocks=True needs backend 'highs'"):
+        certify.nonlocality_many([bc.pr_box()], blocks=True, backend="cvxpy")
+    r = certify.nonlocality_many([bc.pr_box()], backend="cvxpy")[0]  # other paths still one call each
+    assert r.backend == "cvxpy" and abs(r.value - 0.25) < 1e-6
