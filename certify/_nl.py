@@ -22,7 +22,8 @@ import numpy as np
 
 from bellcore import Behaviour, Scenario, as_behaviour
 
-from ._certificate import CertificateCheck, exact_violation, local_bound, scenario_data as _scenario_data
+from ._certificate import CertificateCheck, exact_violations, local_bound, local_bounds, row_products
+from ._certificate import scenario_data as _scenario_data
 from ._colgen import colgen_nl, is_separable, points_model, support_error
 from ._highs import INF, make_lp, new_highs, status_of
 from ._result import SOLVED, ZERO_TOL, BellCertificate, Status, _num, raise_unless_solved
@@ -123,16 +124,21 @@ class _NLProgram:
         self.h.setOptionValue("simplex_iteration_limit", self._limit)
         self._rows = np.arange(n, dtype=np.int32)
         self._basis = _complete_basis(n + 1)
-        self._all_lower = np.full(k + 2 * n, _LOWER, dtype=object)
         self._r_plus, self._r_minus = k + np.arange(n), k + n + np.arange(n)
 
-    def _crash(self, q: np.ndarray) -> None:
+    def crash_basic(self, q: np.ndarray) -> np.ndarray:
+        """Which columns the crash basis of each behaviour makes basic: ``q`` (n, N) -> bool (n, K + 2N)."""
+        q = np.atleast_2d(q)
         positive = q >= self.threshold
-        k1 = int((self.dk @ np.where(positive, 1.0, -1.0)).argmax())  # best response to B = c s
-        status = self._all_lower.copy()
-        status[np.where(positive, self._r_plus, self._r_minus)] = _BASIC  # the residual with the sign of s
-        status[k1] = _BASIC
-        self._basis.col_status = status.tolist()
+        k1 = row_products(np.where(positive, 1.0, -1.0), self.d).argmax(axis=1)  # best response to B = c s
+        basic = np.zeros((len(q), self.k + 2 * self.n), dtype=bool)
+        rows = np.arange(len(q))[:, None]
+        basic[rows, np.where(positive, self._r_plus, self._r_minus)] = True  # the residual with the sign of s
+        basic[rows[:, 0], k1] = True
+        return basic
+
+    def _crash(self, q: np.ndarray) -> None:
+        self._basis.col_status = column_status(self.crash_basic(q)[0])
         self.h.clearSolver()  # forget the previous solve entirely: the answer must not depend on history
         self.h.setBasis(self._basis)
 
@@ -165,6 +171,14 @@ class _NLProgram:
 
 _BASIC, _LOWER = highspy.HighsBasisStatus.kBasic, highspy.HighsBasisStatus.kLower
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
+_LOWER_BASIC = np.array([_LOWER, _BASIC], dtype=object)
+
+
+def column_status(basic: np.ndarray) -> list:
+    """HiGHS column statuses (a list) from a bool mask of basic columns; the others at their lower bound 0."""
+    return _LOWER_BASIC[basic.astype(np.intp)].tolist()
+
+
 def _complete_basis(n_row: int) -> highspy.HighsBasis:
     basis = highspy.HighsBasis()
     basis.alien = False  # exactly n_row basic columns, all rows nonbasic: no vetting by factorisation
@@ -269,35 +283,50 @@ def solve_distance(q: np.ndarray, sc: Scenario, backend: str, solver: str | None
 
 
 def _finish(q, sc, status, message, native, value, weights, bell, backend, support=None) -> NonlocalityResult:
+    """``finish_rows`` for one behaviour (weights over ``support`` when the LP generated its columns)."""
+    return finish_rows(q[None], sc, [status], [message], [native], np.array([value]), weights[None], bell[None],
+                       backend, support)[0]
+
+
+def finish_rows(q, sc, statuses, messages, natives, values, weights, bells, backend, support=None
+                ) -> list[NonlocalityResult]:
+    """Results with checked certificates for the solved rows of one scenario, the arithmetic done for all rows at once.
+
+    Shapes: ``q`` and ``bells`` (n, N); ``values`` (n,) the LPs' objective values; ``weights`` (n, K) over every
+    deterministic point, or (1, len(support)) over ``support`` (column generation, one behaviour).
+    """
     c = sc.normalisation
-    bell = np.minimum(np.maximum(bell, -c), c)  # |B| <= c up to round-off; clipping keeps the certificate valid
+    bells = np.minimum(np.maximum(bells, -c), c)  # |B| <= c up to round-off; clipping keeps the certificate valid
     weights = np.maximum(weights, 0.0)
-    weights = weights / weights.sum()
-    model = _model(sc, weights, support)
-    lb = local_bound(bell, sc)
-    lower = float(bell @ q - lb)
-    upper = float(c * np.abs(q - model).sum())
-    # The solver-free check of check_nonlocality, reusing the local bound and local model just computed.
-    check = _check(q, bell, float(value), weights, sc, lb, model)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    models = _models(sc, weights, support)
+    lbs = local_bounds(bells, sc)
+    lowers = np.einsum("ij,ij->i", bells, q) - lbs
+    uppers = c * np.abs(q - models).sum(axis=1)
+    # The solver-free check of check_nonlocality, reusing the local bounds, local models and dual values just computed.
+    checks = _check_rows(q, bells, values, weights, sc, lbs, models, lowers, uppers)
     shape = sc.shape
-    return NonlocalityResult(
-        value=max(0.0, float(value)),
-        lp_value=float(value),
-        status=status,
-        message=message,
-        scenario=sc,
-        bell=bell.reshape(shape),
-        local_bound=lb,
-        lower=max(0.0, lower),
-        upper=upper,
-        local_model=model.reshape(shape),
-        weights=weights,
-        support=support,
-        backend=backend,
-        certificate_checked=check.ok,
-        exact_violation=check.exact,
-        solver_status=native,
-    )
+    return [
+        NonlocalityResult(
+            value=max(0.0, float(values[i])),
+            lp_value=float(values[i]),
+            status=statuses[i],
+            message=messages[i],
+            scenario=sc,
+            bell=bells[i].reshape(shape),
+            local_bound=float(lbs[i]),
+            lower=max(0.0, float(lowers[i])),
+            upper=float(uppers[i]),
+            local_model=models[i].reshape(shape),
+            weights=weights[i],
+            support=support,
+            backend=backend,
+            certificate_checked=checks[i].ok,
+            exact_violation=checks[i].exact,
+            solver_status=natives[i],
+        )
+        for i in range(len(q))
+    ]
 
 
 def check_nonlocality(p, result: NonlocalityResult, atol: float = CHECK_TOL) -> CertificateCheck:
@@ -316,32 +345,53 @@ def check_nonlocality(p, result: NonlocalityResult, atol: float = CHECK_TOL) -> 
     w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
     if w is not None and result.support is not None and support_error(sc, result.support, w):
         return CertificateCheck(False, math.nan, None, support_error(sc, result.support, w))
-    model = None if w is None else _model(sc, w, result.support)
+    model = None if w is None else _models(sc, w[None], result.support)[0]
     return _check(q, bell, result.value, w, sc, local_bound(bell, sc), model, atol)
 
 
-def _model(sc: Scenario, w: np.ndarray, support) -> np.ndarray:
-    """The local behaviour (flat) of weights ``w`` over all deterministic points, or over ``support``."""
+def _models(sc: Scenario, w: np.ndarray, support) -> np.ndarray:
+    """The local behaviours (flat, (n, N)) of the rows of weights ``w``: over all deterministic points, or (one row)
+    over ``support``."""
     if support is None:
-        return _scenario_data(sc).d @ w
-    return points_model(sc, support, w)
+        return row_products(w, _scenario_data(sc).dk)
+    return points_model(sc, support, w[0])[None]
 
 
 def _check(q, bell, value, w, sc, lb, model, atol: float = CHECK_TOL) -> CertificateCheck:
-    """The checks of ``check_nonlocality``, given the exact local bound of ``bell`` and the local model."""
+    """The checks of ``check_nonlocality`` for one behaviour (``_check_rows``)."""
     c = sc.normalisation
-    if np.abs(bell).max() > c * (1 + 1e-12):
-        return CertificateCheck(False, math.nan, None, "bell functional exceeds the box |B| <= 1/(2|X||Y|)")
-    dual = float(bell @ q - lb)
-    if abs(dual - value) > atol:
-        return CertificateCheck(False, dual, None, f"dual value {dual:.3e} != reported {value:.3e}")
+    w2 = None if w is None else w[None]
+    m2 = None if model is None else model[None]
+    dual = np.array([bell @ q - lb])
+    primal = None if w is None else c * np.abs(q - model).sum(keepdims=True)
+    return _check_rows(q[None], bell[None], np.array([value]), w2, sc, np.array([lb]), m2, dual, primal, atol)[0]
+
+
+def _check_rows(q, bells, values, w, sc, lbs, models, duals, primals,
+                atol: float = CHECK_TOL) -> list[CertificateCheck]:
+    """The checks of ``check_nonlocality``, row by row, given each functional's exact local bound ``lbs``, its dual
+    value ``duals = <bell, q> - lb`` and (with weights ``w``) the local models and their distances ``primals``."""
+    c = sc.normalisation
+    box = np.abs(bells).max(axis=1) > c * (1 + 1e-12)
+    off_dual = np.abs(duals - values) > atol
     if w is not None:
-        primal = float(c * np.abs(q - model).sum())
-        if w.min() < 0 or abs(w.sum() - 1) > 1e-12 or abs(primal - value) > atol:
-            return CertificateCheck(False, primal, None, f"local model at distance {primal:.3e}, not {value:.3e}")
-    exact = None
-    if dual > ZERO_TOL:
-        exact = exact_violation(bell, q, sc, cap=c)
-        if exact <= 0:
-            return CertificateCheck(False, dual, exact, "rounded functional does not violate its exact local bound")
-    return CertificateCheck(True, dual, exact)
+        off_primal = (w.min(axis=1) < 0) | (np.abs(w.sum(axis=1) - 1) > 1e-12) | (np.abs(primals - values) > atol)
+    else:
+        off_primal = np.zeros(len(q), dtype=bool)
+    checks: list[CertificateCheck | None] = [None] * len(q)
+    for i in np.flatnonzero(box | off_dual | off_primal):
+        if box[i]:
+            checks[i] = CertificateCheck(False, math.nan, None, "bell functional exceeds the box |B| <= 1/(2|X||Y|)")
+        elif off_dual[i]:
+            checks[i] = CertificateCheck(False, float(duals[i]), None,
+                                         f"dual value {duals[i]:.3e} != reported {values[i]:.3e}")
+        else:
+            checks[i] = CertificateCheck(False, float(primals[i]), None,
+                                         f"local model at distance {primals[i]:.3e}, not {values[i]:.3e}")
+    # The exact verdict for every positive (nonlocal) dual value that passed the checks above.
+    positive = [i for i in np.flatnonzero(duals > ZERO_TOL) if checks[i] is None]
+    exact = exact_violations(bells[positive], q[positive], sc, cap=c) if positive else []
+    for i, ex in zip(positive, exact):
+        checks[i] = (CertificateCheck(True, float(duals[i]), ex) if ex > 0 else CertificateCheck(
+            False, float(duals[i]), ex, "rounded functional does not violate its exact local bound"))
+    return [ch if ch is not None else CertificateCheck(True, float(duals[i]), None) for i, ch in enumerate(checks)]
