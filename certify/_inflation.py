@@ -40,6 +40,7 @@ from bellcore import NetworkScenario
 
 from ._certificate import BITS, CertificateCheck
 from ._highs import INF, new_highs, status_of
+from ._inflation_orbits import layout
 from ._network_model import sparse_lp
 from ._result import Status
 
@@ -274,6 +275,8 @@ class _LP:
     eps_rows: np.ndarray  # row indices of the eps rows
     eps_cols: np.ndarray  # (k, 2) slices of e columns per pair: start, stop
     eps_args: list  # per product family (Ms, n, slack) of ``remainder_bound`` (float)
+    full: tuple = ()  # the full copies with rows, in row order
+    products: tuple = ()  # the product families with rows, in row order
 
 
 def _strategy_outcomes(inf: Inflation) -> list[np.ndarray]:
@@ -304,29 +307,33 @@ def _p_block(inf: Inflation, outs, S, T) -> sparse.coo_matrix:
     return sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(_table_size(sc, T), N))
 
 
-def build_lp(inf: Inflation, q: np.ndarray, D0: float) -> _LP:
-    """The inflation LP for flattened behaviour q (float64) at D0 (see the module docstring)."""
+def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -> _LP:
+    """The inflation LP for flattened behaviour q (float64) at D0 (see the module docstring); ``symmetric``: reduced
+    by the copy-permutation group (``_inflation_orbits``: orbit columns, one full copy and family per orbit)."""
     sc = inf.scenario
     nq = q.size
+    lay = layout(inf, symmetric)
     outs = _strategy_outcomes(inf)
-    n_p = outs[0].shape[0]
+    N = outs[0].shape[0]
+    red = (lambda B: (sparse.csr_matrix(B) @ lay.R).tocsr()) if lay.R is not None else (lambda B: sparse.csr_matrix(B))
+    n_p = N if lay.R is None else lay.R.shape[1]
     eye = sparse.identity(nq, format="csr")
-    blocks_p, blocks_d, rhs = [sparse.csr_matrix(np.ones((1, n_p)))], [sparse.csr_matrix((1, nq))], [np.ones(1)]
-    for S in inf.full:
-        blocks_p.append(_p_block(inf, outs, S, tuple(range(sc.n_parties))).tocsr())
+    blocks_p, blocks_d, rhs = [red(np.ones((1, N)))], [sparse.csr_matrix((1, nq))], [np.ones(1)]
+    for S in lay.full:
+        blocks_p.append(red(_p_block(inf, outs, S, tuple(range(sc.n_parties)))))
         blocks_d.append(-eye)
         rhs.append(q)
     qa = q.reshape(sc.shape)
     nrm = float(_q_norm(sc, qa))
     pair_sizes, Ms, slacks = [], [], []
-    for fam in inf.products:
+    for fam in lay.products:
         qs = [_marginal_q(sc, q, T) for _, T in fam]
         ms = [_marginal_matrix(sc, T) for _, T in fam]
         # rows: the components' table indices raveled in order (np.kron / _row_product order)
         pb = _p_block(inf, outs, fam[0][0], fam[0][1]).tocsr()
         for S, T in fam[1:]:
             pb = _row_product(pb, _p_block(inf, outs, S, T).tocsr())
-        blocks_p.append(pb)
+        blocks_p.append(red(pb))
         lin = None
         for i in range(len(fam)):
             term = None
@@ -351,7 +358,7 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float) -> _LP:
     n_eq = sum(b.shape[0] for b in blocks_p)
     ne = sum(pair_sizes)
     # e columns: for pair k, rows of that pair's block, +1 for e- and -1 for e+ ( ... - e = rhs, e = e+ - e-)
-    pair_row0 = 1 + len(inf.full) * nq
+    pair_row0 = 1 + len(lay.full) * nq
     e_rows, e_cols, e_vals = [], [], []
     eps_cols = []
     col0 = 0
@@ -392,6 +399,8 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float) -> _LP:
         eps_rows=np.arange(n_eq, n_eq + len(pair_sizes)),
         eps_cols=np.asarray(eps_cols, dtype=np.int64).reshape(-1, 2) + n_p + 2 * nq,
         eps_args=[(m, nrm, sl) for m, sl in zip(Ms, slacks)],
+        full=lay.full,
+        products=lay.products,
     )
 
 
@@ -441,20 +450,24 @@ class InflationCertificate:
         D0: the distance at which the bound on the product remainders e was taken.
         y: row duals (multiples of 2**-40), one per LP row (``build_lp``'s row order).
         lower: the certified lower bound on the distance to the network-local set.
+        symmetric: y belongs to the LP reduced by the copy-permutation group (``_inflation_orbits``; the default),
+            not the full one (JSON without the key: the full LP, as certificates were before the reduction).
     """
 
     copies: tuple[int, ...]
     D0: float
     y: np.ndarray
     lower: float
+    symmetric: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"copies": list(self.copies), "D0": self.D0, "lower": self.lower, "y": np.asarray(self.y).tolist()}
+        return {"copies": list(self.copies), "D0": self.D0, "lower": self.lower, "symmetric": self.symmetric, "y": np.asarray(self.y).tolist()}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "InflationCertificate":
         try:
-            return cls(tuple(int(c) for c in obj["copies"]), float(obj["D0"]), np.asarray(obj["y"], dtype=np.float64), float(obj["lower"]))
+            return cls(tuple(int(c) for c in obj["copies"]), float(obj["D0"]), np.asarray(obj["y"], dtype=np.float64), float(obj["lower"]),
+                       bool(obj.get("symmetric", False)))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed inflation certificate: {e}") from None
 
@@ -463,15 +476,15 @@ def _dyadic(y: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(y, dtype=np.float64) * 2.0**BITS) / 2.0**BITS
 
 
-def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp: _LP | None = None) -> Fraction | None:
+def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp: _LP | None = None, symmetric: bool = True) -> Fraction | None:
     """The weak-duality bound of the module docstring, in exact rational arithmetic, for multipliers ``y`` rounded
     to multiples of 2**-BITS. All data are rebuilt here from (scenario, q, copies, D0) as exact rationals (every
     float64 is one): q's marginals, the products, the remainder bounds, the no-signalling right-hand sides. The
-    P columns (0/1 coefficients, cost 0, box [0, 1]) are summed in integers. ``None`` when y puts a positive
-    multiplier on an upper-bound-only row (the bound is -infinity).
+    P columns (integer coefficients: 0/1, or orbit sums when reduced; cost 0, box [0, 1]) are summed in integers.
+    ``None`` when y puts a positive multiplier on an upper-bound-only row (the bound is -infinity).
     """
     sc = inf.scenario
-    lp = build_lp(inf, q, D0) if lp is None else lp  # only its integer P pattern and row layout are used
+    lp = build_lp(inf, q, D0, symmetric) if lp is None else lp  # only its integer P pattern and row layout are used
     Y = np.rint(np.asarray(y, dtype=np.float64) * 2.0**BITS)
     if np.abs(Y).max(initial=0) >= 2.0**52:
         raise ValueError("certificate multipliers too large for the exact check")
@@ -487,13 +500,13 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     total = yF[0]  # normalisation of P: rhs 1
     row = 1
     aty = np.zeros(nq, dtype=object)  # (A^T y) restricted to the r+ columns (r- columns: its negative)
-    for _ in inf.full:
+    for _ in lp.full:
         blk = yF[row : row + nq]
         total += np.dot(blk, qF)
         aty -= blk
         row += nq
     e_terms = []  # (block multipliers, eps row index)
-    for k, fam in enumerate(inf.products):
+    for k, fam in enumerate(lp.products):
         margs = [_marginal_matrix(sc, T).toarray().astype(np.int64) for _, T in fam]
         qs = [m.dot(qF) for m in margs]
         sizes = [len(v) for v in qs]
@@ -520,8 +533,8 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     aty += nsm.T.dot(blk) if len(nsm) else 0
     row += len(nsm)
     # eps rows: sum(e+ + e-) <= eps_k; a positive multiplier on them gives -infinity
-    qa_slack = [[_q_slack(sc, qa, T) for _, T in fam] for fam in inf.products]
-    for k, fam in enumerate(inf.products):
+    qa_slack = [[_q_slack(sc, qa, T) for _, T in fam] for fam in lp.products]
+    for k, fam in enumerate(lp.products):
         yk = yF[row + k]
         if yk > 0:
             return None
@@ -539,12 +552,15 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
         red_p = c - aty[j]
         red_m = c + aty[j]
         total += min(0, red_p * (1 - qF[j])) + min(0, red_m * max(qF[j], 0))
-    # P columns: 0/1 pattern, cost 0, box [0, 1]: exact in int64 (no overflow, checked)
+    # P columns: small integer coefficients, cost 0, box [0, 1]: exact in int64 (no overflow, checked)
     Ap = lp.A[:, : lp.n_p]
-    nnz_col = int(np.diff(Ap.indptr).max(initial=0))
-    if float(np.abs(Yi).max(initial=0)) * max(1, nnz_col) >= 2.0**62:
+    Ai = Ap.astype(np.int64)
+    if (Ai != Ap).nnz:
+        raise ValueError("inflation LP has non-integer strategy coefficients")
+    col_abs = int(np.asarray(abs(Ai).sum(axis=0)).max(initial=0))
+    if float(np.abs(Yi).max(initial=0)) * max(1, col_abs) >= 2.0**62:
         raise ValueError("certificate multipliers too large for the exact check")
-    AtY = Ap.T.astype(np.int64) @ Yi
+    AtY = Ai.T @ Yi
     total += Fraction(int(np.minimum(0, -AtY).sum()), scale)
     return total
 
@@ -559,11 +575,11 @@ def check_inflation_certificate(sc: NetworkScenario, q, cert: InflationCertifica
     exactly and check ``min(D0, bound) >= cert.lower``. ``recomputed`` is ``min(D0, bound)`` rounded down."""
     q = np.asarray(q, dtype=np.float64).ravel()
     try:
-        lp = build_lp(Inflation.build(sc, cert.copies), q, float(cert.D0))
+        lp = build_lp(Inflation.build(sc, cert.copies), q, float(cert.D0), bool(cert.symmetric))
         y = np.asarray(cert.y, dtype=np.float64)
         if y.shape != (lp.A.shape[0],):
             return CertificateCheck(False, math.nan, None, f"certificate has {y.size} multipliers; the LP has {lp.A.shape[0]} rows")
-        bound = exact_dual_bound(Inflation.build(sc, cert.copies), q, float(cert.D0), y, lp)
+        bound = exact_dual_bound(Inflation.build(sc, cert.copies), q, float(cert.D0), y, lp, bool(cert.symmetric))
     except ValueError as e:
         return CertificateCheck(False, math.nan, None, str(e))
     if bound is None:
@@ -595,19 +611,22 @@ class InflationOutcome:
 
 
 def inflation_bound(
-    sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10, deadline: float | None = None
+    sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10, deadline: float | None = None,
+    symmetric: bool = True,
 ) -> InflationOutcome:
     """Best certified lower bound of one inflation: ``max over D0 in [0, upper] of min(D0, f(D0))`` (regula falsi on
     ``f(D0) - D0``, at most ``iterations`` LPs after the first two).
 
     ``upper``: a valid upper bound on the distance (the model's); the bound at D0 = upper is always valid.
     ``deadline``: a ``time.perf_counter()`` value; LPs stop there (HiGHS time limit), keeping the best bound so far.
+    ``symmetric``: solve the LP reduced by the copy-permutation group (same optimum, smaller; ``_inflation_orbits``);
+    False: the full LP (kept for comparison).
     """
     t0 = time.perf_counter()
     q = np.asarray(q, dtype=np.float64).ravel()
     inf = Inflation.build(sc, copies)
     upper = float(min(max(upper, 0.0), 1.0)) if math.isfinite(upper) else 1.0
-    lp = build_lp(inf, q, upper)
+    lp = build_lp(inf, q, upper, symmetric)
     h = _solve(lp)
     lps, natives = 0, []
     best: tuple[float, float, np.ndarray] | None = None  # (value, D0, y)
@@ -680,8 +699,8 @@ def inflation_bound(
     if best is None:
         return InflationOutcome(inf.copies, None, lps, time.perf_counter() - t0, lp.A.shape[1], lp.A.shape[0], native, "every LP failed")
     # the certified value is the exact recomputation, rounded down (not the solver's objective)
-    cert = InflationCertificate(inf.copies, best[1], best[2], 0.0)
+    cert = InflationCertificate(inf.copies, best[1], best[2], 0.0, bool(symmetric))
     chk = check_inflation_certificate(sc, q, cert)
     lower = max(0.0, chk.recomputed) if chk.ok and math.isfinite(chk.recomputed) else 0.0
-    cert = InflationCertificate(inf.copies, best[1], best[2], lower)
+    cert = InflationCertificate(inf.copies, best[1], best[2], lower, bool(symmetric))
     return InflationOutcome(inf.copies, cert, lps, time.perf_counter() - t0, lp.A.shape[1], lp.A.shape[0], native)
