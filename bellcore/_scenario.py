@@ -300,14 +300,19 @@ def scenario_from_json(obj: dict[str, Any]) -> Scenario:
     """Inverse of ``Scenario.to_json``. Raises ``ValueError`` on an unknown or malformed description.
 
     Strict: ``{"kind": "bell", "outcomes": [dA, dB], "settings": [mA, mB]}`` (integers; ``outcomes`` defaults
-    to [2, 2]) or ``{"kind": "bilocal", "variant": "binary" | "bsm"}``; unknown fields are refused.
+    to [2, 2]), ``{"kind": "bilocal", "variant": "binary" | "bsm"}`` or ``{"kind": "network", "parties": ...,
+    "sources": ...}`` (``bellcore.network_from_json``, docs/networks.md); unknown fields are refused.
     """
     if not isinstance(obj, dict) or "kind" not in obj:
         raise ValueError(f"scenario must be an object with a 'kind' field; got {str(obj)[:80]}")
     kind = obj["kind"]
+    if kind == "network":
+        from ._netspec import network_from_json  # _netspec builds on this module
+
+        return network_from_json(obj)
     allowed = {"bell": {"kind", "outcomes", "settings"}, "bilocal": {"kind", "variant"}}
     if kind not in allowed:
-        raise ValueError(f"unknown scenario kind {str(kind)[:40]!r}; expected 'bell' or 'bilocal'")
+        raise ValueError(f"unknown scenario kind {str(kind)[:40]!r}; expected 'bell', 'bilocal' or 'network'")
     extra = sorted(set(obj) - allowed[kind])
     if extra:
         raise ValueError(f"{kind} scenario: unknown field(s) {', '.join(map(repr, extra))}")

@@ -272,3 +272,29 @@ outcomes = 4
 """
     sc = bellcore.network_from_json(tomllib.loads(text))
     assert sc.shape == (2, 2, 4, 1, 1, 1) and sc.sources == triangle().sources
+
+
+# ------------------------------------------------------------------------------------------ scenario JSON / run files
+def test_scenario_from_json_reads_networks_and_h5_round_trip(tmp_path):
+    import h5py
+
+    from runs.files import _layout as layout
+    from runs.files._io import load_behaviours
+
+    for sc in (triangle(4), bilocal_network("bsm"), star(3, settings=1), chain(2)):
+        assert bellcore.scenario_from_json(json.loads(json.dumps(sc.to_json()))) == sc
+    beh = w_triangle(0.7)
+    back = Behaviour.from_json(json.loads(json.dumps(beh.to_json())))
+    assert back.scenario == triangle() and np.array_equal(back.numpy(), beh.numpy())
+    # a run-file-style .h5: /behaviours (a batch) and the scenario JSON on /scenario
+    batch = np.stack([ghz_triangle(v).numpy() for v in (0.5, 1.0)])
+    path = tmp_path / "tri.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(layout.BEHAVIOURS, data=batch)
+        f.create_group(layout.SCENARIO).attrs[layout.SCENARIO_JSON] = json.dumps(triangle().to_json())
+    got = load_behaviours(path)
+    assert got.scenario == triangle() and np.array_equal(got.numpy(), batch)
+    with pytest.raises(ValueError, match="unknown field"):
+        bellcore.scenario_from_json({**triangle().to_json(), "extra": 1})
+    with pytest.raises(ValueError, match="expected 'bell', 'bilocal' or 'network'"):
+        bellcore.scenario_from_json({"kind": "tripartite"})
