@@ -40,7 +40,7 @@ from bellcore import NetworkScenario
 
 from ._certificate import BITS, CertificateCheck
 from ._highs import INF, new_highs, status_of
-from ._inflation_orbits import layout
+from ._inflation_orbits import layout, symmetrised
 from ._network_model import sparse_lp
 from ._result import Status
 
@@ -277,6 +277,7 @@ class _LP:
     eps_args: list  # per product family (Ms, n, slack) of ``remainder_bound`` (float)
     full: tuple = ()  # the full copies with rows, in row order
     products: tuple = ()  # the product families with rows, in row order
+    q_orbit: np.ndarray | None = None  # the symmetry orbit of each entry of q (one r+ / r- column per orbit)
 
 
 def _strategy_outcomes(inf: Inflation) -> list[np.ndarray]:
@@ -312,7 +313,11 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
     by the copy-permutation group (``_inflation_orbits``: orbit columns, one full copy and family per orbit)."""
     sc = inf.scenario
     nq = q.size
-    lay = layout(inf, symmetric)
+    lay = layout(inf, q, symmetric)
+    q = symmetrised(q, lay.q_orbit)  # qbar: exactly invariant under the symmetries used (q itself when none)
+    n_qo = int(lay.q_orbit.max()) + 1
+    first = np.unique(lay.q_orbit, return_index=True)[1]  # a member of each q-orbit (orbits numbered by first entry)
+    Rq = sparse.csr_matrix((np.ones(nq), (np.arange(nq), lay.q_orbit)), shape=(nq, n_qo))
     outs = _strategy_outcomes(inf)
     N = outs[0].shape[0]
     red = (lambda B: (sparse.csr_matrix(B) @ lay.R).tocsr()) if lay.R is not None else (lambda B: sparse.csr_matrix(B))
@@ -376,12 +381,12 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
         shape=(n_eq, 2 * ne),
     )
     Pm = sparse.vstack(blocks_p)
-    Dm = sparse.vstack(blocks_d)
+    Dm = (sparse.vstack(blocks_d).tocsr() @ Rq).tocsr()  # delta constant on q-orbits: one r+ / r- per orbit
     A_eq = sparse.hstack([Pm, Dm, -Dm, E])
     # eps rows: sum over the pair's e+ and e- columns
     G = sparse.coo_matrix(
-        (np.ones(2 * ne), (np.repeat(np.arange(len(pair_sizes)), [2 * s for s in pair_sizes]), n_p + 2 * nq + np.arange(2 * ne))),
-        shape=(len(pair_sizes), n_p + 2 * nq + 2 * ne),
+        (np.ones(2 * ne), (np.repeat(np.arange(len(pair_sizes)), [2 * s for s in pair_sizes]), n_p + 2 * n_qo + np.arange(2 * ne))),
+        shape=(len(pair_sizes), n_p + 2 * n_qo + 2 * ne),
     )
     A = sparse.vstack([A_eq, G]).tocsc()
     b = np.concatenate(rhs)
@@ -390,17 +395,18 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
     c = sc.normalisation
     return _LP(
         A=A,
-        cost=np.concatenate([np.zeros(n_p), np.full(2 * nq, c), np.zeros(2 * ne)]),
-        col_lo=np.zeros(n_p + 2 * nq + 2 * ne),
-        col_hi=np.concatenate([np.ones(n_p), 1.0 - np.minimum(q, 1.0), np.maximum(q, 0.0), e_hi]),
+        cost=np.concatenate([np.zeros(n_p), np.tile(c * np.bincount(lay.q_orbit), 2), np.zeros(2 * ne)]),
+        col_lo=np.zeros(n_p + 2 * n_qo + 2 * ne),
+        col_hi=np.concatenate([np.ones(n_p), 1.0 - np.minimum(q[first], 1.0), np.maximum(q[first], 0.0), e_hi]),
         row_lo=np.concatenate([b, np.full(len(pair_sizes), -INF)]),
         row_hi=np.concatenate([b, eps]),
         n_p=n_p,
         eps_rows=np.arange(n_eq, n_eq + len(pair_sizes)),
-        eps_cols=np.asarray(eps_cols, dtype=np.int64).reshape(-1, 2) + n_p + 2 * nq,
+        eps_cols=np.asarray(eps_cols, dtype=np.int64).reshape(-1, 2) + n_p + 2 * n_qo,
         eps_args=[(m, nrm, sl) for m, sl in zip(Ms, slacks)],
         full=lay.full,
         products=lay.products,
+        q_orbit=lay.q_orbit,
     )
 
 
@@ -492,7 +498,8 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     scale = 2**BITS
     yF = np.array([Fraction(int(v), scale) for v in Yi], dtype=object)
     nq = q.size
-    qF = np.array([Fraction(float(v)) for v in q], dtype=object)
+    q_raw = np.array([Fraction(float(v)) for v in q], dtype=object)
+    qF = symmetrised(q_raw, lp.q_orbit)  # qbar, exact; the bound is for qbar (the caller subtracts c |q - qbar|_1)
     qa = qF.reshape(sc.shape)
     D0F = Fraction(float(D0))
     c = Fraction(1, 2 * sc.n_setting_combinations)
@@ -547,11 +554,15 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
             red_plus = yr - yk
             red_minus = -yr - yk
             total += min(0, red_plus * eps) + min(0, red_minus * eps)
-    # r+ / r- columns: cost c, boxes [0, 1 - q] and [0, max(q, 0)]
-    for j in range(nq):
-        red_p = c - aty[j]
-        red_m = c + aty[j]
-        total += min(0, red_p * (1 - qF[j])) + min(0, red_m * max(qF[j], 0))
+    # r+ / r- columns, one per q-orbit O (the sum of its entries' columns): cost c |O|, boxes [0, 1 - qbar_O] and
+    # [0, max(qbar_O, 0)]
+    for o in range(int(lp.q_orbit.max()) + 1):
+        mem = np.flatnonzero(lp.q_orbit == o)
+        a_o = sum(aty[mem], Fraction(0))
+        red_p = c * len(mem) - a_o
+        red_m = c * len(mem) + a_o
+        qo = qF[mem[0]]
+        total += min(0, red_p * (1 - qo)) + min(0, red_m * max(qo, 0))
     # P columns: small integer coefficients, cost 0, box [0, 1]: exact in int64 (no overflow, checked)
     Ap = lp.A[:, : lp.n_p]
     Ai = Ap.astype(np.int64)
@@ -571,8 +582,10 @@ def _floor_float(x: Fraction) -> float:
 
 
 def check_inflation_certificate(sc: NetworkScenario, q, cert: InflationCertificate) -> CertificateCheck:
-    """Solver-free: rebuild the inflation LP from (scenario, q, copies, D0), recompute the dual bound of ``cert.y``
-    exactly and check ``min(D0, bound) >= cert.lower``. ``recomputed`` is ``min(D0, bound)`` rounded down."""
+    """Solver-free: rebuild the inflation LP from (scenario, q, copies, D0) — reduced by the copy permutations and
+    q's symmetries when ``cert.symmetric`` (``_inflation_orbits``; the LP is then that of qbar, q averaged over its
+    symmetries) — recompute the dual bound of ``cert.y`` exactly and check
+    ``min(D0, bound) - c |q - qbar|_1 >= cert.lower``. ``recomputed`` is that value rounded down."""
     q = np.asarray(q, dtype=np.float64).ravel()
     try:
         lp = build_lp(Inflation.build(sc, cert.copies), q, float(cert.D0), bool(cert.symmetric))
@@ -584,7 +597,9 @@ def check_inflation_certificate(sc: NetworkScenario, q, cert: InflationCertifica
         return CertificateCheck(False, math.nan, None, str(e))
     if bound is None:
         return CertificateCheck(False, -math.inf, None, "a positive multiplier on an upper-bound-only row: no bound")
-    value = min(Fraction(float(cert.D0)), bound)
+    qF = np.array([Fraction(float(v)) for v in q], dtype=object)
+    shift = sum(np.abs(qF - symmetrised(qF, lp.q_orbit)), Fraction(0)) * Fraction(1, 2 * sc.n_setting_combinations)
+    value = min(Fraction(float(cert.D0)), bound) - shift  # D(q) >= D(qbar) - c |q - qbar|_1
     rec = _floor_float(value)
     if Fraction(float(cert.lower)) > value:
         return CertificateCheck(False, rec, value, f"recomputed bound {rec:.6g} is below the claimed {cert.lower:.6g}")

@@ -1,30 +1,36 @@
-"""Symmetry reduction of a fanout inflation's LP: orbits under permuting the copies of each source
-(docs/networks.md, "Symmetry reduction").
+"""Symmetry reduction of a fanout inflation's LP (docs/networks.md, "Symmetry reduction").
 
-The group G = S_{copies[0]} x ... x S_{copies[S-1]} permutes the copies of every source; a permutation of source
-copies maps party copy ``(j, c)`` to ``(j, (pi_s(c_s))_s)`` and so permutes the party copies, the joint
-deterministic strategies (LP columns), the full copies and the product families.
+Two groups act on the inflation LP of a behaviour q:
 
-**Why the reduced LP still gives a valid lower bound.** The LP ``f(D0)`` of ``_inflation`` is used only through
-"if the distance D is at most D0, the point built from a network-local model q* at distance D is feasible, so
-``f(D0) <= D``". That point is symmetric: the copies of each source carry i.i.d. values, so the distribution P of
-the joint strategies of the party copies is invariant under G, and so are the product-family remainders e (the
-remainder of a family's image is the image of its remainder). Hence the same point is feasible for the LP
+- G, permuting the copies of each source (always a symmetry of the LP): a party copy ``(j, c)`` goes to
+  ``(j, (pi_s(c_s))_s)``, which permutes the party copies, the joint deterministic strategies (LP columns), the full
+  copies and the product families;
+- H, the symmetries of q among the network's relabellings: a network automorphism (parties rho, sources tau with
+  ``sources[tau s] = rho(sources[s])``, keeping the copy counts), a permutation of each party's settings and, per
+  setting, of its outcomes. H is found numerically (``q_symmetries``: the candidates that fix q to 1e-12, closed
+  under composition) — validity does not depend on that, see below.
 
-- restricted to symmetric P: one variable ``u_o`` per orbit o of joint strategies (the common probability of each
-  strategy in o), whose column is the **sum** of the orbit's columns (integer coefficients; the normalisation row
-  gets |o|), box [0, 1];
-- with only one full copy and one product family per G-orbit kept (a subset of the rows: a relaxation),
-  each with its own remainder variables.
+**Why the reduced LP gives a valid lower bound.** Let qbar be q averaged over H (its H-orbit means: exactly
+H-invariant). The distance D is 1-Lipschitz for ``c * |.|_1``, so ``D(q) >= D(qbar) - c |q - qbar|_1`` (the
+correction is 0 when q is exactly symmetric). For qbar, the LP ``f(D0)`` of ``_inflation`` is used only through:
+if ``D(qbar) = D <= D0``, with q* a nearest network-local point, the point z built from q* (P: the distribution of
+the joint strategies of the party copies; delta = q* - qbar; e: the product remainders) is feasible, so
+``f(D0) <= D``. Every element of H x G maps the network-local set to itself and the LP of qbar to itself (rows to
+rows, qbar fixed, equal remainder bounds), so the images of z are feasible with the same objective, and so is
+their average zbar (the feasible set and the objective are convex). zbar is symmetric, hence feasible for the LP
 
-So ``f_red(D0) <= D`` whenever D <= D0, and weak duality on the reduced LP — the same bound as in ``_inflation``,
-evaluated in exact rationals on the reduced data — makes its dual a certificate: D >= min(D0, f_red(D0)).
-Nothing is lost either: averaging any feasible point of the full LP over G gives a feasible point (the rows of
-an orbit's other members are the images of the kept ones) with the same objective (delta is G-invariant), so
-``f_red = f`` (tests compare the two optima).
+- restricted to symmetric points: one variable per orbit of joint strategies (the common probability of each
+  strategy in it; its column is the **sum** of the orbit's columns: integer coefficients, |o| in the
+  normalisation row; box [0, 1]) and one r+ and one r- per H-orbit of q's entries (column the sum, cost c |O|);
+- with only one full copy and one product family per orbit kept (a subset of the rows: a relaxation), each with
+  its own remainder variables (the average's remainders; their l1 bound is convex).
 
-The orbits are found by enumerating every joint strategy (the canonical one of an orbit is its smallest image);
-their number comes from Burnside's lemma without enumerating (``n_orbits``), which is what the default limits use.
+So ``f_red(D0) <= D`` whenever ``D <= D0``, weak duality on the reduced LP (exact rationals, ``_inflation``) bounds
+f_red from below, and ``D(q) >= min(D0, f_red(D0)) - c |q - qbar|_1``. Nothing is lost: the same averaging maps any
+feasible point of the full LP of qbar into the reduced one, so the optima agree (tests compare them).
+
+The orbits are found by enumerating every joint strategy (the canonical member of an orbit is its smallest image);
+the number of G-orbits comes from Burnside's lemma without enumerating (``n_orbits``): the default limits use it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-__all__ = ["copy_group", "n_orbits", "Layout", "layout"]
+__all__ = ["copy_group", "n_orbits", "Relabelling", "q_symmetries", "Layout", "layout", "symmetrised"]
+
+#: Relabellings tried when looking for q's symmetries; beyond this the outcome permutations are left out.
+MAX_CANDIDATES = 50_000
+
+#: An entry of q may differ from its image by this much for the relabelling to count as a symmetry (any choice is
+#: valid: the certificate subtracts ``c |q - qbar|_1``).
+SYMMETRY_TOL = 1e-12
 
 
 def copy_group(copies: tuple[int, ...]) -> list[tuple[tuple[int, ...], ...]]:
@@ -45,22 +58,160 @@ def copy_group(copies: tuple[int, ...]) -> list[tuple[tuple[int, ...], ...]]:
     return list(itertools.product(*(list(itertools.permutations(range(c))) for c in copies)))
 
 
-def _party_copy_perms(sc, copies, parties) -> np.ndarray:
-    """``(|G|, n party copies)``: the index each party copy is sent to by each group element."""
+@dataclass(frozen=True)
+class Relabelling:
+    """A relabelling of the network: party j -> ``rho[j]``, source s -> ``tau[s]``, setting x of party j ->
+    ``psi[j][x]``, outcome a of party j at its setting x -> ``phi[j][x][a]``."""
+
+    rho: tuple
+    tau: tuple
+    psi: tuple
+    phi: tuple
+
+    def q_perm(self, sc) -> np.ndarray:
+        """``(|q|,)``: flat index of entry (a, x) -> flat index of its image."""
+        n = sc.n_parties
+        idx = np.array(list(np.ndindex(*sc.shape)), dtype=np.int64)
+        new = np.empty_like(idx)
+        for j in range(n):
+            x = idx[:, n + j]
+            new[:, n + self.rho[j]] = np.asarray(self.psi[j])[x]
+            new[:, self.rho[j]] = np.asarray(self.phi[j])[x, idx[:, j]]
+        return np.ravel_multi_index(tuple(new.T), sc.shape)
+
+    def strategy_map(self, sc, j: int) -> np.ndarray:
+        """``(d_j ** m_j,)``: strategy t of party j (digit ``sum_x t(x) d^(m-1-x)``) -> its image, a strategy of
+        party ``rho[j]``: ``t'(psi_j(x)) = phi_j,x(t(x))``."""
+        d, m = sc.outcomes[j], sc.settings[j]
+        out = np.zeros(d**m, dtype=np.int64)
+        for t in range(d**m):
+            for x in range(m):
+                a = (t // d ** (m - 1 - x)) % d
+                out[t] += self.phi[j][x][a] * d ** (m - 1 - self.psi[j][x])
+        return out
+
+
+def _automorphisms(sc) -> list[tuple[tuple, tuple]]:
+    """Party permutations rho (keeping settings and outcomes) with a source permutation tau mapping the network to
+    itself: ``sources[tau s] == rho(sources[s])`` as sets."""
+    n, S = sc.n_parties, sc.n_sources
+    srcs = [frozenset(sc.sources[s]) for s in range(S)]
+    out = []
+    for rho in itertools.permutations(range(n)):
+        if any(sc.settings[rho[j]] != sc.settings[j] or sc.outcomes[rho[j]] != sc.outcomes[j] for j in range(n)):
+            continue
+        tau = []
+        for s in range(S):
+            img = frozenset(rho[j] for j in srcs[s])
+            hit = [t for t in range(S) if srcs[t] == img and t not in tau]
+            if not hit:
+                break
+            tau.append(hit[0])
+        if len(tau) == S:
+            out.append((tuple(rho), tuple(tau)))
+    return out
+
+
+def _candidates(sc, copies) -> list[Relabelling]:
+    """Every relabelling whose source map keeps the copy counts (outcome permutations left out when there would be
+    more than ``MAX_CANDIDATES``)."""
+    n = sc.n_parties
+    autos = [(r, t) for r, t in _automorphisms(sc) if all(copies[t[s]] == copies[s] for s in range(sc.n_sources))]
+    psis = list(itertools.product(*(list(itertools.permutations(range(sc.settings[j]))) for j in range(n))))
+    per_setting = [list(itertools.permutations(range(sc.outcomes[j]))) for j in range(n)]
+    n_phi = math.prod(len(per_setting[j]) ** sc.settings[j] for j in range(n))
+    if len(autos) * len(psis) * n_phi > MAX_CANDIDATES:
+        phis = [tuple(tuple(tuple(range(sc.outcomes[j])) for _ in range(sc.settings[j])) for j in range(n))]
+    else:
+        phis = list(itertools.product(*(list(itertools.product(per_setting[j], repeat=sc.settings[j])) for j in range(n))))
+    return [Relabelling(r, t, ps, ph) for r, t in autos for ps in psis for ph in phis]
+
+
+@functools.lru_cache(maxsize=16)
+def _candidate_perms(sc, copies) -> tuple[list, np.ndarray]:
+    cands = _candidates(sc, copies)
+    return cands, np.stack([c.q_perm(sc) for c in cands])
+
+
+def q_symmetries(sc, q: np.ndarray, copies) -> tuple[Relabelling, ...]:
+    """The relabellings (keeping ``copies``) that fix q to ``SYMMETRY_TOL``, closed under composition; the identity
+    first. Deterministic in (scenario, q, copies): the certificate check recomputes it."""
+    q = np.asarray(q, dtype=np.float64).ravel()
+    cands, perms = _candidate_perms(sc, tuple(int(c) for c in copies))
+    ident = np.arange(q.size)
+    keyed = {p.tobytes(): k for k, p in enumerate(perms)}
+    # q(a, x) = (h q)(h(a, x)) for a symmetry: q[perm] == q
+    fix = np.flatnonzero(np.abs(q[perms] - q[None, :]).max(axis=1) <= SYMMETRY_TOL)
+    group = {ident.tobytes()} | {perms[k].tobytes() for k in fix}
+    frontier = list(group)
+    while frontier:  # closure under composition (the candidates form a group: every product is one of them)
+        new = []
+        for a in frontier:
+            pa = np.frombuffer(a, dtype=np.int64)
+            for k in fix:
+                c = perms[k][pa].tobytes()
+                if c not in keyed:  # cannot happen (the candidates are a group); refuse rather than reduce wrongly
+                    raise ValueError("symmetries of q: a product of relabellings is not a candidate")
+                if c not in group:
+                    group.add(c)
+                    new.append(c)
+        frontier = new
+    ks = sorted(keyed[g] for g in group)
+    out = [cands[k] for k in ks]
+    id_k = keyed[ident.tobytes()]
+    return tuple([cands[id_k]] + [c for k, c in zip(ks, out) if k != id_k])
+
+
+def q_orbits(sc, H: tuple[Relabelling, ...]) -> np.ndarray:
+    """``(|q|,)``: the H-orbit (0, 1, ...; in order of first entry) of every entry of q."""
+    nq = math.prod(sc.shape)
+    perms = np.stack([h.q_perm(sc) for h in H]) if H else np.arange(nq)[None]
+    canon = perms.T.min(axis=1)  # entry i's orbit: smallest image (H is a group, so images = the orbit)
+    _, first, ids = np.unique(canon, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[ids.ravel()]
+
+
+def symmetrised(q: np.ndarray, orbits: np.ndarray) -> np.ndarray:
+    """q averaged over its H-orbits (works on float and ``Fraction`` object arrays)."""
+    out = np.empty(len(q), dtype=q.dtype)
+    for o in range(int(orbits.max()) + 1):
+        mem = np.flatnonzero(orbits == o)
+        out[mem] = sum(q[mem][1:], q[mem][0]) / len(mem)
+    return out
+
+
+def _party_copy_perms(sc, copies, parties, H) -> tuple[np.ndarray, list]:
+    """``(|H| |G|, n party copies)``: the index each party copy is sent to by each element (h, pi) of H x G, and
+    per element the strategy map of each party copy (``Relabelling.strategy_map`` of its party)."""
     index = {p: i for i, p in enumerate(parties)}
     src = [sc.party_sources(j) for j in range(sc.n_parties)]
-    rows = []
-    for g in copy_group(copies):
-        rows.append([index[(j, tuple(g[s][ci] for s, ci in zip(src[j], c)))] for j, c in parties])
-    return np.asarray(rows, dtype=np.int64)
+    rows, smaps = [], []
+    for h in H:
+        maps = [h.strategy_map(sc, j) for j in range(sc.n_parties)]
+        for g in copy_group(copies):
+            row = []
+            for j, c in parties:
+                img = {h.tau[s]: g[h.tau[s]][ci] for s, ci in zip(src[j], c)}
+                row.append(index[(h.rho[j], tuple(img[t] for t in src[h.rho[j]]))])
+            rows.append(row)
+            smaps.append([maps[j] for j, _ in parties])
+    return np.asarray(rows, dtype=np.int64), smaps
+
+
+def _identity(sc) -> Relabelling:
+    n = sc.n_parties
+    return Relabelling(tuple(range(n)), tuple(range(sc.n_sources)), tuple(tuple(range(sc.settings[j])) for j in range(n)),
+                       tuple(tuple(tuple(range(sc.outcomes[j])) for _ in range(sc.settings[j])) for j in range(n)))
 
 
 def n_orbits(sc, copies) -> int:
-    """Number of orbits of joint strategies under G (Burnside: the mean number of strategies a group element fixes;
-    a strategy is fixed when it is constant on every cycle of party copies, and every cycle lies inside one party)."""
+    """Number of G-orbits of joint strategies (Burnside: the mean number of strategies an element fixes; a strategy
+    is fixed when it is constant on every cycle of party copies, and every cycle lies inside one party). An upper
+    bound on the reduced LP's strategy columns (q's symmetries only merge orbits)."""
     copies = tuple(int(c) for c in copies)
     parties = [(j, c) for j in range(sc.n_parties) for c in itertools.product(*(range(copies[s]) for s in sc.party_sources(j)))]
-    perms = _party_copy_perms(sc, copies, parties)
+    perms, _ = _party_copy_perms(sc, copies, parties, (_identity(sc),))
     per = [sc.outcomes[j] ** sc.settings[j] for j, _ in parties]
     total = 0
     for perm in perms:
@@ -83,26 +234,23 @@ class Layout:
     """Which rows and columns the (reduced) inflation LP has.
 
     Attributes:
-        full: the full copies kept (party-copy index tuples, as in ``Inflation.full``): one per G-orbit.
-        products: the product families kept: one per G-orbit.
-        R: ``(N, n_columns)`` 0/1 CSR, joint strategy -> its orbit (the reduced columns are ``A_P @ R``); None for
-            the unreduced LP (columns = joint strategies).
-        sizes: orbit sizes (``R``'s column sums); None unreduced.
+        full: the full copies kept (party-copy index tuples, as in ``Inflation.full``): one per orbit.
+        products: the product families kept: one per orbit.
+        R: ``(N, n_columns)`` 0/1 CSR, joint strategy -> its orbit (reduced columns ``A_P @ R``); None unreduced.
+        q_orbit: ``(|q|,)`` the H-orbit of each entry of q (``arange`` unreduced or without symmetries of q).
+        H: the symmetries of q used (the identity alone unreduced).
     """
 
     full: tuple
     products: tuple
     R: sparse.csr_matrix | None
-    sizes: np.ndarray | None
-
-    @property
-    def n_columns(self) -> int | None:
-        return None if self.R is None else self.R.shape[1]
+    q_orbit: np.ndarray
+    H: tuple
 
 
-def _orbit_ids(inf, perms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Orbit index of every joint strategy (mixed radix over the party copies, first party copy most significant)
-    and the orbit sizes. The canonical member of an orbit is its smallest image."""
+def _orbit_ids(inf, perms: np.ndarray, smaps: list) -> np.ndarray:
+    """Orbit index of every joint strategy (mixed radix over the party copies, first party copy most significant).
+    The canonical member of an orbit is its smallest image."""
     sc = inf.scenario
     radix = np.array([sc.outcomes[j] ** sc.settings[j] for j, _ in inf.parties], dtype=np.int64)
     n = len(radix)
@@ -113,49 +261,42 @@ def _orbit_ids(inf, perms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cols = np.arange(N, dtype=np.int64)
     digits = (cols[:, None] // stride[None, :]) % radix[None, :]  # (N, n)
     canon = cols.copy()
-    for perm in perms[1:]:
-        # the strategy of party copy i moves to party copy perm[i]; equal radices along an orbit (same party)
+    for perm, maps in zip(perms, smaps):
+        # party copy i's strategy t becomes party copy perm[i]'s strategy maps[i][t] (same radix: same kind of party)
         img = np.zeros(N, dtype=np.int64)
         for i in range(n):
-            img += digits[:, i] * stride[perm[i]]
+            img += maps[i][digits[:, i]] * stride[perm[i]]
         np.minimum(canon, img, out=canon)
-    _, ids, sizes = np.unique(canon, return_inverse=True, return_counts=True)
-    return ids.ravel(), sizes
+    _, ids = np.unique(canon, return_inverse=True)
+    return ids.ravel()
 
 
 @functools.lru_cache(maxsize=32)
-def _layout(inf, symmetric: bool) -> Layout:
-    if not symmetric:
-        return Layout(inf.full, inf.products, None, None)
-    perms = _party_copy_perms(inf.scenario, inf.copies, inf.parties)
+def _layout(inf, H: tuple | None) -> Layout:
+    sc = inf.scenario
+    nq = math.prod(sc.shape)
+    if H is None:
+        return Layout(inf.full, inf.products, None, np.arange(nq), (_identity(sc),))
+    perms, smaps = _party_copy_perms(sc, inf.copies, inf.parties, H)
     full, seen = [], set()
     for S in inf.full:
-        key = min(tuple(int(p[i]) for i in S) for p in perms)
+        key = min(tuple(sorted(int(p[i]) for i in S)) for p in perms)
         if key not in seen:
             seen.add(key)
             full.append(S)
     products, seen = [], set()
     for fam in inf.products:
-        key = min(sorted(tuple(sorted(int(p[i]) for i in S)) for S, _ in fam) for p in perms)
-        key = tuple(key)
+        key = tuple(min(sorted(tuple(sorted(int(p[i]) for i in S)) for S, _ in fam) for p in perms))
         if key not in seen:
             seen.add(key)
             products.append(fam)
-    ids, sizes = _orbit_ids(inf, perms)
+    ids = _orbit_ids(inf, perms, smaps)
     N = len(ids)
-    R = sparse.csr_matrix((np.ones(N), (np.arange(N), ids)), shape=(N, len(sizes)))
-    return Layout(tuple(full), tuple(products), R, sizes)
+    R = sparse.csr_matrix((np.ones(N), (np.arange(N), ids)), shape=(N, int(ids.max()) + 1))
+    return Layout(tuple(full), tuple(products), R, q_orbits(sc, H), H)
 
 
-def layout(inf, symmetric: bool = True) -> Layout:
-    """The rows and columns of ``inf``'s LP: reduced by G (default) or the full LP (``symmetric=False``)."""
-    return _layout(inf, bool(symmetric))
-
-
-def reduced_nonzeros(inf, lay: Layout) -> int:
-    """Upper bound on the nonzeros of the reduced P columns: every joint strategy adds its entries on the kept rows
-    to its orbit's column once (coinciding entries merge)."""
-    sc = inf.scenario
-    M = lambda T: math.prod(sc.settings[j] for j in T)  # noqa: E731
-    per_col = 1 + len(lay.full) * sc.n_setting_combinations + sum(math.prod(M(T) for _, T in f) for f in lay.products)
-    return inf.n_columns * per_col
+def layout(inf, q: np.ndarray, symmetric: bool = True) -> Layout:
+    """The rows and columns of ``inf``'s LP for behaviour q: reduced by G and q's symmetries H (default) or the
+    full LP (``symmetric=False``)."""
+    return _layout(inf, q_symmetries(inf.scenario, q, inf.copies) if symmetric else None)
