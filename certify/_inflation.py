@@ -40,7 +40,7 @@ from bellcore import NetworkScenario
 
 from ._certificate import BITS, CertificateCheck
 from ._highs import INF, new_highs, status_of
-from ._inflation_orbits import layout, symmetrised
+from ._inflation_orbits import kept_rows, layout, n_orbits, symmetrised
 from ._network_model import sparse_lp
 from ._result import Status
 
@@ -52,11 +52,16 @@ __all__ = [
     "default_inflations",
     "MAX_COLUMNS",
     "MAX_NONZEROS",
+    "MAX_ENUMERATED",
 ]
 
-#: Largest number of joint strategies (LP columns) and constraint nonzeros of an inflation tried by default.
+#: Default limits of the ladder, on the LP reduced by the copy permutations (``_inflation_orbits``; q's own
+#: symmetries shrink it further): strategy columns (orbits, by Burnside's lemma), nonzeros (``Inflation.n_nonzeros``:
+#: the kept rows' entries over every joint strategy, also the size of the blocks built before the reduction), and
+#: joint strategies enumerated to find the orbits. Bilocal fanout(2,2): 16,960 orbits, 7.9 M, 65,536.
 MAX_COLUMNS = 2**16
-MAX_NONZEROS = 3_000_000
+MAX_NONZEROS = 10_000_000
+MAX_ENUMERATED = 2**20
 
 
 @dataclass(frozen=True)
@@ -127,11 +132,15 @@ class Inflation:
     def n_columns(self) -> int:
         return n_columns(self.scenario, self.copies)
 
-    def n_nonzeros(self) -> int:
-        """Nonzeros of the P columns (each column has one entry per marginal table per setting combination)."""
+    def n_nonzeros(self, symmetric: bool = True) -> int:
+        """Nonzeros of the P columns of the full LP (each column has one entry per marginal table per setting
+        combination); ``symmetric``: of the rows the copy-reduced LP keeps (one full copy and family per orbit),
+        over every joint strategy — an upper bound on the reduced P columns' nonzeros (each strategy adds its
+        entries to its orbit's column) and the size of the blocks built before the reduction."""
         sc = self.scenario
+        full, products = kept_rows(self) if symmetric else (self.full, self.products)
         M = lambda T: math.prod(sc.settings[j] for j in T)  # noqa: E731
-        per_col = 1 + len(self.full) * sc.n_setting_combinations + sum(math.prod(M(T) for _, T in f) for f in self.products)
+        per_col = 1 + len(full) * sc.n_setting_combinations + sum(math.prod(M(T) for _, T in f) for f in products)
         return self.n_columns * per_col
 
     def label(self) -> str:
@@ -143,15 +152,20 @@ def n_columns(sc: NetworkScenario, copies) -> int:
     return math.prod((sc.outcomes[j] ** sc.settings[j]) ** math.prod(copies[s] for s in sc.party_sources(j)) for j in range(sc.n_parties))
 
 
-def default_inflations(sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_nonzeros: int = MAX_NONZEROS) -> list[tuple[int, ...]]:
+def default_inflations(
+    sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_nonzeros: int = MAX_NONZEROS, max_enumerated: int = MAX_ENUMERATED
+) -> list[tuple[int, ...]]:
     """Copies to try, smallest first: none doubled, each source doubled, each pair doubled, ..., all doubled; those
-    over ``max_columns`` LP columns or ``max_nonzeros`` nonzeros left out."""
+    over ``max_enumerated`` joint strategies, ``max_columns`` copy-reduced strategy columns (orbits) or
+    ``max_nonzeros`` copy-reduced nonzeros left out."""
     S = sc.n_sources
     out = []
     for r in range(S + 1):
         for doubled in itertools.combinations(range(S), r):
             copies = tuple(2 if s in doubled else 1 for s in range(S))
-            if n_columns(sc, copies) > max_columns:  # before building: the combinatorics grow fast too
+            if n_columns(sc, copies) > max_enumerated:  # before building: the combinatorics grow fast too
+                continue
+            if n_orbits(sc, copies) > max_columns:
                 continue
             if Inflation.build(sc, copies).n_nonzeros() <= max_nonzeros:
                 out.append(copies)
@@ -278,6 +292,7 @@ class _LP:
     full: tuple = ()  # the full copies with rows, in row order
     products: tuple = ()  # the product families with rows, in row order
     q_orbit: np.ndarray | None = None  # the symmetry orbit of each entry of q (one r+ / r- column per orbit)
+    rows: tuple = ()  # per product family: (its rows kept, their orbit sizes)
 
 
 def _strategy_outcomes(inf: Inflation) -> list[np.ndarray]:
@@ -331,14 +346,14 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
     qa = q.reshape(sc.shape)
     nrm = float(_q_norm(sc, qa))
     pair_sizes, Ms, slacks = [], [], []
-    for fam in lay.products:
+    for fam, (kept, _) in zip(lay.products, lay.rows):
         qs = [_marginal_q(sc, q, T) for _, T in fam]
         ms = [_marginal_matrix(sc, T) for _, T in fam]
         # rows: the components' table indices raveled in order (np.kron / _row_product order)
         pb = _p_block(inf, outs, fam[0][0], fam[0][1]).tocsr()
         for S, T in fam[1:]:
             pb = _row_product(pb, _p_block(inf, outs, S, T).tocsr())
-        blocks_p.append(red(pb))
+        blocks_p.append(red(pb)[kept])  # one row per orbit of the family's rows (_inflation_orbits)
         lin = None
         for i in range(len(fam)):
             term = None
@@ -346,12 +361,12 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
                 f = ms[k] if k == i else sparse.csr_matrix(qs[k].reshape(-1, 1))
                 term = f if term is None else sparse.kron(term, f)
             lin = term if lin is None else lin + term
-        blocks_d.append(-sparse.csr_matrix(lin))
+        blocks_d.append(-sparse.csr_matrix(lin)[kept])
         rhs_k = qs[0]
         for qk in qs[1:]:
             rhs_k = np.outer(rhs_k, qk).ravel()
-        rhs.append(rhs_k)
-        pair_sizes.append(pb.shape[0])
+        rhs.append(rhs_k[kept])
+        pair_sizes.append(len(kept))
         Ms.append([math.prod(sc.settings[j] for j in T) for _, T in fam])
         slacks.append([float(_q_slack(sc, qa, T)) for _, T in fam])
     ns = sc.no_signalling_constraints()
@@ -383,9 +398,10 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
     Pm = sparse.vstack(blocks_p)
     Dm = (sparse.vstack(blocks_d).tocsr() @ Rq).tocsr()  # delta constant on q-orbits: one r+ / r- per orbit
     A_eq = sparse.hstack([Pm, Dm, -Dm, E])
-    # eps rows: sum over the pair's e+ and e- columns
+    # eps rows: sum over the family's e+ and e- columns, each weighted by its row's orbit size
+    weights = np.concatenate([np.tile(sz, 2) for _, sz in lay.rows]) if ne else np.zeros(0)
     G = sparse.coo_matrix(
-        (np.ones(2 * ne), (np.repeat(np.arange(len(pair_sizes)), [2 * s for s in pair_sizes]), n_p + 2 * n_qo + np.arange(2 * ne))),
+        (weights, (np.repeat(np.arange(len(pair_sizes)), [2 * s for s in pair_sizes]), n_p + 2 * n_qo + np.arange(2 * ne))),
         shape=(len(pair_sizes), n_p + 2 * n_qo + 2 * ne),
     )
     A = sparse.vstack([A_eq, G]).tocsc()
@@ -407,6 +423,7 @@ def build_lp(inf: Inflation, q: np.ndarray, D0: float, symmetric: bool = True) -
         full=lay.full,
         products=lay.products,
         q_orbit=lay.q_orbit,
+        rows=lay.rows,
     )
 
 
@@ -517,21 +534,23 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
         margs = [_marginal_matrix(sc, T).toarray().astype(np.int64) for _, T in fam]
         qs = [m.dot(qF) for m in margs]
         sizes = [len(v) for v in qs]
-        size = math.prod(sizes)
-        blk = yF[row : row + size]
+        kept, orbit = lp.rows[k]
+        blk = yF[row : row + len(kept)]
         rhs = qs[0]
         for v in qs[1:]:
             rhs = np.outer(rhs, v).ravel()
-        total += np.dot(blk, rhs)
-        Yb = blk.reshape(sizes)
+        total += np.dot(blk, rhs[kept])
+        Yfull = np.full(math.prod(sizes), Fraction(0), dtype=object)  # the dropped rows carry multiplier 0
+        Yfull[kept] = blk
+        Yb = Yfull.reshape(sizes)
         for i in range(len(fam)):
             t = Yb
             for j in reversed(range(len(fam))):  # contract the other factors with their q marginals
                 if j != i:
                     t = np.tensordot(t, qs[j], axes=([j], [0]))  # last to first: axis j is still at j
             aty -= margs[i].T.dot(t)
-        e_terms.append((blk, row))
-        row += size
+        e_terms.append((blk, orbit))
+        row += len(kept)
     ns = sc.no_signalling_constraints()
     nsm = np.vstack([ns.normalisation, ns.signalling]).astype(np.int64)
     nsr = np.concatenate([np.ones(len(ns.normalisation), dtype=np.int64), np.zeros(len(ns.signalling), dtype=np.int64)])
@@ -548,11 +567,11 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
         Ms = [math.prod(sc.settings[j] for j in T) for _, T in fam]
         eps = remainder_bound(Ms, D0F, nrm, qa_slack[k])
         total += yk * eps
-        blk, _ = e_terms[k]
-        # e+ column of row r: -1 in row r, +1 in eps row k; e-: +1, +1; cost 0, box [0, eps]
-        for yr in blk:
-            red_plus = yr - yk
-            red_minus = -yr - yk
+        blk, orbit = e_terms[k]
+        # e+ column of kept row r: -1 in row r, |O_r| in eps row k; e-: +1, |O_r|; cost 0, box [0, eps]
+        for yr, o in zip(blk, orbit):
+            red_plus = yr - int(o) * yk
+            red_minus = -yr - int(o) * yk
             total += min(0, red_plus * eps) + min(0, red_minus * eps)
     # r+ / r- columns, one per q-orbit O (the sum of its entries' columns): cost c |O|, boxes [0, 1 - qbar_O] and
     # [0, max(qbar_O, 0)]

@@ -186,7 +186,7 @@ def _party_copy_perms(sc, copies, parties, H) -> tuple[np.ndarray, list]:
     per element the strategy map of each party copy (``Relabelling.strategy_map`` of its party)."""
     index = {p: i for i, p in enumerate(parties)}
     src = [sc.party_sources(j) for j in range(sc.n_parties)]
-    rows, smaps = [], []
+    rows, smaps, hs = [], [], []
     for h in H:
         maps = [h.strategy_map(sc, j) for j in range(sc.n_parties)]
         for g in copy_group(copies):
@@ -196,7 +196,8 @@ def _party_copy_perms(sc, copies, parties, H) -> tuple[np.ndarray, list]:
                 row.append(index[(h.rho[j], tuple(img[t] for t in src[h.rho[j]]))])
             rows.append(row)
             smaps.append([maps[j] for j, _ in parties])
-    return np.asarray(rows, dtype=np.int64), smaps
+            hs.append(h)
+    return np.asarray(rows, dtype=np.int64), smaps, hs
 
 
 def _identity(sc) -> Relabelling:
@@ -211,7 +212,7 @@ def n_orbits(sc, copies) -> int:
     bound on the reduced LP's strategy columns (q's symmetries only merge orbits)."""
     copies = tuple(int(c) for c in copies)
     parties = [(j, c) for j in range(sc.n_parties) for c in itertools.product(*(range(copies[s]) for s in sc.party_sources(j)))]
-    perms, _ = _party_copy_perms(sc, copies, parties, (_identity(sc),))
+    perms, _, _ = _party_copy_perms(sc, copies, parties, (_identity(sc),))
     per = [sc.outcomes[j] ** sc.settings[j] for j, _ in parties]
     total = 0
     for perm in perms:
@@ -239,6 +240,8 @@ class Layout:
         R: ``(N, n_columns)`` 0/1 CSR, joint strategy -> its orbit (reduced columns ``A_P @ R``); None unreduced.
         q_orbit: ``(|q|,)`` the H-orbit of each entry of q (``arange`` unreduced or without symmetries of q).
         H: the symmetries of q used (the identity alone unreduced).
+        rows: per kept product family, the rows kept (one per orbit under the elements fixing the family) and the
+            orbit sizes: the family's remainder row ``sum(|O_r| (e+_r + e-_r)) <= eps`` (all rows, sizes 1, unreduced).
     """
 
     full: tuple
@@ -246,6 +249,7 @@ class Layout:
     R: sparse.csr_matrix | None
     q_orbit: np.ndarray
     H: tuple
+    rows: tuple  # per kept product family: (kept row indices, their orbit sizes)
 
 
 def _orbit_ids(inf, perms: np.ndarray, smaps: list) -> np.ndarray:
@@ -271,13 +275,15 @@ def _orbit_ids(inf, perms: np.ndarray, smaps: list) -> np.ndarray:
     return ids.ravel()
 
 
-@functools.lru_cache(maxsize=32)
-def _layout(inf, H: tuple | None) -> Layout:
-    sc = inf.scenario
-    nq = math.prod(sc.shape)
-    if H is None:
-        return Layout(inf.full, inf.products, None, np.arange(nq), (_identity(sc),))
-    perms, smaps = _party_copy_perms(sc, inf.copies, inf.parties, H)
+def kept_rows(inf, H: tuple | None = None) -> tuple[tuple, tuple]:
+    """The full copies and product families whose rows the reduced LP keeps: the first of each orbit under H x G
+    (H: q's symmetries; None: G alone)."""
+    H = (_identity(inf.scenario),) if H is None else H
+    perms, _, _ = _party_copy_perms(inf.scenario, inf.copies, inf.parties, H)
+    return _kept_rows(inf, perms)
+
+
+def _kept_rows(inf, perms) -> tuple[tuple, tuple]:
     full, seen = [], set()
     for S in inf.full:
         key = min(tuple(sorted(int(p[i]) for i in S)) for p in perms)
@@ -290,10 +296,66 @@ def _layout(inf, H: tuple | None) -> Layout:
         if key not in seen:
             seen.add(key)
             products.append(fam)
+    return tuple(full), tuple(products)
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(inf, H: tuple | None) -> Layout:
+    sc = inf.scenario
+    nq = math.prod(sc.shape)
+    if H is None:
+        rows = tuple((np.arange(_family_size(sc, f)), np.ones(_family_size(sc, f), dtype=np.int64)) for f in inf.products)
+        return Layout(inf.full, inf.products, None, np.arange(nq), (_identity(sc),), rows)
+    perms, smaps, hs = _party_copy_perms(sc, inf.copies, inf.parties, H)
+    full, products = _kept_rows(inf, perms)
     ids = _orbit_ids(inf, perms, smaps)
     N = len(ids)
     R = sparse.csr_matrix((np.ones(N), (np.arange(N), ids)), shape=(N, int(ids.max()) + 1))
-    return Layout(tuple(full), tuple(products), R, q_orbits(sc, H), H)
+    rows = tuple(_family_row_orbits(inf, f, perms, hs) for f in products)
+    return Layout(full, products, R, q_orbits(sc, H), H, rows)
+
+
+def _family_size(sc, fam) -> int:
+    return math.prod(sc.outcomes[j] * sc.settings[j] for _, T in fam for j in T)
+
+
+def _family_row_orbits(inf, fam, perms, hs) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a product family's block (component-major ravel of each component's ``(a_T..., x_T...)`` table) kept
+    by the reduced LP: the smallest of each orbit under the elements mapping the family to itself, and the orbit
+    sizes. With a symmetric P, delta and e the rows of an orbit are the same constraint."""
+    sc = inf.scenario
+    L = [p for S, _ in fam for p in S]  # party copies in row order
+    parties = [j for _, T in fam for j in T]
+    pos = {p: i for i, p in enumerate(L)}
+    dims, slots = [], []  # ravel order: per component its outcomes, then its settings
+    base = 0  # position in L of the component's first party copy
+    for S, T in fam:
+        dims += [sc.outcomes[j] for j in T] + [sc.settings[j] for j in T]
+        slots += [("a", base + i) for i in range(len(T))] + [("x", base + i) for i in range(len(T))]
+        base += len(T)
+    n_rows = math.prod(dims)
+    digits = np.array(np.unravel_index(np.arange(n_rows), dims)).T  # (rows, slots)
+    A = np.zeros((n_rows, len(L)), dtype=np.int64)
+    X = np.zeros((n_rows, len(L)), dtype=np.int64)
+    for k, (kind, l) in enumerate(slots):
+        (A if kind == "a" else X)[:, l] = digits[:, k]
+    own = {frozenset(S) for S, _ in fam}
+    canon = np.arange(n_rows)
+    for perm, h in zip(perms, hs):
+        if {frozenset(int(perm[p]) for p in S) for S, _ in fam} != own:
+            continue
+        A2, X2 = np.empty_like(A), np.empty_like(X)
+        for l, p in enumerate(L):
+            j = parties[l]
+            l2 = pos[int(perm[p])]
+            psi = np.asarray(h.psi[j])
+            phi = np.asarray([list(r) for r in h.phi[j]])
+            X2[:, l2] = psi[X[:, l]]
+            A2[:, l2] = phi[X[:, l], A[:, l]]
+        img = np.ravel_multi_index(tuple((A2 if kind == "a" else X2)[:, l] for kind, l in slots), dims)
+        np.minimum(canon, img, out=canon)
+    kept, sizes = np.unique(canon, return_counts=True)
+    return kept, sizes
 
 
 def layout(inf, q: np.ndarray, symmetric: bool = True) -> Layout:
