@@ -86,15 +86,15 @@ def werner() -> None:
     from certify._inflation import inflation_bound
 
     sc = bellcore.bilocal_network("binary")
-    print("| v | NBL (branch and bound) | network interval, fanout(2,2) | NBL - lower | lower / NBL | LP columns x rows | LPs | s |")
+    print("| v | NBL = (√2 v − 1)/4 | network interval, fanout(2,2) | NBL - lower | lower / NBL | LP columns x rows | LPs | s |")
     print("|---|---|---|---|---|---|---|---|")
     for v in (0.70, 2**-0.5, 0.72, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00):
         t0 = time.perf_counter()
         r = network_nonlocality(bellcore.bilocal_werner(v), inflations=[(2, 2)], time_limit=120)
         t = time.perf_counter() - t0
-        nbl = max(0.0, (2**0.5 * v - 1) / 4)
+        nbl = max(0.0, (2**0.5 * v - 1) / 4)  # exactly 0 at v = 1/sqrt2 (float: ~1e-17)
         d = r.inflations[0] if r.inflations else {"columns": 0, "rows": 0, "lps": 0}
-        ratio = f"{r.lower / nbl:.3f}" if nbl > 0 else "-"
+        ratio = f"{r.lower / nbl:.3f}" if nbl > 1e-12 else "-"
         print(f"| {v:.4f} | {nbl:.6f} | [{r.lower:.6f}, {r.upper:.6f}] | {nbl - r.lower:.6f} | {ratio} | {d['columns']} x {d['rows']} | {d['lps']} | {t:.1f} |", flush=True)
     lo, hi = 2**-0.5, 0.80
     t0 = time.perf_counter()
