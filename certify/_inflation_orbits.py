@@ -112,32 +112,51 @@ def _automorphisms(sc) -> list[tuple[tuple, tuple]]:
     return out
 
 
-def _candidates(sc, copies) -> list[Relabelling]:
+@functools.lru_cache(maxsize=16)
+def _candidate_perms(sc, copies) -> tuple:
     """Every relabelling whose source map keeps the copy counts (outcome permutations left out when there would be
-    more than ``MAX_CANDIDATES``)."""
+    more than ``MAX_CANDIDATES``): a function ``k -> Relabelling`` and their q-index permutations ``(K, |q|)``
+    (``Relabelling.q_perm``, computed for all outcome permutations at once)."""
     n = sc.n_parties
     autos = [(r, t) for r, t in _automorphisms(sc) if all(copies[t[s]] == copies[s] for s in range(sc.n_sources))]
     psis = list(itertools.product(*(list(itertools.permutations(range(sc.settings[j]))) for j in range(n))))
-    per_setting = [list(itertools.permutations(range(sc.outcomes[j]))) for j in range(n)]
+    per_setting = [np.array(list(itertools.permutations(range(sc.outcomes[j]))), dtype=np.int64) for j in range(n)]
     n_phi = math.prod(len(per_setting[j]) ** sc.settings[j] for j in range(n))
     if len(autos) * len(psis) * n_phi > MAX_CANDIDATES:
-        phis = [tuple(tuple(tuple(range(sc.outcomes[j])) for _ in range(sc.settings[j])) for j in range(n))]
-    else:
-        phis = list(itertools.product(*(list(itertools.product(per_setting[j], repeat=sc.settings[j])) for j in range(n))))
-    return [Relabelling(r, t, ps, ph) for r, t in autos for ps in psis for ph in phis]
+        per_setting = [np.arange(sc.outcomes[j], dtype=np.int64)[None] for j in range(n)]  # identity only
+    # codes[f, j, x]: which permutation of party j's outcomes the f-th outcome relabelling applies at setting x
+    slots = [(j, x) for j in range(n) for x in range(sc.settings[j])]
+    grid = np.array(list(itertools.product(*(range(len(per_setting[j])) for j, _ in slots))), dtype=np.int64).reshape(-1, len(slots))
+    codes = np.zeros((len(grid), n, max(sc.settings)), dtype=np.int64)
+    for k, (j, x) in enumerate(slots):
+        codes[:, j, x] = grid[:, k]
+    idx = np.array(list(np.ndindex(*sc.shape)), dtype=np.int64)  # (|q|, 2n)
+    blocks = []
+    for r, _ in autos:
+        for psi in psis:
+            new = np.empty((len(codes), len(idx), 2 * n), dtype=np.int64)
+            for j in range(n):
+                x, a = idx[:, n + j], idx[:, j]
+                new[:, :, n + r[j]] = np.asarray(psi[j])[x][None, :]
+                new[:, :, r[j]] = per_setting[j][codes[:, j, x], a[None, :]]
+            blocks.append(np.ravel_multi_index(tuple(np.moveaxis(new, 2, 0)), sc.shape))
+    perms = np.concatenate(blocks)
 
+    def make(k: int) -> Relabelling:
+        ai, rest = divmod(int(k), len(psis) * len(codes))
+        pi, fi = divmod(rest, len(codes))
+        r, t = autos[ai]
+        phi = tuple(tuple(tuple(int(v) for v in per_setting[j][codes[fi, j, x]]) for x in range(sc.settings[j])) for j in range(n))
+        return Relabelling(r, t, psis[pi], phi)
 
-@functools.lru_cache(maxsize=16)
-def _candidate_perms(sc, copies) -> tuple[list, np.ndarray]:
-    cands = _candidates(sc, copies)
-    return cands, np.stack([c.q_perm(sc) for c in cands])
+    return make, perms
 
 
 def q_symmetries(sc, q: np.ndarray, copies) -> tuple[Relabelling, ...]:
     """The relabellings (keeping ``copies``) that fix q to ``SYMMETRY_TOL``, closed under composition; the identity
     first. Deterministic in (scenario, q, copies): the certificate check recomputes it."""
     q = np.asarray(q, dtype=np.float64).ravel()
-    cands, perms = _candidate_perms(sc, tuple(int(c) for c in copies))
+    make, perms = _candidate_perms(sc, tuple(int(c) for c in copies))
     ident = np.arange(q.size)
     keyed = {p.tobytes(): k for k, p in enumerate(perms)}
     # q(a, x) = (h q)(h(a, x)) for a symmetry: q[perm] == q
@@ -156,10 +175,9 @@ def q_symmetries(sc, q: np.ndarray, copies) -> tuple[Relabelling, ...]:
                     group.add(c)
                     new.append(c)
         frontier = new
-    ks = sorted(keyed[g] for g in group)
-    out = [cands[k] for k in ks]
     id_k = keyed[ident.tobytes()]
-    return tuple([cands[id_k]] + [c for k, c in zip(ks, out) if k != id_k])
+    ks = [id_k] + sorted(keyed[g] for g in group if keyed[g] != id_k)
+    return tuple(make(k) for k in ks)
 
 
 def q_orbits(sc, H: tuple[Relabelling, ...]) -> np.ndarray:

@@ -341,6 +341,8 @@ def test_orbit_counts_and_symmetries():
     H = q_symmetries(bilocal_network(), bellcore.bilocal_werner(0.8).numpy().ravel(), (2, 2))
     perms = {h.q_perm(bilocal_network()).tobytes() for h in H}
     assert len(H) == 64 and all(a.q_perm(bilocal_network())[b.q_perm(bilocal_network())].tobytes() in perms for a in H for b in H)
+    q = bellcore.bilocal_werner(0.8).numpy().ravel()
+    assert all(np.abs(q[h.q_perm(bilocal_network())] - q).max() <= 1e-12 for h in H)  # each one fixes q
 
 
 def test_nearly_symmetric_q_pays_its_asymmetry():
