@@ -22,6 +22,7 @@ from ._highs import INF, new_highs
 from ._inflation_orbits import layout, symmetrised
 from ._network_model import sparse_lp
 
+
 def remainder_bound(Ms, D0, n, slack):
     """Bound on ``sum |e|`` over a product family's rows at distance D0 (floats or ``Fraction``, docs/networks.md).
 
@@ -94,8 +95,9 @@ def _marginal_q(sc, q: np.ndarray, T) -> np.ndarray:
 class _LP:
     """Data of the inflation LP at a given D0: ``min cost.z``, ``row_lo <= A z <= row_hi``, ``col_lo <= z <= col_hi``.
 
-    Columns: P (n_p), r+ (|q|), r- (|q|), then e+_k, e-_k per pair k. Rows: normalisation of P, full copies, pairs,
-    no-signalling of delta, then one row ``sum(e+_k + e-_k) <= eps_k`` per pair.
+    Columns: P (n_p: strategy orbits), r+ and r- (one per q-orbit), then e+_k, e-_k per kept row of family k. Rows:
+    normalisation of P, kept full copies, kept family rows, no-signalling of delta, then one row
+    ``sum(|O_r| (e+_r + e-_r)) <= eps_k`` per family.
     """
 
     A: sparse.csc_matrix
