@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/networks.py table          # GHZ / W / local triangle, 4-outcome triangle
     PYTHONPATH=. python benchmarks/networks.py bilocal        # network path vs certify.nonbilocality (Werner, random)
+    PYTHONPATH=. python benchmarks/networks.py werner         # Werner/BRGP threshold of bilocal fanout(2,2) vs NBL
     PYTHONPATH=. python benchmarks/networks.py noise --png docs/networks-noise.png
 
 Prints markdown tables (seconds are wall time on this machine; report ``uptime`` beside them).
@@ -77,6 +78,37 @@ def bilocal() -> None:
         print(f"| {name} | [{a.lower:.6f}, {a.upper:.6f}] | {t1 - t0:.1f} | [{b.lower:.6f}, {b.upper:.6f}] | {b.inflation or '-'} | {t2 - t1:.1f} | {'yes' if ok else 'NO'} |", flush=True)
 
 
+def werner() -> None:
+    """The binary bilocal Werner/BRGP family: the fanout(2,2) interval against NBL = (sqrt2 v - 1)/4 (certified by
+    the branch and bound, docs/golden.md), then the visibility where the fanout(2,2) lower bound becomes > 0
+    (bisection on v; at each v one inflation LP pair at D0 = 1e-6: the bound min(D0, f(D0)) is valid for every
+    D0, and it is > 0 exactly when f(D0) > 0)."""
+    from certify._inflation import inflation_bound
+
+    sc = bellcore.bilocal_network("binary")
+    print("| v | NBL = (√2 v − 1)/4 | network interval, fanout(2,2) | NBL - lower | lower / NBL | LP columns x rows | LPs | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for v in (0.70, 2**-0.5, 0.72, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00):
+        t0 = time.perf_counter()
+        r = network_nonlocality(bellcore.bilocal_werner(v), inflations=[(2, 2)], time_limit=120)
+        t = time.perf_counter() - t0
+        nbl = max(0.0, (2**0.5 * v - 1) / 4)  # exactly 0 at v = 1/sqrt2 (float: ~1e-17)
+        d = r.inflations[0] if r.inflations else {"columns": 0, "rows": 0, "lps": 0}
+        ratio = f"{r.lower / nbl:.3f}" if nbl > 1e-12 else "-"
+        print(f"| {v:.4f} | {nbl:.6f} | [{r.lower:.6f}, {r.upper:.6f}] | {nbl - r.lower:.6f} | {ratio} | {d['columns']} x {d['rows']} | {d['lps']} | {t:.1f} |", flush=True)
+    lo, hi = 2**-0.5, 0.80
+    t0 = time.perf_counter()
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        out = inflation_bound(sc, bellcore.bilocal_werner(mid).numpy().ravel(), (2, 2), 1e-6, iterations=0)
+        if out.lower > certify.ZERO_TOL:
+            hi = mid
+        else:
+            lo = mid
+    print(f"fanout(2,2) lower bound > {certify.ZERO_TOL:g} from v = {hi:.5f} (zero at {lo:.5f}); 1/sqrt2 = {2**-0.5:.5f}"
+          f" ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+
 def noise(png: str | None, out: str | None) -> None:
     vs = np.round(np.linspace(0.3, 1.0, 15), 4)
     curves = {}
@@ -131,9 +163,9 @@ def noise(png: str | None, out: str | None) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["table", "bilocal", "noise"])
+    ap.add_argument("what", choices=["table", "bilocal", "werner", "noise"])
     ap.add_argument("--png")
     ap.add_argument("--out")
     a = ap.parse_args()
     print(f"# load average: {os.getloadavg()}")
-    {"table": table, "bilocal": bilocal}.get(a.what, lambda: noise(a.png, a.out))()
+    {"table": table, "bilocal": bilocal, "werner": werner}.get(a.what, lambda: noise(a.png, a.out))()

@@ -21,6 +21,10 @@ The certificate is the LP's row duals y: for any y, weak duality gives the bound
 
 (L, U: row bounds; l, u: column bounds), which ``check_inflation_certificate`` recomputes without a solver in
 exact rational arithmetic (y rounded to multiples of 2**-40) from the scenario, q, the copies and D0 alone.
+
+By default the LP is reduced by symmetry (``_inflation_orbits``: copy permutations and q's own relabelling
+symmetries; same optimum, the bound stays valid — the argument is in that module's docstring); the LP data are
+built in ``_inflation_lp``.
 """
 
 from __future__ import annotations
@@ -34,13 +38,22 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from bellcore import NetworkScenario
 
 from ._certificate import BITS, CertificateCheck
-from ._highs import INF, new_highs, status_of
-from ._network_model import sparse_lp
+from ._highs import INF, status_of
+from ._inflation_lp import (  # noqa: F401  (remainder_bound, _marginal_matrix: re-exported for tests and docs)
+    _LP,
+    _marginal_matrix,
+    _q_norm,
+    _q_slack,
+    _solve,
+    build_lp,
+    dual_bound_float,
+    remainder_bound,
+)
+from ._inflation_orbits import kept_rows, n_orbits, symmetrised
 from ._result import Status
 
 __all__ = [
@@ -51,11 +64,16 @@ __all__ = [
     "default_inflations",
     "MAX_COLUMNS",
     "MAX_NONZEROS",
+    "MAX_ENUMERATED",
 ]
 
-#: Largest number of joint strategies (LP columns) and constraint nonzeros of an inflation tried by default.
+#: Default limits of the ladder, on the LP reduced by the copy permutations (``_inflation_orbits``; q's own
+#: symmetries shrink it further): strategy columns (orbits, by Burnside's lemma), nonzeros (``Inflation.n_nonzeros``:
+#: the kept rows' entries over every joint strategy, also the size of the blocks built before the reduction), and
+#: joint strategies enumerated to find the orbits. Bilocal fanout(2,2): 16,960 orbits, 7.9 M, 65,536.
 MAX_COLUMNS = 2**16
-MAX_NONZEROS = 3_000_000
+MAX_NONZEROS = 10_000_000
+MAX_ENUMERATED = 2**20
 
 
 @dataclass(frozen=True)
@@ -126,11 +144,15 @@ class Inflation:
     def n_columns(self) -> int:
         return n_columns(self.scenario, self.copies)
 
-    def n_nonzeros(self) -> int:
-        """Nonzeros of the P columns (each column has one entry per marginal table per setting combination)."""
+    def n_nonzeros(self, symmetric: bool = True) -> int:
+        """Nonzeros of the P columns of the full LP (each column has one entry per marginal table per setting
+        combination); ``symmetric``: of the rows the copy-reduced LP keeps (one full copy and family per orbit),
+        over every joint strategy — an upper bound on the reduced P columns' nonzeros (each strategy adds its
+        entries to its orbit's column) and the size of the blocks built before the reduction."""
         sc = self.scenario
+        full, products = kept_rows(self) if symmetric else (self.full, self.products)
         M = lambda T: math.prod(sc.settings[j] for j in T)  # noqa: E731
-        per_col = 1 + len(self.full) * sc.n_setting_combinations + sum(math.prod(M(T) for _, T in f) for f in self.products)
+        per_col = 1 + len(full) * sc.n_setting_combinations + sum(math.prod(M(T) for _, T in f) for f in products)
         return self.n_columns * per_col
 
     def label(self) -> str:
@@ -142,15 +164,20 @@ def n_columns(sc: NetworkScenario, copies) -> int:
     return math.prod((sc.outcomes[j] ** sc.settings[j]) ** math.prod(copies[s] for s in sc.party_sources(j)) for j in range(sc.n_parties))
 
 
-def default_inflations(sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_nonzeros: int = MAX_NONZEROS) -> list[tuple[int, ...]]:
+def default_inflations(
+    sc: NetworkScenario, max_columns: int = MAX_COLUMNS, max_nonzeros: int = MAX_NONZEROS, max_enumerated: int = MAX_ENUMERATED
+) -> list[tuple[int, ...]]:
     """Copies to try, smallest first: none doubled, each source doubled, each pair doubled, ..., all doubled; those
-    over ``max_columns`` LP columns or ``max_nonzeros`` nonzeros left out."""
+    over ``max_enumerated`` joint strategies, ``max_columns`` copy-reduced strategy columns (orbits) or
+    ``max_nonzeros`` copy-reduced nonzeros left out."""
     S = sc.n_sources
     out = []
     for r in range(S + 1):
         for doubled in itertools.combinations(range(S), r):
             copies = tuple(2 if s in doubled else 1 for s in range(S))
-            if n_columns(sc, copies) > max_columns:  # before building: the combinatorics grow fast too
+            if n_columns(sc, copies) > max_enumerated:  # before building: the combinatorics grow fast too
+                continue
+            if n_orbits(sc, copies) > max_columns:
                 continue
             if Inflation.build(sc, copies).n_nonzeros() <= max_nonzeros:
                 out.append(copies)
@@ -188,249 +215,6 @@ def _injects(small: list, big: list) -> bool:
     return any(head <= b and _injects(rest, big[:i] + big[i + 1 :]) for i, b in enumerate(big))
 
 
-def remainder_bound(Ms, D0, n, slack):
-    """Bound on ``sum |e|`` over a product family's rows at distance D0 (floats or ``Fraction``, docs/networks.md).
-
-    Factor i has ``Ms[i]`` setting combinations; every conditional marginal of q has l1 norm at most ``n`` (1 for
-    a normalised q); ``slack[i]`` bounds how far q's marginal on factor i moves with the other parties' settings
-    (0 for an exactly no-signalling q). With ``a_i = 2 D0 + slack[i]``:
-    ``prod_i M_i (n + a_i) - prod_i M_i n - sum_i M_i a_i prod_{j != i} M_j n``; ``4 M_1 M_2 D0^2`` for k = 2 exact.
-    """
-    a = [2 * D0 + sl for sl in slack]
-    full = base = 1
-    for M, ai in zip(Ms, a):
-        full *= M * (n + ai)
-        base *= M * n
-    lin = 0
-    for i, (M, ai) in enumerate(zip(Ms, a)):
-        term = M * ai
-        for j, Mj in enumerate(Ms):
-            if j != i:
-                term *= Mj * n
-        lin += term
-    return full - base - lin
-
-
-def _q_norm(sc: NetworkScenario, qa: np.ndarray):
-    """``max_x sum_a |q(a|x)|`` (works on float and Fraction object arrays of shape ``sc.shape``)."""
-    n = sc.n_parties
-    return np.abs(qa).sum(axis=tuple(range(n))).max()
-
-
-def _q_slack(sc: NetworkScenario, qa: np.ndarray, T):
-    """``max over x_T, x' of sum_{a_T} |q_T(a|x_T, x') - q_T(a|x_T, 0)|`` (x' the others' settings)."""
-    n = sc.n_parties
-    others = [j for j in range(n) if j not in T]
-    if not others or all(sc.settings[j] == 1 for j in others):
-        return 0 * qa.flat[0]
-    m = qa.sum(axis=tuple(others))  # (a_T..., x_all...)
-    idx0 = tuple([slice(None)] * len(T) + [0 if j in others else slice(None) for j in range(n)])
-    ref = m[idx0]  # (a_T..., x_T...)
-    ref = np.expand_dims(ref, tuple(len(T) + j for j in others))
-    diff = np.abs(m - ref).sum(axis=tuple(range(len(T))))
-    return diff.max()
-
-
-# ---------------------------------------------------------------------------------------------- the LP
-def _table_index(sc: NetworkScenario, T, a_list, x_list) -> np.ndarray:
-    """Row index in the table ``(d_T..., m_T...)`` of outcomes ``a_list`` at settings ``x_list`` (one per T)."""
-    dims = [sc.outcomes[j] for j in T] + [sc.settings[j] for j in T]
-    return np.ravel_multi_index(tuple(a_list) + tuple(x_list), dims)
-
-
-def _table_size(sc, T) -> int:
-    return math.prod(sc.outcomes[j] * sc.settings[j] for j in T)
-
-
-def _marginal_matrix(sc: NetworkScenario, T) -> sparse.csr_matrix:
-    """``(size_T, |q|)``: delta -> its marginal on parties T at setting 0 of the others."""
-    n = sc.n_parties
-    idx = np.array(list(np.ndindex(*sc.shape)))  # (|q|, 2n): a..., x...
-    others = [j for j in range(n) if j not in T]
-    ok = np.all(idx[:, [n + j for j in others]] == 0, axis=1) if others else np.ones(len(idx), bool)
-    rows = _table_index(sc, T, [idx[ok, j] for j in T], [idx[ok, n + j] for j in T])
-    return sparse.csr_matrix((np.ones(ok.sum()), (rows, np.flatnonzero(ok))), shape=(_table_size(sc, T), len(idx)))
-
-
-def _marginal_q(sc, q: np.ndarray, T) -> np.ndarray:
-    return _marginal_matrix(sc, T) @ q
-
-
-@dataclass
-class _LP:
-    """Data of the inflation LP at a given D0: ``min cost.z``, ``row_lo <= A z <= row_hi``, ``col_lo <= z <= col_hi``.
-
-    Columns: P (n_p), r+ (|q|), r- (|q|), then e+_k, e-_k per pair k. Rows: normalisation of P, full copies, pairs,
-    no-signalling of delta, then one row ``sum(e+_k + e-_k) <= eps_k`` per pair.
-    """
-
-    A: sparse.csc_matrix
-    cost: np.ndarray
-    col_lo: np.ndarray
-    col_hi: np.ndarray
-    row_lo: np.ndarray
-    row_hi: np.ndarray
-    n_p: int
-    eps_rows: np.ndarray  # row indices of the eps rows
-    eps_cols: np.ndarray  # (k, 2) slices of e columns per pair: start, stop
-    eps_args: list  # per product family (Ms, n, slack) of ``remainder_bound`` (float)
-
-
-def _strategy_outcomes(inf: Inflation) -> list[np.ndarray]:
-    """Per party copy i, ``out[i][col, x]``: the outcome its strategy in joint column ``col`` gives at setting x."""
-    sc = inf.scenario
-    n_i = [sc.outcomes[j] ** sc.settings[j] for j, _ in inf.parties]
-    N = math.prod(n_i)
-    cols = np.arange(N, dtype=np.int64)
-    outs, stride = [], N
-    for (j, _), ni in zip(inf.parties, n_i):
-        stride //= ni
-        digit = (cols // stride) % ni
-        d, m = sc.outcomes[j], sc.settings[j]
-        outs.append(np.stack([(digit // d ** (m - 1 - x)) % d for x in range(m)], axis=1).astype(np.int64))
-    return outs
-
-
-def _p_block(inf: Inflation, outs, S, T) -> sparse.coo_matrix:
-    """P-marginal rows on party copies S (originals T): one row per (outcomes, settings) of T."""
-    sc = inf.scenario
-    N = outs[0].shape[0]
-    rows, cols = [], []
-    col = np.arange(N, dtype=np.int64)
-    for xs in itertools.product(*(range(sc.settings[j]) for j in T)):
-        rows.append(_table_index(sc, T, [outs[i][:, x] for i, x in zip(S, xs)], [np.full(N, x) for x in xs]))
-        cols.append(col)
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    return sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(_table_size(sc, T), N))
-
-
-def build_lp(inf: Inflation, q: np.ndarray, D0: float) -> _LP:
-    """The inflation LP for flattened behaviour q (float64) at D0 (see the module docstring)."""
-    sc = inf.scenario
-    nq = q.size
-    outs = _strategy_outcomes(inf)
-    n_p = outs[0].shape[0]
-    eye = sparse.identity(nq, format="csr")
-    blocks_p, blocks_d, rhs = [sparse.csr_matrix(np.ones((1, n_p)))], [sparse.csr_matrix((1, nq))], [np.ones(1)]
-    for S in inf.full:
-        blocks_p.append(_p_block(inf, outs, S, tuple(range(sc.n_parties))).tocsr())
-        blocks_d.append(-eye)
-        rhs.append(q)
-    qa = q.reshape(sc.shape)
-    nrm = float(_q_norm(sc, qa))
-    pair_sizes, Ms, slacks = [], [], []
-    for fam in inf.products:
-        qs = [_marginal_q(sc, q, T) for _, T in fam]
-        ms = [_marginal_matrix(sc, T) for _, T in fam]
-        # rows: the components' table indices raveled in order (np.kron / _row_product order)
-        pb = _p_block(inf, outs, fam[0][0], fam[0][1]).tocsr()
-        for S, T in fam[1:]:
-            pb = _row_product(pb, _p_block(inf, outs, S, T).tocsr())
-        blocks_p.append(pb)
-        lin = None
-        for i in range(len(fam)):
-            term = None
-            for k in range(len(fam)):
-                f = ms[k] if k == i else sparse.csr_matrix(qs[k].reshape(-1, 1))
-                term = f if term is None else sparse.kron(term, f)
-            lin = term if lin is None else lin + term
-        blocks_d.append(-sparse.csr_matrix(lin))
-        rhs_k = qs[0]
-        for qk in qs[1:]:
-            rhs_k = np.outer(rhs_k, qk).ravel()
-        rhs.append(rhs_k)
-        pair_sizes.append(pb.shape[0])
-        Ms.append([math.prod(sc.settings[j] for j in T) for _, T in fam])
-        slacks.append([float(_q_slack(sc, qa, T)) for _, T in fam])
-    ns = sc.no_signalling_constraints()
-    nsm = sparse.csr_matrix(np.vstack([ns.normalisation, ns.signalling]))
-    blocks_p.append(sparse.csr_matrix((nsm.shape[0], n_p)))
-    blocks_d.append(nsm)
-    # N delta = N q* - N q with N q* = (1 per normalisation row, 0 per signalling row)
-    rhs.append(np.concatenate([np.ones(len(ns.normalisation)), np.zeros(len(ns.signalling))]) - nsm @ q)
-    n_eq = sum(b.shape[0] for b in blocks_p)
-    ne = sum(pair_sizes)
-    # e columns: for pair k, rows of that pair's block, +1 for e- and -1 for e+ ( ... - e = rhs, e = e+ - e-)
-    pair_row0 = 1 + len(inf.full) * nq
-    e_rows, e_cols, e_vals = [], [], []
-    eps_cols = []
-    col0 = 0
-    r0 = pair_row0
-    for k, size in enumerate(pair_sizes):
-        r = np.arange(r0, r0 + size)
-        e_rows += [r, r]
-        e_cols += [np.arange(col0, col0 + size), np.arange(col0 + size, col0 + 2 * size)]
-        e_vals += [-np.ones(size), np.ones(size)]
-        eps_cols.append((col0, col0 + 2 * size))
-        col0 += 2 * size
-        r0 += size
-    E = sparse.coo_matrix(
-        (np.concatenate(e_vals) if e_vals else [], (np.concatenate(e_rows) if e_rows else [], np.concatenate(e_cols) if e_cols else [])),
-        shape=(n_eq, 2 * ne),
-    )
-    Pm = sparse.vstack(blocks_p)
-    Dm = sparse.vstack(blocks_d)
-    A_eq = sparse.hstack([Pm, Dm, -Dm, E])
-    # eps rows: sum over the pair's e+ and e- columns
-    G = sparse.coo_matrix(
-        (np.ones(2 * ne), (np.repeat(np.arange(len(pair_sizes)), [2 * s for s in pair_sizes]), n_p + 2 * nq + np.arange(2 * ne))),
-        shape=(len(pair_sizes), n_p + 2 * nq + 2 * ne),
-    )
-    A = sparse.vstack([A_eq, G]).tocsc()
-    b = np.concatenate(rhs)
-    eps = np.array([remainder_bound(m, D0, nrm, sl) for m, sl in zip(Ms, slacks)])
-    e_hi = np.repeat(eps, [2 * s for s in pair_sizes]) if ne else np.zeros(0)
-    c = sc.normalisation
-    return _LP(
-        A=A,
-        cost=np.concatenate([np.zeros(n_p), np.full(2 * nq, c), np.zeros(2 * ne)]),
-        col_lo=np.zeros(n_p + 2 * nq + 2 * ne),
-        col_hi=np.concatenate([np.ones(n_p), 1.0 - np.minimum(q, 1.0), np.maximum(q, 0.0), e_hi]),
-        row_lo=np.concatenate([b, np.full(len(pair_sizes), -INF)]),
-        row_hi=np.concatenate([b, eps]),
-        n_p=n_p,
-        eps_rows=np.arange(n_eq, n_eq + len(pair_sizes)),
-        eps_cols=np.asarray(eps_cols, dtype=np.int64).reshape(-1, 2) + n_p + 2 * nq,
-        eps_args=[(m, nrm, sl) for m, sl in zip(Ms, slacks)],
-    )
-
-
-def _row_product(p1: sparse.csr_matrix, p2: sparse.csr_matrix) -> sparse.csr_matrix:
-    """Rows ``(i1, i2) -> i1 * s2 + i2`` of the entrywise product of rows i1 of p1 and i2 of p2 (0/1 matrices with
-    the same columns): the indicator that the column's outcomes match both tables at once."""
-    s1, s2 = p1.shape[0], p2.shape[0]
-    # every column has exactly one 1 per setting combination in each block: combine per setting pair via COO
-    c1, c2 = p1.tocoo(), p2.tocoo()
-    order = np.argsort(c2.col, kind="stable")
-    cols2, rows2 = c2.col[order], c2.row[order]
-    starts = np.searchsorted(cols2, np.arange(p2.shape[1] + 1))
-    counts2 = np.diff(starts)
-    # for each entry (r1, col) of p1, pair it with every entry (r2, col) of p2
-    rep = counts2[c1.col]
-    r1 = np.repeat(c1.row, rep)
-    col = np.repeat(c1.col, rep)
-    offs = np.arange(int(rep.sum()), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
-    r2 = rows2[starts[col] + offs]
-    return sparse.csr_matrix((np.ones(len(r1)), (r1 * s2 + r2, col)), shape=(s1 * s2, p1.shape[1]))
-
-
-def _solve(lp: _LP):
-    h = new_highs()
-    h.passModel(sparse_lp(lp.cost, lp.col_lo, lp.col_hi, lp.row_lo, lp.row_hi, lp.A))
-    return h
-
-
-def dual_bound_float(lp: _LP, y: np.ndarray) -> float:
-    """The weak-duality bound of the module docstring in float64 (for the search; the certificate is exact)."""
-    with np.errstate(invalid="ignore"):
-        row = np.where(y > 0, y * lp.row_lo, y * lp.row_hi)
-    row = np.where(y == 0, 0.0, row)
-    red = lp.cost - lp.A.T @ y
-    col = np.minimum(red * lp.col_lo, red * lp.col_hi)
-    total = row.sum() + col.sum()
-    return float(total) if math.isfinite(total) else -math.inf
-
-
 # ---------------------------------------------------------------------------------------------- certificate
 @dataclass(frozen=True, eq=False)
 class InflationCertificate:
@@ -441,20 +225,24 @@ class InflationCertificate:
         D0: the distance at which the bound on the product remainders e was taken.
         y: row duals (multiples of 2**-40), one per LP row (``build_lp``'s row order).
         lower: the certified lower bound on the distance to the network-local set.
+        symmetric: y belongs to the LP reduced by the copy-permutation group (``_inflation_orbits``; the default),
+            not the full one (JSON without the key: the full LP, as certificates were before the reduction).
     """
 
     copies: tuple[int, ...]
     D0: float
     y: np.ndarray
     lower: float
+    symmetric: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"copies": list(self.copies), "D0": self.D0, "lower": self.lower, "y": np.asarray(self.y).tolist()}
+        return {"copies": list(self.copies), "D0": self.D0, "lower": self.lower, "symmetric": self.symmetric, "y": np.asarray(self.y).tolist()}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "InflationCertificate":
         try:
-            return cls(tuple(int(c) for c in obj["copies"]), float(obj["D0"]), np.asarray(obj["y"], dtype=np.float64), float(obj["lower"]))
+            return cls(tuple(int(c) for c in obj["copies"]), float(obj["D0"]), np.asarray(obj["y"], dtype=np.float64), float(obj["lower"]),
+                       bool(obj.get("symmetric", False)))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed inflation certificate: {e}") from None
 
@@ -463,15 +251,15 @@ def _dyadic(y: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(y, dtype=np.float64) * 2.0**BITS) / 2.0**BITS
 
 
-def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp: _LP | None = None) -> Fraction | None:
+def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp: _LP | None = None, symmetric: bool = True) -> Fraction | None:
     """The weak-duality bound of the module docstring, in exact rational arithmetic, for multipliers ``y`` rounded
     to multiples of 2**-BITS. All data are rebuilt here from (scenario, q, copies, D0) as exact rationals (every
     float64 is one): q's marginals, the products, the remainder bounds, the no-signalling right-hand sides. The
-    P columns (0/1 coefficients, cost 0, box [0, 1]) are summed in integers. ``None`` when y puts a positive
-    multiplier on an upper-bound-only row (the bound is -infinity).
+    P columns (integer coefficients: 0/1, or orbit sums when reduced; cost 0, box [0, 1]) are summed in integers.
+    ``None`` when y puts a positive multiplier on an upper-bound-only row (the bound is -infinity).
     """
     sc = inf.scenario
-    lp = build_lp(inf, q, D0) if lp is None else lp  # only its integer P pattern and row layout are used
+    lp = build_lp(inf, q, D0, symmetric) if lp is None else lp  # only its integer P pattern and row layout are used
     Y = np.rint(np.asarray(y, dtype=np.float64) * 2.0**BITS)
     if np.abs(Y).max(initial=0) >= 2.0**52:
         raise ValueError("certificate multipliers too large for the exact check")
@@ -479,7 +267,8 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     scale = 2**BITS
     yF = np.array([Fraction(int(v), scale) for v in Yi], dtype=object)
     nq = q.size
-    qF = np.array([Fraction(float(v)) for v in q], dtype=object)
+    q_raw = np.array([Fraction(float(v)) for v in q], dtype=object)
+    qF = symmetrised(q_raw, lp.q_orbit)  # qbar, exact; the bound is for qbar (the caller subtracts c |q - qbar|_1)
     qa = qF.reshape(sc.shape)
     D0F = Fraction(float(D0))
     c = Fraction(1, 2 * sc.n_setting_combinations)
@@ -487,31 +276,33 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     total = yF[0]  # normalisation of P: rhs 1
     row = 1
     aty = np.zeros(nq, dtype=object)  # (A^T y) restricted to the r+ columns (r- columns: its negative)
-    for _ in inf.full:
+    for _ in lp.full:
         blk = yF[row : row + nq]
         total += np.dot(blk, qF)
         aty -= blk
         row += nq
     e_terms = []  # (block multipliers, eps row index)
-    for k, fam in enumerate(inf.products):
+    for k, fam in enumerate(lp.products):
         margs = [_marginal_matrix(sc, T).toarray().astype(np.int64) for _, T in fam]
         qs = [m.dot(qF) for m in margs]
         sizes = [len(v) for v in qs]
-        size = math.prod(sizes)
-        blk = yF[row : row + size]
+        kept, orbit = lp.rows[k]
+        blk = yF[row : row + len(kept)]
         rhs = qs[0]
         for v in qs[1:]:
             rhs = np.outer(rhs, v).ravel()
-        total += np.dot(blk, rhs)
-        Yb = blk.reshape(sizes)
+        total += np.dot(blk, rhs[kept])
+        Yfull = np.full(math.prod(sizes), Fraction(0), dtype=object)  # the dropped rows carry multiplier 0
+        Yfull[kept] = blk
+        Yb = Yfull.reshape(sizes)
         for i in range(len(fam)):
             t = Yb
             for j in reversed(range(len(fam))):  # contract the other factors with their q marginals
                 if j != i:
                     t = np.tensordot(t, qs[j], axes=([j], [0]))  # last to first: axis j is still at j
             aty -= margs[i].T.dot(t)
-        e_terms.append((blk, row))
-        row += size
+        e_terms.append((blk, orbit))
+        row += len(kept)
     ns = sc.no_signalling_constraints()
     nsm = np.vstack([ns.normalisation, ns.signalling]).astype(np.int64)
     nsr = np.concatenate([np.ones(len(ns.normalisation), dtype=np.int64), np.zeros(len(ns.signalling), dtype=np.int64)])
@@ -520,31 +311,38 @@ def exact_dual_bound(inf: Inflation, q: np.ndarray, D0: float, y: np.ndarray, lp
     aty += nsm.T.dot(blk) if len(nsm) else 0
     row += len(nsm)
     # eps rows: sum(e+ + e-) <= eps_k; a positive multiplier on them gives -infinity
-    qa_slack = [[_q_slack(sc, qa, T) for _, T in fam] for fam in inf.products]
-    for k, fam in enumerate(inf.products):
+    qa_slack = [[_q_slack(sc, qa, T) for _, T in fam] for fam in lp.products]
+    for k, fam in enumerate(lp.products):
         yk = yF[row + k]
         if yk > 0:
             return None
         Ms = [math.prod(sc.settings[j] for j in T) for _, T in fam]
         eps = remainder_bound(Ms, D0F, nrm, qa_slack[k])
         total += yk * eps
-        blk, _ = e_terms[k]
-        # e+ column of row r: -1 in row r, +1 in eps row k; e-: +1, +1; cost 0, box [0, eps]
-        for yr in blk:
-            red_plus = yr - yk
-            red_minus = -yr - yk
+        blk, orbit = e_terms[k]
+        # e+ column of kept row r: -1 in row r, |O_r| in eps row k; e-: +1, |O_r|; cost 0, box [0, eps]
+        for yr, o in zip(blk, orbit):
+            red_plus = yr - int(o) * yk
+            red_minus = -yr - int(o) * yk
             total += min(0, red_plus * eps) + min(0, red_minus * eps)
-    # r+ / r- columns: cost c, boxes [0, 1 - q] and [0, max(q, 0)]
-    for j in range(nq):
-        red_p = c - aty[j]
-        red_m = c + aty[j]
-        total += min(0, red_p * (1 - qF[j])) + min(0, red_m * max(qF[j], 0))
-    # P columns: 0/1 pattern, cost 0, box [0, 1]: exact in int64 (no overflow, checked)
+    # r+ / r- columns, one per q-orbit O (the sum of its entries' columns): cost c |O|, boxes [0, 1 - qbar_O] and
+    # [0, max(qbar_O, 0)]
+    for o in range(int(lp.q_orbit.max()) + 1):
+        mem = np.flatnonzero(lp.q_orbit == o)
+        a_o = sum(aty[mem], Fraction(0))
+        red_p = c * len(mem) - a_o
+        red_m = c * len(mem) + a_o
+        qo = qF[mem[0]]
+        total += min(0, red_p * (1 - qo)) + min(0, red_m * max(qo, 0))
+    # P columns: small integer coefficients, cost 0, box [0, 1]: exact in int64 (no overflow, checked)
     Ap = lp.A[:, : lp.n_p]
-    nnz_col = int(np.diff(Ap.indptr).max(initial=0))
-    if float(np.abs(Yi).max(initial=0)) * max(1, nnz_col) >= 2.0**62:
+    Ai = Ap.astype(np.int64)
+    if (Ai != Ap).nnz:
+        raise ValueError("inflation LP has non-integer strategy coefficients")
+    col_abs = int(np.asarray(abs(Ai).sum(axis=0)).max(initial=0))
+    if float(np.abs(Yi).max(initial=0)) * max(1, col_abs) >= 2.0**62:
         raise ValueError("certificate multipliers too large for the exact check")
-    AtY = Ap.T.astype(np.int64) @ Yi
+    AtY = Ai.T @ Yi
     total += Fraction(int(np.minimum(0, -AtY).sum()), scale)
     return total
 
@@ -555,20 +353,24 @@ def _floor_float(x: Fraction) -> float:
 
 
 def check_inflation_certificate(sc: NetworkScenario, q, cert: InflationCertificate) -> CertificateCheck:
-    """Solver-free: rebuild the inflation LP from (scenario, q, copies, D0), recompute the dual bound of ``cert.y``
-    exactly and check ``min(D0, bound) >= cert.lower``. ``recomputed`` is ``min(D0, bound)`` rounded down."""
+    """Solver-free: rebuild the inflation LP from (scenario, q, copies, D0) — reduced by the copy permutations and
+    q's symmetries when ``cert.symmetric`` (``_inflation_orbits``; the LP is then that of qbar, q averaged over its
+    symmetries) — recompute the dual bound of ``cert.y`` exactly and check
+    ``min(D0, bound) - c |q - qbar|_1 >= cert.lower``. ``recomputed`` is that value rounded down."""
     q = np.asarray(q, dtype=np.float64).ravel()
     try:
-        lp = build_lp(Inflation.build(sc, cert.copies), q, float(cert.D0))
+        lp = build_lp(Inflation.build(sc, cert.copies), q, float(cert.D0), bool(cert.symmetric))
         y = np.asarray(cert.y, dtype=np.float64)
         if y.shape != (lp.A.shape[0],):
             return CertificateCheck(False, math.nan, None, f"certificate has {y.size} multipliers; the LP has {lp.A.shape[0]} rows")
-        bound = exact_dual_bound(Inflation.build(sc, cert.copies), q, float(cert.D0), y, lp)
+        bound = exact_dual_bound(Inflation.build(sc, cert.copies), q, float(cert.D0), y, lp, bool(cert.symmetric))
     except ValueError as e:
         return CertificateCheck(False, math.nan, None, str(e))
     if bound is None:
         return CertificateCheck(False, -math.inf, None, "a positive multiplier on an upper-bound-only row: no bound")
-    value = min(Fraction(float(cert.D0)), bound)
+    qF = np.array([Fraction(float(v)) for v in q], dtype=object)
+    shift = sum(np.abs(qF - symmetrised(qF, lp.q_orbit)), Fraction(0)) * Fraction(1, 2 * sc.n_setting_combinations)
+    value = min(Fraction(float(cert.D0)), bound) - shift  # D(q) >= D(qbar) - c |q - qbar|_1
     rec = _floor_float(value)
     if Fraction(float(cert.lower)) > value:
         return CertificateCheck(False, rec, value, f"recomputed bound {rec:.6g} is below the claimed {cert.lower:.6g}")
@@ -595,19 +397,22 @@ class InflationOutcome:
 
 
 def inflation_bound(
-    sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10, deadline: float | None = None
+    sc: NetworkScenario, q: np.ndarray, copies, upper: float, *, iterations: int = 10, deadline: float | None = None,
+    symmetric: bool = True,
 ) -> InflationOutcome:
     """Best certified lower bound of one inflation: ``max over D0 in [0, upper] of min(D0, f(D0))`` (regula falsi on
     ``f(D0) - D0``, at most ``iterations`` LPs after the first two).
 
     ``upper``: a valid upper bound on the distance (the model's); the bound at D0 = upper is always valid.
     ``deadline``: a ``time.perf_counter()`` value; LPs stop there (HiGHS time limit), keeping the best bound so far.
+    ``symmetric``: solve the LP reduced by the copy-permutation group (same optimum, smaller; ``_inflation_orbits``);
+    False: the full LP (kept for comparison).
     """
     t0 = time.perf_counter()
     q = np.asarray(q, dtype=np.float64).ravel()
     inf = Inflation.build(sc, copies)
     upper = float(min(max(upper, 0.0), 1.0)) if math.isfinite(upper) else 1.0
-    lp = build_lp(inf, q, upper)
+    lp = build_lp(inf, q, upper, symmetric)
     h = _solve(lp)
     lps, natives = 0, []
     best: tuple[float, float, np.ndarray] | None = None  # (value, D0, y)
@@ -680,8 +485,8 @@ def inflation_bound(
     if best is None:
         return InflationOutcome(inf.copies, None, lps, time.perf_counter() - t0, lp.A.shape[1], lp.A.shape[0], native, "every LP failed")
     # the certified value is the exact recomputation, rounded down (not the solver's objective)
-    cert = InflationCertificate(inf.copies, best[1], best[2], 0.0)
+    cert = InflationCertificate(inf.copies, best[1], best[2], 0.0, bool(symmetric))
     chk = check_inflation_certificate(sc, q, cert)
     lower = max(0.0, chk.recomputed) if chk.ok and math.isfinite(chk.recomputed) else 0.0
-    cert = InflationCertificate(inf.copies, best[1], best[2], lower)
+    cert = InflationCertificate(inf.copies, best[1], best[2], lower, bool(symmetric))
     return InflationOutcome(inf.copies, cert, lps, time.perf_counter() - t0, lp.A.shape[1], lp.A.shape[0], native)

@@ -135,7 +135,8 @@ def network_nonlocality(
         p: a ``Behaviour`` of a ``NetworkScenario`` (or ``BilocalScenario``), or an array with ``scenario``.
         scenario: the network when ``p`` is a bare array.
         inflations: copies per source to try, in order (default ``default_inflations``: none doubled, each source
-            doubled, ..., all doubled, within ``max_columns`` / ``max_nonzeros``). Stops once the gap is <= tol.
+            doubled, ..., all doubled, within ``max_columns`` / ``max_nonzeros`` of the symmetry-reduced LP and
+            ``MAX_ENUMERATED`` joint strategies). Stops once the gap is <= tol.
         tol: gap at which the interval counts as closed.
         starts, alphabet, kicks, seed: the model search (random starts on ``alphabet`` values per source, then
             ``kicks`` perturbations of the best model).

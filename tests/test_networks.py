@@ -272,3 +272,112 @@ outcomes = 4
 """
     sc = bellcore.network_from_json(tomllib.loads(text))
     assert sc.shape == (2, 2, 4, 1, 1, 1) and sc.sources == triangle().sources
+
+
+# ------------------------------------------------------------------------------------------ scenario JSON / run files
+def test_scenario_from_json_reads_networks_and_h5_round_trip(tmp_path):
+    import h5py
+
+    from runs.files import _layout as layout
+    from runs.files._io import load_behaviours
+
+    for sc in (triangle(4), bilocal_network("bsm"), star(3, settings=1), chain(2)):
+        assert bellcore.scenario_from_json(json.loads(json.dumps(sc.to_json()))) == sc
+    beh = w_triangle(0.7)
+    back = Behaviour.from_json(json.loads(json.dumps(beh.to_json())))
+    assert back.scenario == triangle() and np.array_equal(back.numpy(), beh.numpy())
+    # a run-file-style .h5: /behaviours (a batch) and the scenario JSON on /scenario
+    batch = np.stack([ghz_triangle(v).numpy() for v in (0.5, 1.0)])
+    path = tmp_path / "tri.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(layout.BEHAVIOURS, data=batch)
+        f.create_group(layout.SCENARIO).attrs[layout.SCENARIO_JSON] = json.dumps(triangle().to_json())
+    got = load_behaviours(path)
+    assert got.scenario == triangle() and np.array_equal(got.numpy(), batch)
+    with pytest.raises(ValueError, match="unknown field"):
+        bellcore.scenario_from_json({**triangle().to_json(), "extra": 1})
+    with pytest.raises(ValueError, match="expected 'bell', 'bilocal' or 'network'"):
+        bellcore.scenario_from_json({"kind": "tripartite"})
+
+
+# ------------------------------------------------------------------------------------------ symmetry reduction
+@pytest.mark.parametrize(
+    "sc, q, copies",
+    [
+        (triangle(), w_triangle().numpy(), (1, 2, 2)),
+        (triangle(), ghz_triangle(0.8).numpy(), (2, 2, 2)),
+        (bilocal_network(), 0.5 * bellcore.bilocal_werner(1.0).numpy() + 0.5 * random_model(bilocal_network(), 2, np.random.default_rng(5)).probabilities(), (1, 2)),
+    ],
+    ids=["W-122", "GHZ0.8-222", "bilocal-mixed-12"],
+)
+def test_reduced_lp_has_the_full_lp_optimum(sc, q, copies):
+    """The LP reduced by the copy permutations and q's symmetries has the full LP's optimum (docs/networks.md):
+    the same certified bound from two different LPs, each certificate checked exactly."""
+    red = inflation_bound(sc, q.ravel(), copies, 0.3)
+    full = inflation_bound(sc, q.ravel(), copies, 0.3, symmetric=False)
+    assert red.columns < full.columns and red.certificate.symmetric and not full.certificate.symmetric
+    assert abs(red.lower - full.lower) <= 1e-7
+    for out in (red, full):
+        assert check_inflation_certificate(sc, q, out.certificate).ok
+        # a certificate belongs to its own LP: the other one has another row count
+        other = dataclasses.replace(out.certificate, symmetric=not out.certificate.symmetric)
+        assert not check_inflation_certificate(sc, q, other).ok
+
+
+def test_orbit_counts_and_symmetries():
+    from certify._inflation_orbits import _identity, _layout, n_orbits, q_symmetries
+
+    for sc, copies in ((bilocal_network(), (1, 2)), (triangle(), (2, 2, 2)), (triangle(3), (1, 1, 2)), (star(2, settings=1), (2, 1))):
+        inf = Inflation.build(sc, copies)
+        lay = _layout(inf, (_identity(sc),))  # copy permutations only: enumerated orbits = Burnside's count
+        assert lay.R.shape[1] == n_orbits(sc, copies)
+        assert np.array_equal(np.asarray(lay.R.sum(axis=0)).ravel().astype(int).sum(), inf.n_columns)
+    # GHZ: the 6 party permutations x flipping every outcome; W: the party permutations; a random point: none
+    assert len(q_symmetries(triangle(), ghz_triangle().numpy().ravel(), (2, 2, 2))) == 12
+    assert len(q_symmetries(triangle(), w_triangle().numpy().ravel(), (2, 2, 2))) == 6
+    assert len(q_symmetries(triangle(), w_triangle().numpy().ravel(), (1, 2, 2))) == 2  # B <-> C keeps the copies
+    local = random_model(triangle(), 3, np.random.default_rng(2)).probabilities().ravel()
+    assert len(q_symmetries(triangle(), local, (2, 2, 2))) == 1
+    H = q_symmetries(bilocal_network(), bellcore.bilocal_werner(0.8).numpy().ravel(), (2, 2))
+    perms = {h.q_perm(bilocal_network()).tobytes() for h in H}
+    assert len(H) == 64 and all(a.q_perm(bilocal_network())[b.q_perm(bilocal_network())].tobytes() in perms for a in H for b in H)
+    q = bellcore.bilocal_werner(0.8).numpy().ravel()
+    assert all(np.abs(q[h.q_perm(bilocal_network())] - q).max() <= 1e-12 for h in H)  # each one fixes q
+
+
+def test_nearly_symmetric_q_pays_its_asymmetry():
+    """q that is symmetric only to 1e-13: the LP is that of its symmetrised qbar, and the certificate subtracts
+    c |q - qbar|_1 exactly; the tampered claims still fail."""
+    sc = triangle()
+    q = ghz_triangle(0.9).numpy().ravel().copy()
+    q[0] += 4e-13
+    q[7] -= 4e-13
+    out = inflation_bound(sc, q, (1, 2, 2), 0.3)
+    exact = inflation_bound(sc, ghz_triangle(0.9).numpy().ravel(), (1, 2, 2), 0.3)
+    assert out.certificate.symmetric and 0 < exact.lower - out.lower <= 1e-11
+    chk = check_inflation_certificate(sc, q, out.certificate)
+    assert chk.ok and chk.recomputed >= out.lower
+    assert not check_inflation_certificate(sc, q, dataclasses.replace(out.certificate, lower=exact.lower)).ok
+
+
+def test_certificate_json_round_trip_and_legacy_form():
+    from certify import InflationCertificate
+
+    sc, q = triangle(), ghz_triangle().numpy()
+    for sym in (True, False):
+        cert = inflation_bound(sc, q.ravel(), (1, 1, 2), 0.3, symmetric=sym).certificate
+        back = InflationCertificate.from_json(json.loads(json.dumps(cert.to_json())))
+        assert back.symmetric == sym and check_inflation_certificate(sc, q, back).ok
+    legacy = {k: v for k, v in cert.to_json().items() if k != "symmetric"}  # certificates written before the reduction
+    assert not InflationCertificate.from_json(legacy).symmetric and check_inflation_certificate(sc, q, InflationCertificate.from_json(legacy)).ok
+
+
+def test_bilocal_fanout22_sees_the_werner_point():
+    """The reduced bilocal fanout(2,2) certifies the BRGP point at v = 1 (one LP at D0 = 0.05 < f(0.05))."""
+    sc = bilocal_network()
+    q = bellcore.bilocal_werner(1.0).numpy().ravel()
+    assert (2, 2) in certify._inflation.default_inflations(sc)
+    out = inflation_bound(sc, q, (2, 2), 0.05, iterations=0)
+    assert out.lower == pytest.approx(0.05) and out.lps == 1
+    assert check_inflation_certificate(sc, q, out.certificate).ok
+    assert not check_inflation_certificate(sc, bellcore.bilocal_werner(0.7).numpy(), out.certificate).ok
