@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import sparse
 
 import certify
 from bellcore import NetworkScenario
@@ -53,7 +52,6 @@ from certify._inflation import (
     check_inflation_certificate,
     dual_bound_float,
     inflation_bound,
-    remainder_bound,
 )
 from certify._highs import status_of
 
@@ -151,13 +149,13 @@ def dual_bound_parts(sc: NetworkScenario, copies, q: np.ndarray, D0: float, y: n
         yr = y[r0:r0 + size]
         per_eps = yk + np.minimum(0.0, yr - yk).sum() + np.minimum(0.0, -yr - yk).sum()
         dD += _remainder_slope(Ms, float(D0), nrm, slack) * per_eps
-    g = dual_bound_float(build_lp(inf, q, float(D0)), y)
+    g = dual_bound_float(build_lp(inf, q, float(D0), symmetric=False), y)
     return g, grad_psi + hess_w + diag, float(dD)
 
 
 def _solve_at(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
     """The inflation LP at D0: ``(y, delta, objective)`` (dyadic row duals, primal delta = r+ - r-), or None."""
-    lp = build_lp(Inflation.build(sc, copies), q, D0)
+    lp = build_lp(Inflation.build(sc, copies), q, D0, symmetric=False)
     h = _solve(lp)
     h.run()
     if status_of(h)[0] != certify.Status.OPTIMAL:
@@ -178,9 +176,9 @@ def _fixed_d0(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
     if sol is None:
         return None
     y, delta, _ = sol
-    chk = check_inflation_certificate(sc, q, InflationCertificate(tuple(copies), D0, y, 0.0))
+    chk = check_inflation_certificate(sc, q, InflationCertificate(tuple(copies), D0, y, 0.0, symmetric=False))
     lower = max(0.0, chk.recomputed) if chk.ok and math.isfinite(chk.recomputed) else 0.0
-    return InflationCertificate(tuple(copies), D0, y, lower), delta
+    return InflationCertificate(tuple(copies), D0, y, lower, symmetric=False), delta
 
 
 def inflation_lower_and_grad(sc: NetworkScenario, copies, q: np.ndarray, D0: float | None = None,
@@ -190,7 +188,9 @@ def inflation_lower_and_grad(sc: NetworkScenario, copies, q: np.ndarray, D0: flo
     every D0 is)."""
     q = np.asarray(q, dtype=np.float64).ravel()
     if D0 is None:
-        cert = inflation_bound(sc, q, copies, upper).certificate
+        # the full (unreduced) LP: the gradient reads its duals in build_lp's row layout (the reduced LP has the
+        # same optimum but orbit rows)
+        cert = inflation_bound(sc, q, copies, upper, symmetric=False).certificate
         # the primal at the certificate's D0 (inflation_bound keeps only the duals): one more LP
         sol = None if cert is None or cert.lower <= 0.0 else _solve_at(sc, cert.copies, q, cert.D0)
         delta = None if sol is None else sol[1]
