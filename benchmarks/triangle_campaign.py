@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--outcomes", type=int, default=2)
     ap.add_argument("--copies", default="112", help="search inflation, e.g. 112 for fanout(1,1,2)")
     ap.add_argument("--amplify", type=float, default=3.0)
+    ap.add_argument("--eval-time-limit", type=float, default=10.0, help="seconds of LPs per search evaluation")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--starts", type=int, default=8)
@@ -96,7 +97,7 @@ def main() -> None:
         starts = np.asarray(ravel_pytree(discover.params_of(fritz_strategy())[0])[0])[None]
     t0 = time.perf_counter()
     out = discover.network_search(
-        fam, copies=_copies(args.copies), amplify=args.amplify,
+        fam, copies=_copies(args.copies), amplify=args.amplify, eval_time_limit=args.eval_time_limit,
         searchers=[discover.RandomSearch(batch=args.batch), discover.GradientSearch(starts=args.starts)],
         steps=args.steps, refine_steps=args.refine_steps, top=args.top, seed=args.seed, starts=starts,
         certify_options=opts, progress=lambda stage, info: print(stage, info, flush=True))

@@ -43,7 +43,7 @@ __all__ = ["network_objective", "amplified", "NetworkCandidate", "NetworkSearchR
            "NETWORK_SEARCH_KEYS"]
 
 #: Keys of a campaign's ``[network]`` table that ``network_search`` takes (``runs`` configs, see docs/networks.md).
-NETWORK_SEARCH_KEYS = ("copies", "D0", "amplify", "steps", "refine_steps", "top", "time_budget", "seed")
+NETWORK_SEARCH_KEYS = ("copies", "D0", "amplify", "eval_time_limit", "steps", "refine_steps", "top", "time_budget", "seed")
 
 
 def amplified(p, s: float):
@@ -65,13 +65,14 @@ def amplified(p, s: float):
 
 
 def network_objective(scenario: NetworkScenario, copies=(1, 1, 2), D0: float | None = None,
-                      amplify: float = 0.0) -> Objective:
-    """The search objective: the certified lower bound of the fanout inflation ``copies`` (``exact_inflation_lower``)
-    at the behaviour, or at ``amplified(p, amplify)`` when ``amplify > 0`` (module docstring)."""
+                      amplify: float = 0.0, time_limit: float | None = 10.0) -> Objective:
+    """The search objective: the certified lower bound of the fanout inflation ``copies`` (``exact_inflation_lower``,
+    at most ``time_limit`` seconds of LPs per evaluation) at the behaviour, or at ``amplified(p, amplify)`` when
+    ``amplify > 0`` (module docstring)."""
     s = float(amplify)
     if not (math.isfinite(s) and s >= 0):
         raise ValueError(f"amplify must be a finite number >= 0; got {amplify!r}")
-    bound = exact_inflation_lower(scenario, copies, D0)
+    bound = exact_inflation_lower(scenario, copies, D0, time_limit=time_limit)
     if s == 0:
         return Objective.make(bound)
     if any(m != 1 for m in scenario.settings):
@@ -161,6 +162,7 @@ def network_search(
     copies=(1, 1, 2),
     D0: float | None = None,
     amplify: float = 0.0,
+    eval_time_limit: float | None = 10.0,
     searchers: Sequence[GradientSearch | NevergradSearch | RandomSearch] | None = None,
     steps: int = 20,
     refine_steps: int = 0,
@@ -176,7 +178,7 @@ def network_search(
     behaviours with a large certified inflation lower bound, then certify the ``top`` best distinct ones.
 
     Args:
-        copies, D0, amplify: the objective (``network_objective``).
+        copies, D0, amplify, eval_time_limit: the objective (``network_objective``; seconds of LPs per evaluation).
         searchers: default ``RandomSearch(batch=32)`` and ``GradientSearch(starts=8)``; searcher i gets seed
             ``seed + i`` and ``time_budget`` seconds (each).
         steps: steps per searcher. refine_steps: then gradient ascent on the exact bound (amplify 0) from the
@@ -196,7 +198,7 @@ def network_search(
     cons = constraints or Constraints()
     if cons.brgp_max is not None or cons.tripartite_local:
         raise ValueError("brgp_max and tripartite_local are bilocal-network constraints; a network search takes bounds only")
-    objective = network_objective(sc, copies, D0, amplify)
+    objective = network_objective(sc, copies, D0, amplify, eval_time_limit)
     searchers = list(searchers) if searchers is not None else [RandomSearch(batch=32), GradientSearch(starts=8)]
     results: list[SearchResult] = []
     for i, s in enumerate(searchers):
@@ -208,7 +210,7 @@ def network_search(
     if refine_steps and float(amplify) > 0:
         init = best_distinct(results, int(top), family, each=True)
         if len(init):
-            exact = network_objective(sc, copies, D0, 0.0)
+            exact = network_objective(sc, copies, D0, 0.0, eval_time_limit)
             r = search(GradientSearch(starts=len(init), name="refine-exact"), family, exact, steps=int(refine_steps),
                        seed=int(seed) + len(searchers), time_budget=time_budget, starts=init)
             results.append(r)
