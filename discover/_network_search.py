@@ -32,6 +32,7 @@ import numpy as np
 import certify
 from bellcore import NetworkScenario
 
+from ._certify import signature
 from ._discovery import Constraints, bounds_hold_flat, is_discovery
 from ._family import Family
 from ._learn import behaviours_of, best_distinct
@@ -169,6 +170,7 @@ def network_search(
     seed: int = 0,
     time_budget: float | None = None,
     starts: np.ndarray | None = None,
+    certify_starts: bool = False,
     top: int = 4,
     certify_options: Mapping[str, Any] | None = None,
     constraints: Constraints | None = None,
@@ -184,6 +186,8 @@ def network_search(
         steps: steps per searcher. refine_steps: then gradient ascent on the exact bound (amplify 0) from the
             ``top`` best distinct points found, for that many steps (0: none).
         starts: ``(K, P)`` flattened parameters for the gradient searchers' first starts (e.g. a known strategy).
+        certify_starts: certify the given starts too, as they are (searcher ``"start"``): the baseline that says
+            what the search added; a start that is a discovery is reported as one, marked by its searcher.
         top: candidates certified. certify_options: keyword arguments of ``certify.network_nonlocality``
             (``time_limit``, ``inflations``, ``seed``, ...). constraints: the discovery rule's (bounds only here).
         progress: ``progress(stage, info)`` after each search and each certification.
@@ -220,6 +224,13 @@ def network_search(
     # every searcher's best points take turns (their values are on different scales: proxy and exact)
     params = best_distinct(results, int(top), family, each=True)
     owner = _owners(results, params)
+    if certify_starts and starts is not None and len(starts):
+        given = np.asarray(starts, np.float64).reshape(len(starts), -1)
+        known = {signature(b) for b in behaviours_of(family, params)} if len(params) else set()
+        extra = [row for row, b in zip(given, behaviours_of(family, given)) if signature(b) not in known]
+        if extra:
+            params = np.concatenate([np.stack(extra), params]) if len(params) else np.stack(extra)
+            owner = [("start", math.nan)] * len(extra) + owner
     behaviours = behaviours_of(family, params) if len(params) else np.zeros((0, *sc.shape))
     opts = dict(certify_options or {})
     cands = []
