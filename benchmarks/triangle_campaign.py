@@ -10,7 +10,7 @@ exact bound (``--refine-steps``), then certifies the ``--top`` best distinct can
 ``certify.network_nonlocality``. Prints each candidate's interval, the inflation that gave its lower bound and its
 seconds, beside reference points certified the same way: GHZ / W (binary) and, with 4 outcomes, Fritz's
 distribution written as a member of the family (``fritz_strategy``). ``--fritz-start`` puts Fritz's parameters among
-the gradient searcher's starts. Wall times are those of this machine under the load printed (``uptime``).
+the gradient searcher's starts and certifies that start as it is (searcher ``start``: seeded, not found). Wall times are those of this machine under the load printed (``uptime``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--outcomes", type=int, default=2)
     ap.add_argument("--copies", default="112", help="search inflation, e.g. 112 for fanout(1,1,2)")
     ap.add_argument("--amplify", type=float, default=3.0)
+    ap.add_argument("--eval-time-limit", type=float, default=10.0, help="seconds of LPs per search evaluation")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--starts", type=int, default=8)
@@ -96,9 +97,10 @@ def main() -> None:
         starts = np.asarray(ravel_pytree(discover.params_of(fritz_strategy())[0])[0])[None]
     t0 = time.perf_counter()
     out = discover.network_search(
-        fam, copies=_copies(args.copies), amplify=args.amplify,
+        fam, copies=_copies(args.copies), amplify=args.amplify, eval_time_limit=args.eval_time_limit,
         searchers=[discover.RandomSearch(batch=args.batch), discover.GradientSearch(starts=args.starts)],
         steps=args.steps, refine_steps=args.refine_steps, top=args.top, seed=args.seed, starts=starts,
+        certify_starts=starts is not None,
         certify_options=opts, progress=lambda stage, info: print(stage, info, flush=True))
     wall = time.perf_counter() - t0
     print(f"\ncampaign: {wall:.1f} s (search {out.search_seconds:.1f} s, certification {out.certify_seconds:.1f} s), "
@@ -108,10 +110,14 @@ def main() -> None:
     for i, c in enumerate(out.candidates):
         print(_row(f"candidate {i + 1}{' (discovery)' if c.discovery else ''}", c.result,
                    f" {c.searcher} | {c.search_value:.4f} |"))
+    if args.outcomes == 4 and args.fritz_start:
+        refs_skip = True  # the Fritz start is certified among the candidates (searcher "start")
+    else:
+        refs_skip = False
     refs = []
     if args.outcomes == 2:
         refs = [("GHZ-type", bellcore.ghz_triangle().p), ("W-type", bellcore.w_triangle().p)]
-    if args.outcomes == 4:
+    if args.outcomes == 4 and not refs_skip:
         refs = [("Fritz (family member)", fritz_strategy().behaviour(np.float64).p)]
     ref_json = {}
     for name, p in refs:

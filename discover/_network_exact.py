@@ -35,6 +35,7 @@ differences of re-solved LPs.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -153,10 +154,13 @@ def dual_bound_parts(sc: NetworkScenario, copies, q: np.ndarray, D0: float, y: n
     return g, grad_psi + hess_w + diag, float(dD)
 
 
-def _solve_at(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
-    """The inflation LP at D0: ``(y, delta, objective)`` (dyadic row duals, primal delta = r+ - r-), or None."""
+def _solve_at(sc: NetworkScenario, copies, q: np.ndarray, D0: float, time_limit: float | None = None):
+    """The inflation LP at D0: ``(y, delta, objective)`` (dyadic row duals, primal delta = r+ - r-), or None (failed
+    or over ``time_limit`` seconds). The full (unreduced) LP: the gradient reads its duals in its row layout."""
     lp = build_lp(Inflation.build(sc, copies), q, D0, symmetric=False)
     h = _solve(lp)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
     h.run()
     if status_of(h)[0] != certify.Status.OPTIMAL:
         return None
@@ -170,9 +174,9 @@ def _solve_at(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
     return y, delta, float(h.getInfo().objective_function_value)
 
 
-def _fixed_d0(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
+def _fixed_d0(sc: NetworkScenario, copies, q: np.ndarray, D0: float, time_limit: float | None = None):
     """One LP at D0, its duals re-checked exactly: ``(certificate of min(D0, f(D0)), delta)`` (None if it failed)."""
-    sol = _solve_at(sc, copies, q, D0)
+    sol = _solve_at(sc, copies, q, D0, time_limit)
     if sol is None:
         return None
     y, delta, _ = sol
@@ -182,27 +186,33 @@ def _fixed_d0(sc: NetworkScenario, copies, q: np.ndarray, D0: float):
 
 
 def inflation_lower_and_grad(sc: NetworkScenario, copies, q: np.ndarray, D0: float | None = None,
-                             upper: float = 1.0) -> tuple[float, np.ndarray, InflationCertificate | None]:
+                             upper: float = 1.0, time_limit: float | None = 10.0
+                             ) -> tuple[float, np.ndarray, InflationCertificate | None]:
     """Host side of ``exact_inflation_lower``: ``(certified lower, gradient (flat), certificate)`` at the flattened
     float64 behaviour q (module docstring). ``upper``: the end of the D0 search (any value is valid: the bound at
-    every D0 is)."""
+    every D0 is). ``time_limit``: seconds for the LPs of one evaluation (HiGHS time limit; a few amplified
+    4-outcome points made a single LP run for minutes): past it the best certified bound so far is the value, and
+    the gradient is 0 when the primal re-solve did not finish (NaN value and gradient when no LP finished)."""
     q = np.asarray(q, dtype=np.float64).ravel()
+    t0 = time.perf_counter()
     if D0 is None:
+        deadline = None if time_limit is None else t0 + float(time_limit)
         # the full (unreduced) LP: the gradient reads its duals in build_lp's row layout (the reduced LP has the
         # same optimum but orbit rows)
-        cert = inflation_bound(sc, q, copies, upper, symmetric=False).certificate
+        cert = inflation_bound(sc, q, copies, upper, deadline=deadline, symmetric=False).certificate
         # the primal at the certificate's D0 (inflation_bound keeps only the duals): one more LP
-        sol = None if cert is None or cert.lower <= 0.0 else _solve_at(sc, cert.copies, q, cert.D0)
+        left = None if deadline is None else max(deadline - time.perf_counter(), 0.5)
+        sol = None if cert is None or cert.lower <= 0.0 else _solve_at(sc, cert.copies, q, cert.D0, left)
         delta = None if sol is None else sol[1]
     else:
-        out = _fixed_d0(sc, copies, q, float(D0))
+        out = _fixed_d0(sc, copies, q, float(D0), time_limit)
         cert, delta = (None, None) if out is None else out
     if cert is None:
         return math.nan, np.full(q.shape, np.nan), None
     if cert.lower <= 0.0:
         return 0.0, np.zeros(q.shape), cert
     if delta is None:
-        return math.nan, np.full(q.shape, np.nan), cert
+        return float(cert.lower), np.zeros(q.shape), cert
     g, dq, dD = dual_bound_parts(sc, cert.copies, q, cert.D0, cert.y, delta)
     if D0 is None:
         grad = dq / (1.0 - dD)
@@ -211,11 +221,13 @@ def inflation_lower_and_grad(sc: NetworkScenario, copies, q: np.ndarray, D0: flo
     return float(cert.lower), grad, cert
 
 
-def exact_inflation_lower(scenario: NetworkScenario, copies, D0: float | None = None, upper: float = 1.0) -> ExactQuantity:
+def exact_inflation_lower(scenario: NetworkScenario, copies, D0: float | None = None, upper: float = 1.0,
+                          time_limit: float | None = 10.0) -> ExactQuantity:
     """The certified lower bound of the fanout inflation ``copies`` of ``scenario`` as a differentiable function of
     the behaviour array (module docstring). ``D0``: None (default) maximises over D0 in [0, upper] as
-    ``certify.network_nonlocality`` does; a number fixes it (value ``min(D0, f(D0))``). NaN (value and gradient)
-    when an LP fails or certify raises ``ValueError``."""
+    ``certify.network_nonlocality`` does; a number fixes it (value ``min(D0, f(D0))``). ``time_limit``: seconds
+    per evaluation (``inflation_lower_and_grad``). NaN (value and gradient) when no LP finishes or certify raises
+    ``ValueError``."""
     if not isinstance(scenario, NetworkScenario):
         raise ValueError(f"exact_inflation_lower needs a bellcore.NetworkScenario; got {scenario!r}")
     inf = Inflation.build(scenario, copies)  # validates copies
@@ -227,7 +239,7 @@ def exact_inflation_lower(scenario: NetworkScenario, copies, D0: float | None = 
 
     def host(q: np.ndarray) -> tuple[float, np.ndarray]:
         try:
-            value, grad, _ = inflation_lower_and_grad(scenario, copies, q.ravel(), D0, upper)
+            value, grad, _ = inflation_lower_and_grad(scenario, copies, q.ravel(), D0, upper, time_limit)
         except ValueError:
             return _nan_like(q)
         return value, grad.reshape(q.shape)

@@ -32,6 +32,7 @@ import numpy as np
 import certify
 from bellcore import NetworkScenario
 
+from ._certify import signature
 from ._discovery import Constraints, bounds_hold_flat, is_discovery
 from ._family import Family
 from ._learn import behaviours_of, best_distinct
@@ -44,7 +45,7 @@ __all__ = ["network_objective", "amplified", "NetworkCandidate", "NetworkSearchR
            "NETWORK_SEARCH_KEYS"]
 
 #: Keys of a campaign's ``[network]`` table that ``network_search`` takes (``runs`` configs, see docs/networks.md).
-NETWORK_SEARCH_KEYS = ("copies", "D0", "amplify", "steps", "refine_steps", "top", "time_budget", "seed")
+NETWORK_SEARCH_KEYS = ("copies", "D0", "amplify", "eval_time_limit", "steps", "refine_steps", "top", "time_budget", "seed")
 
 
 def amplified(p, s: float):
@@ -66,13 +67,14 @@ def amplified(p, s: float):
 
 
 def network_objective(scenario: NetworkScenario, copies=(1, 1, 2), D0: float | None = None,
-                      amplify: float = 0.0) -> Objective:
-    """The search objective: the certified lower bound of the fanout inflation ``copies`` (``exact_inflation_lower``)
-    at the behaviour, or at ``amplified(p, amplify)`` when ``amplify > 0`` (module docstring)."""
+                      amplify: float = 0.0, time_limit: float | None = 10.0) -> Objective:
+    """The search objective: the certified lower bound of the fanout inflation ``copies`` (``exact_inflation_lower``,
+    at most ``time_limit`` seconds of LPs per evaluation) at the behaviour, or at ``amplified(p, amplify)`` when
+    ``amplify > 0`` (module docstring)."""
     s = float(amplify)
     if not (math.isfinite(s) and s >= 0):
         raise ValueError(f"amplify must be a finite number >= 0; got {amplify!r}")
-    bound = exact_inflation_lower(scenario, copies, D0)
+    bound = exact_inflation_lower(scenario, copies, D0, time_limit=time_limit)
     if s == 0:
         return Objective.make(bound)
     if any(m != 1 for m in scenario.settings):
@@ -162,12 +164,14 @@ def network_search(
     copies=(1, 1, 2),
     D0: float | None = None,
     amplify: float = 0.0,
+    eval_time_limit: float | None = 10.0,
     searchers: Sequence[GradientSearch | NevergradSearch | RandomSearch] | None = None,
     steps: int = 20,
     refine_steps: int = 0,
     seed: int = 0,
     time_budget: float | None = None,
     starts: np.ndarray | None = None,
+    certify_starts: bool = False,
     top: int = 4,
     certify_options: Mapping[str, Any] | None = None,
     constraints: Constraints | None = None,
@@ -177,12 +181,14 @@ def network_search(
     behaviours with a large certified inflation lower bound, then certify the ``top`` best distinct ones.
 
     Args:
-        copies, D0, amplify: the objective (``network_objective``).
+        copies, D0, amplify, eval_time_limit: the objective (``network_objective``; seconds of LPs per evaluation).
         searchers: default ``RandomSearch(batch=32)`` and ``GradientSearch(starts=8)``; searcher i gets seed
             ``seed + i`` and ``time_budget`` seconds (each).
         steps: steps per searcher. refine_steps: then gradient ascent on the exact bound (amplify 0) from the
             ``top`` best distinct points found, for that many steps (0: none).
         starts: ``(K, P)`` flattened parameters for the gradient searchers' first starts (e.g. a known strategy).
+        certify_starts: certify the given starts too, as they are (searcher ``"start"``): the baseline that says
+            what the search added; a start that is a discovery is reported as one, marked by its searcher.
         top: candidates certified. certify_options: keyword arguments of ``certify.network_nonlocality``
             (``time_limit``, ``inflations``, ``seed``, ...). constraints: the discovery rule's (bounds only here).
         progress: ``progress(stage, info)`` after each search and each certification.
@@ -197,7 +203,7 @@ def network_search(
     cons = constraints or Constraints()
     if cons.brgp_max is not None or cons.tripartite_local:
         raise ValueError("brgp_max and tripartite_local are bilocal-network constraints; a network search takes bounds only")
-    objective = network_objective(sc, copies, D0, amplify)
+    objective = network_objective(sc, copies, D0, amplify, eval_time_limit)
     searchers = list(searchers) if searchers is not None else [RandomSearch(batch=32), GradientSearch(starts=8)]
     results: list[SearchResult] = []
     for i, s in enumerate(searchers):
@@ -209,7 +215,7 @@ def network_search(
     if refine_steps and float(amplify) > 0:
         init = best_distinct(results, int(top), family, each=True)
         if len(init):
-            exact = network_objective(sc, copies, D0, 0.0)
+            exact = network_objective(sc, copies, D0, 0.0, eval_time_limit)
             r = search(GradientSearch(starts=len(init), name="refine-exact"), family, exact, steps=int(refine_steps),
                        seed=int(seed) + len(searchers), time_budget=time_budget, starts=init)
             results.append(r)
@@ -233,6 +239,13 @@ def certify_network_candidates(results: Sequence[SearchResult], family: Family, 
     cons = constraints or Constraints()
     params = best_distinct(results, int(top), family, each=True)
     owner = _owners(results, params)
+    if certify_starts and starts is not None and len(starts):
+        given = np.asarray(starts, np.float64).reshape(len(starts), -1)
+        known = {signature(b) for b in behaviours_of(family, params)} if len(params) else set()
+        extra = [row for row, b in zip(given, behaviours_of(family, given)) if signature(b) not in known]
+        if extra:
+            params = np.concatenate([np.stack(extra), params]) if len(params) else np.stack(extra)
+            owner = [("start", math.nan)] * len(extra) + owner
     behaviours = behaviours_of(family, params) if len(params) else np.zeros((0, *sc.shape))
     opts = dict(certify_options or {})
     cands = []

@@ -162,6 +162,12 @@ def test_network_search_certifies_candidates_with_the_one_discovery_rule():
         assert np.allclose(c.behaviour, discover.behaviours_of(fam, c.params[None])[0])
         assert c.discovery == discover.is_discovery(c.result, discover.Constraints(), bilocal=False)
     assert out.to_json()["discoveries"] == len(out.discoveries)
+    # a given start is certified as it is (searcher "start"), beside the searchers' points
+    start = out.candidates[0].params[None]
+    seeded = discover.network_search(fam, searchers=[discover.GradientSearch(starts=1)], steps=1, top=1,
+                                     starts=start, certify_starts=True, seed=2,
+                                     certify_options={"time_limit": 10, "inflations": [(1, 1, 2)]})
+    assert any(c.searcher in ("start", "gradient") and np.allclose(c.params, start[0]) for c in seeded.candidates)
     # the rule on a certified nonlocal network result (GHZ triangle, one cheap inflation)
     ghz = certify.network_nonlocality(bellcore.ghz_triangle(), inflations=[(1, 1, 2)], time_limit=30)
     assert ghz.lower > 0.2 and discover.is_discovery(ghz, discover.Constraints(), bilocal=False)
