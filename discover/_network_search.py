@@ -223,23 +223,25 @@ def network_search(
                 progress("search", {"searcher": r.searcher, "best": float(r.trace.best[-1]), "seconds": r.seconds})
     t_search = time.perf_counter() - t0
     cands = certify_network_candidates(results, family, top=top, constraints=cons, certify_options=certify_options,
-                                       progress=progress)
+                                       starts=starts if certify_starts else None, progress=progress)
     return NetworkSearchResult(dict(family.spec), sc, tuple(int(c) for c in copies), float(amplify), results, cands,
                                t_search, time.perf_counter() - t0 - t_search, time.perf_counter() - t0, cons)
 
 
 def certify_network_candidates(results: Sequence[SearchResult], family: Family, *, top: int = 4,
                                constraints: Constraints | None = None, certify_options: Mapping[str, Any] | None = None,
+                               starts: np.ndarray | None = None,
                                progress: Callable[[str, Mapping[str, Any]], None] | None = None
                                ) -> list[NetworkCandidate]:
     """Certify the ``top`` best distinct points of ``results`` (every searcher's best take turns: their values are
     on different scales, proxy and exact) with ``certify.network_nonlocality`` at their float64 behaviours; each is a
-    discovery by the one rule (``is_discovery``). Sorted by certified lower bound, best first."""
+    discovery by the one rule (``is_discovery``). ``starts`` ``(K, P)``: given points certified too, as they are
+    (searcher ``"start"``), unless the search returned the same behaviour. Sorted by certified lower bound."""
     sc = family.scenario
     cons = constraints or Constraints()
     params = best_distinct(results, int(top), family, each=True)
     owner = _owners(results, params)
-    if certify_starts and starts is not None and len(starts):
+    if starts is not None and len(starts):
         given = np.asarray(starts, np.float64).reshape(len(starts), -1)
         known = {signature(b) for b in behaviours_of(family, params)} if len(params) else set()
         extra = [row for row, b in zip(given, behaviours_of(family, given)) if signature(b) not in known]

@@ -166,15 +166,21 @@ DISCOVERY_FIELDS = {
     "nbl_lower": "certified lower bound on NBL (branch-and-bound), NaN if not certified",
     "nbl_upper": "certified upper bound on NBL (distance to an explicit bilocal model), NaN if not certified",
     "nbl_status": "certify.Status of the NBL branch-and-bound",
-    "network_lower": "network families: certified lower bound on the distance to the network-local set (inflation "
-                     "LP, dual re-checked exactly), NaN otherwise",
-    "network_upper": "network families: distance to an explicit network-local model, NaN otherwise",
-    "network_status": "certify.Status of the network interval (limit: the gap did not close; both bounds valid)",
-    "inflation": "network families: the fanout inflation that gave the lower bound ('' if none did)",
     "discovery": "certified lower bound > 0 and every constraint of the campaign holds",
     "searcher": "name of the trace (searcher) that found the candidate",
     "theta": "source angle of cos(theta)|00> + sin(theta)|11> sources, NaN if the family has none",
     "seconds": "certification wall time of the candidate (s)",
+}
+
+
+#: A network family's candidates (runs/jobs/_network_discover_run.py): these fields, and of DISCOVERY_FIELDS the
+#: behaviour, params, value, discovery, searcher, theta (NaN) and seconds.
+NETWORK_CANDIDATE_FIELDS = {
+    "network_lower": "certified lower bound on the distance to the network-local set (inflation LP, dual re-checked "
+                     "in exact arithmetic)",
+    "network_upper": "distance to an explicit network-local model",
+    "network_status": "certify.Status of the network interval (limit: the gap did not close; both bounds valid)",
+    "inflation": "the fanout inflation that gave the lower bound ('' if none did)",
 }
 
 

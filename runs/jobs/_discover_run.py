@@ -62,7 +62,7 @@ def run_searcher(f: h5py.File, s: SearcherConfig, name: str, objective, fam, the
     params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
     _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
     return res
-from runs.jobs._discovery_file import STRING_STATUS as _STRING_STATUS
+from runs.jobs._discovery_file import CANDIDATE_STATUS as _STRING_STATUS
 
 
 # ------------------------------------------------------------------------------------------------ model

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
 
 #: Candidate fields stored as HDF5 enums of the one status table (runs/files/_layout.py).
-STRING_STATUS = ("nl_status", "nbl_status", "tripartite_status", "network_status")
+#: (``discover.Candidates`` of Bell and bilocal families carry the first three; network candidates the last.)
+CANDIDATE_STATUS = ("nl_status", "nbl_status", "tripartite_status")
+STRING_STATUS = CANDIDATE_STATUS + ("network_status",)
 #: Candidate fields stored as variable-length strings.
 STRING_FIELDS = ("searcher", "inflation")
 

@@ -54,7 +54,7 @@ def _append(f: h5py.File, cands) -> None:
             dtype = L.STATUS_ENUM if k in STRING_STATUS else (h5py.string_dtype() if k in STRING_FIELDS else a.dtype)
             f.create_dataset(path, shape=(0, *a.shape[1:]), maxshape=(None, *a.shape[1:]), dtype=dtype,
                              chunks=(16, *a.shape[1:]))
-            f[path].attrs[L.DESCRIPTION] = L.DISCOVERY_FIELDS[k]
+            f[path].attrs[L.DESCRIPTION] = {**L.DISCOVERY_FIELDS, **L.NETWORK_CANDIDATE_FIELDS}[k]
         ds = f[path]
         ds.resize(start + n, axis=0)
         if n:
