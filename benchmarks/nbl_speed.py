@@ -3,12 +3,16 @@
     .venv/bin/python benchmarks/nbl_speed.py [--n 50] [--tol 1e-4] [--seed 0] [--time-limit 60] [--variant both]
     .venv/bin/python benchmarks/nbl_speed.py --family --tol 1e-4   # Werner/BRGP family v = 0.55..1, both variants
     .venv/bin/python benchmarks/nbl_speed.py --werner --tol 1e-5     # certified Werner curves against the formulas
+    .venv/bin/python benchmarks/nbl_speed.py --labels features-ij --variant bsm --n 40   # dataset labels
 
 Samples ``n`` points uniformly in the tripartite NS polytope of each variant (hit-and-run in correlator
 coordinates, one independent chain per point: ``bellcore.sample_uniform_ns``), certifies each with
 ``certify.nonbilocality`` on one core (HiGHS single-threaded) and prints a per-point table, then per variant the
 median / p95 / max time per point, the nodes, the interval widths and the time of the initial upper bound alone.
 Before/after comparisons: run it once with ``PYTHONPATH`` pointing at an export of the old ``certify/`` first.
+``--labels SAMPLER`` times a dataset's label path instead: ``certify.nbl_label`` (what ``make_chunk`` calls) against
+a plain ``nonbilocality`` (what datasets called before) on the sampler's points (the dataset's own chunk generator,
+``surrogates.chunk_rng``), and checks that both are optimal and that their intervals overlap.
 Saves nothing.
 """
 
@@ -37,9 +41,13 @@ def main(argv=None) -> int:
     ap.add_argument("--werner", action="store_true", help="certify the Werner curves (both variants) instead")
     ap.add_argument("--family", action="store_true", help="time the Werner/BRGP family (both variants) instead")
     ap.add_argument("--variant", choices=("binary", "bsm", "both"), default="both")
+    ap.add_argument("--labels", metavar="SAMPLER", help="time nbl_label against nonbilocality on a dataset sampler")
+    ap.add_argument("--max-nodes", type=int, default=2000, help="node limit (--labels; the datasets' default)")
     args = ap.parse_args(argv)
     if args.werner:
         return werner_curves(args.tol)
+    if args.labels:
+        return labels(args)
     variants = ("binary", "bsm") if args.variant == "both" else (args.variant,)
 
     try:
@@ -102,6 +110,46 @@ def summary(label, sc, pts, args) -> None:
         print(f"{name:28s}" + "".join(f"{x:10{fmt}}" for x in stats))
     print(f"certified to tol: {n_opt}/{len(rows)};  NBL > 0: {sum(r.is_nonbilocal for r in rows)}/{len(rows)};  "
           f"per LP {1e3 * t.sum() / lps.sum():.3f} ms;  total {total:.1f} s")
+
+
+def labels(args) -> int:
+    """Per variant: label time per row of ``nbl_label`` and of a plain ``nonbilocality``, methods, agreement."""
+    from bellcore import sample
+    from certify import nbl_label
+    from surrogates import chunk_rng
+
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    except (AttributeError, OSError):
+        pass
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    bad = 0
+    for variant in (("binary", "bsm") if args.variant == "both" else (args.variant,)):
+        sc = BilocalScenario(variant)
+        pts = sample(args.labels, sc, args.n, chunk_rng(args.seed, 0))
+        nbl_label(pts[0], tol=1e-2)  # warm-up
+        tl, tb, meth, nodes = [], [], {}, []
+        for k in range(args.n):
+            t = time.perf_counter()
+            lab = nbl_label(pts[k], tol=args.tol, max_nodes=args.max_nodes, time_limit=args.time_limit, validate=False)
+            tl.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r = nonbilocality(pts[k], tol=args.tol, max_nodes=args.max_nodes, time_limit=args.time_limit, validate=False)
+            tb.append(time.perf_counter() - t)
+            nodes.append(r.nodes)
+            meth[lab.method] = meth.get(lab.method, 0) + 1
+            ok = (str(lab.status) == "optimal" and str(r.status) == "optimal" and lab.lower <= r.upper + 1e-9
+                  and r.lower <= lab.upper + 1e-9)
+            if not ok:
+                bad += 1
+                print(f"  DISAGREE row {k}: label {lab}, nonbilocality [{r.lower}, {r.upper}] {r.status}")
+        tl, tb = 1e3 * np.array(tl), 1e3 * np.array(tb)
+        print(f"{args.labels} ({variant}), {args.n} rows, tol {args.tol:g}, max nodes {args.max_nodes}: "
+              f"ms per row median / mean / p95 -- nbl_label {np.median(tl):.1f} / {tl.mean():.1f} / "
+              f"{np.percentile(tl, 95):.1f}; nonbilocality {np.median(tb):.1f} / {tb.mean():.1f} / "
+              f"{np.percentile(tb, 95):.1f}; methods {meth}; median boxes {np.median(nodes):.0f}")
+    print(f"rows where the two disagree or are not optimal: {bad}; load average after {os.getloadavg()[0]:.2f}")
+    return 1 if bad else 0
 
 
 def werner_curves(tol: float) -> int:

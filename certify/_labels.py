@@ -9,16 +9,19 @@ Two cheap pieces often close it without any branching:
   The bilocal set lies inside the tripartite-local set, so ``NBL >= tripartite NL``, and the tripartite LP's dual
   functional certifies its lower bound (``tripartite_nonlocality(...).lower``).
 
-So each row is labelled by the first method that closes its gap to ``tol``, and the method is recorded:
+The label is one ``nonbilocality`` search given the tripartite lower bound (``known_lower``): it stops as soon as
+``upper - max(its lower, tripartite lower) <= tol``, so the cheap rows cost the initial upper bound and the root
+box alone, and the others branch without repeating them. The method that closed the interval is recorded:
 
-- ``"model"``: the bilocal model's distance is at most ``tol`` above 0 (``lower`` = max(0, tripartite lower));
-  most members of a quantum family are bilocal, and this costs the upper bound alone;
-- ``"tripartite"``: ``upper - tripartite lower <= tol``: a tripartite Bell inequality already explains all of
-  the distance (the maxima of NBL-only searches are mostly such points, and the branch and bound is slowest
-  exactly there);
-- ``"branch-and-bound"``: neither closes it; ``nonbilocality`` runs in full (its own lower bound, raised to the
-  tripartite one when that is higher), with its status (``limit`` leaves a valid, wider interval).
+- ``"model"``: closed before any branching with ``upper <= tol`` (the bilocal model's distance is at most ``tol``
+  above 0); most members of a quantum family are bilocal;
+- ``"tripartite"``: closed before any branching with ``upper > tol``: the tripartite bound (or the root box, the
+  tripartite-local LP with the valid equalities) already explains all of the distance (the maxima of NBL-only
+  searches are mostly such points);
+- ``"branch-and-bound"``: the search branched (its own lower bound, raised to the tripartite one when that is
+  higher), with its status (``limit`` leaves a valid, wider interval).
 
+Datasets (``surrogates.make_chunk``) and the learning loop label through this one function.
 Measured on Fig. 3b family members (docs/discover.md): most rows close as ``"model"``. The result satisfies the
 same usable-label rule as a plain ``nonbilocality`` result (``usable_labels``: status optimal).
 """
@@ -74,19 +77,19 @@ def nbl_label(p, *, tol: float = 1e-4, time_limit: float = 30.0, max_nodes: int 
     tri_ok = r3.status in SOLVED
     tri_lower = max(0.0, float(r3.lower)) if tri_ok else 0.0
     tri = float(r3.upper) if tri_ok else math.nan
-    up = nonbilocality(p, max_nodes=1, starts=starts, seed=seed, tol=tol, validate=False)
-    if up.status in SOLVED or up.status == Status.LIMIT:
-        upper = float(up.upper)
-        lower = max(float(up.lower), tri_lower)
-        if upper - lower <= tol:
-            method = "model" if upper <= tol else "tripartite"
-            return NBLLabel(lower, upper, Status.OPTIMAL, tri, method, time.perf_counter() - t0)
+    # one search: it stops as soon as upper - max(its own lower, tri_lower) <= tol, so a row that the initial
+    # upper bound and the root box (or the tripartite bound) close costs exactly the cheap pass, and a row that
+    # needs branching does not pay for the root LP and the multi-start upper bound twice
     full = nonbilocality(p, tol=tol, time_limit=time_limit, max_nodes=max_nodes, seed=seed, starts=starts,
-                         validate=False)
-    lower, upper = max(float(full.lower), tri_lower), float(full.upper)
+                         validate=False, known_lower=tri_lower)
+    lower, upper = float(full.lower), float(full.upper)
     status = full.status
     if status != Status.ERROR and upper - lower <= tol:
         status = Status.OPTIMAL
     if not (np.isfinite(lower) and np.isfinite(upper)):
         status = Status.ERROR
-    return NBLLabel(lower, upper, status, tri, "branch-and-bound", time.perf_counter() - t0)
+    if status == Status.OPTIMAL and full.nodes <= 1:  # closed before any branching
+        method = "model" if upper <= tol else "tripartite"
+    else:
+        method = "branch-and-bound"
+    return NBLLabel(lower, upper, status, tri, method, time.perf_counter() - t0)

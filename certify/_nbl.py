@@ -118,6 +118,7 @@ def nonbilocality(
     starts: int = 2,
     validate: bool = True,
     throw: bool = False,
+    known_lower: float | None = None,
 ) -> NonbilocalityResult:
     """Certified NBL interval of a bilocal-network behaviour.
 
@@ -130,6 +131,10 @@ def nonbilocality(
         starts: number of alternating-LP starts of the initial upper bound.
         validate: check p first (skip only for behaviours validated already, as the batch API does).
         throw: raise ``CertificationError`` (carrying the result) when the status is not in ``SOLVED``.
+        known_lower: a certified lower bound on NBL obtained elsewhere (``nbl_label`` passes the tripartite NL's
+            dual-certified lower bound: the bilocal set lies in the tripartite-local one). The search stops once
+            ``upper - max(lower, known_lower) <= tol`` and the returned ``lower`` is that maximum. None: the search's
+            own bound alone (the interval then depends on nothing but this search).
     Raises:
         ValueError: malformed input or arguments.
     """
@@ -141,13 +146,15 @@ def nonbilocality(
         raise ValueError(f"time_limit must be positive; got {time_limit!r}")
     if int(starts) < 1:
         raise ValueError(f"starts must be >= 1; got {starts!r}")
+    if known_lower is not None and not math.isfinite(known_lower):
+        raise ValueError(f"known_lower must be finite or None; got {known_lower!r}")
     beh = as_bilocal_behaviour(p, validate)
     sc = beh.scenario
     nb, mb = sc.outcomes[1], sc.settings[1]
     q = beh.numpy().ravel()
     s = branch_and_bound(
         q, nb, mb, sc.normalisation, tol=float(tol), max_nodes=int(max_nodes), time_limit=float(time_limit),
-        seed=seed, starts=int(starts),
+        seed=seed, starts=int(starts), known_lower=-math.inf if known_lower is None else float(known_lower),
     )
     inc = s.incumbent
     if inc.t is None:
@@ -159,7 +166,7 @@ def nonbilocality(
     upper = check_bilocal_model(beh, model, validate=False)  # the rebuilt model defines the upper bound
     # (beh was validated above, at float32 tolerance for float32 input: do not re-validate its float64 copy)
     checked = abs(upper - s.upper) <= MODEL_CHECK_TOL + 1e-7 * abs(s.upper)
-    lower = max(0.0, min(s.lower, upper))
+    lower = max(0.0, min(s.lower if known_lower is None else max(s.lower, known_lower), upper))
     gap = upper - lower
     if gap <= tol:
         status, message = Status.OPTIMAL, f"gap {gap:.3g} <= tol {tol:g} after {s.nodes} boxes"

@@ -185,6 +185,7 @@ def branch_and_bound(
     starts: int = 2,
     frac: float = 0.1,
     heuristic_every: int = 4,
+    known_lower: float = -np.inf,
 ) -> Search:
     """Certified interval [lower, upper] for NBL of the flat behaviour ``q_flat``.
 
@@ -192,6 +193,8 @@ def branch_and_bound(
     LP (solved lazily: a child inherits its parent's bound and is solved when it reaches the top of the heap);
     every ``heuristic_every``-th solved box that survives proposes its relaxed q1 to the exact LP (a new bilocal
     model, maybe a better upper bound). LPs that fail are counted by HiGHS's native status in ``failures``.
+    ``known_lower``: a certified lower bound from elsewhere (``nbl_label``: the tripartite NL); the search also stops
+    once ``upper - known_lower <= tol``. It does not enter the returned ``lower`` (the caller takes the maximum).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -218,7 +221,7 @@ def branch_and_bound(
     stopped = "gap"
     while heap:
         lower = min(heap[0][0], pruned)
-        if ex.inc.value - lower <= tol:
+        if ex.inc.value - max(lower, known_lower) <= tol:
             break
         if nodes >= max_nodes:
             stopped = "nodes"

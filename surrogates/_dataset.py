@@ -23,7 +23,7 @@ import numpy as np
 from bellcore import (CHSH_CLASSES, Behaviour, BellScenario, BilocalScenario, NetworkScenario, Scenario, chsh_class, sample,
                       sampler_params)
 from bellcore import scenario_from_json
-from certify import SOLVED, ZERO_TOL, Status, nonbilocality, nonlocality
+from certify import SOLVED, ZERO_TOL, Status, nbl_label, nonlocality
 
 __all__ = [
     "DatasetSpec",
@@ -64,7 +64,7 @@ class DatasetSpec:
         sampler: a name in ``bellcore.SAMPLERS``; ``params`` its parameters (defaults filled in).
         n: number of points; seed: the master seed; chunk_size: points per chunk (the unit of work, flush and resume).
         measures: labels to compute (``"nl"`` for Bell, ``"nbl"`` for bilocal, ``"class"`` for chsh-correlators).
-        nbl_tol: gap tolerance of the NBL branch-and-bound (1e-4 by default for datasets).
+        nbl_tol: gap tolerance of the certified NBL labels (``certify.nbl_label``; 1e-4 by default for datasets).
         nbl_max_nodes: node limit of the branch-and-bound (a label stopped by it keeps its valid interval with
             status ``limit``). nbl_time_limit: seconds per point, a safety net only: a label stopped by time depends
             on the machine's speed, so datasets bound the work by nodes.
@@ -257,7 +257,8 @@ def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
     status = np.zeros(n, np.uint8)
     for k in range(n):
         try:
-            r = nonbilocality(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes, time_limit=spec.nbl_time_limit)
+            r = nbl_label(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes,
+                          time_limit=spec.nbl_time_limit)  # the one rule for certified NBL labels
         except (RuntimeError, ValueError, ArithmeticError):
             status[k] = _status_code(Status.ERROR)
             continue

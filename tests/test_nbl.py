@@ -276,3 +276,22 @@ def test_intervals_unchanged_on_reference_points(i):
     assert r.certificate_checked
     assert r.lower <= pt["upper"] + 1e-9 and pt["lower"] <= r.upper + 1e-9
     assert abs(r.upper - pt["upper"]) <= _REFERENCE["tol"] + 1e-9
+
+
+def test_known_lower_stops_the_search_early_and_keeps_the_interval_valid():
+    """``known_lower`` (nbl_label passes the tripartite NL's certified lower bound) only stops the search earlier:
+    the interval still overlaps the plain search's, is optimal at tol and its lower bound includes the given one."""
+    from certify import tripartite_nonlocality
+
+    sc = BilocalScenario("bsm")
+    pts = sample_uniform_ns(sc, 3, np.random.default_rng(11), chains=3).numpy()
+    for p in pts:
+        tri = max(0.0, float(tripartite_nonlocality(p).lower))
+        plain = nonbilocality(p, tol=1e-4)
+        hinted = nonbilocality(p, tol=1e-4, known_lower=tri)
+        assert plain.status == hinted.status == Status.OPTIMAL and hinted.certificate_checked
+        assert hinted.lower >= tri - 1e-12 and hinted.gap <= 1e-4
+        assert hinted.lower <= plain.upper + 1e-9 and plain.lower <= hinted.upper + 1e-9
+        assert hinted.nodes <= plain.nodes
+    with pytest.raises(ValueError, match="known_lower"):
+        nonbilocality(pts[0], known_lower=float("nan"))
