@@ -10,8 +10,8 @@
 - ``certify_candidates``: deduplicate, certify (NL / NBL / tripartite NL) and decide what is a discovery.
 - Networks (the triangle): ``TriangleStrategy`` / ``JointMeasurement`` (family ``scenario = "triangle"``),
   ``exact_inflation_lower`` (a fanout inflation's certified lower bound with its primal-dual gradient) and
-  ``network_search`` (search it, certify the best with ``certify.network_nonlocality``), ``network_chunk``
-  (labelled rows of a network family, ``surrogates.make_chunk``-style).
+  ``network_search`` (search it, certify the best with ``certify.network_nonlocality``) and
+  ``certify_network_candidates``. Labelled network datasets: ``bellscope dataset --scenario network`` (surrogates).
 
 Imports bellcore and certify only; long work takes ``progress(done, total, info)``.
 """
@@ -50,7 +50,6 @@ from ._search import (
 from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
 from ._triangle import DEFAULT_GROUPS, JointMeasurement, TriangleStrategy, born_triangle
 from ._network_exact import dual_bound_parts, exact_inflation_lower, inflation_lower_and_grad
-from ._network_dataset import NETWORK_LABELS, network_chunk
 from ._network_search import (
     NETWORK_SEARCH_KEYS,
     certify_network_candidates,
@@ -131,6 +130,4 @@ __all__ = [
     "network_objective",
     "network_search",
     "certify_network_candidates",
-    "NETWORK_LABELS",
-    "network_chunk",
 ]

@@ -197,23 +197,25 @@ def inflation_lower_and_grad(sc: NetworkScenario, copies, q: np.ndarray, D0: flo
     t0 = time.perf_counter()
     if D0 is None:
         deadline = None if time_limit is None else t0 + float(time_limit)
-        # the full (unreduced) LP: the gradient reads its duals in build_lp's row layout (the reduced LP has the
-        # same optimum but orbit rows)
-        cert = inflation_bound(sc, q, copies, upper, deadline=deadline, symmetric=False).certificate
-        # the primal at the certificate's D0 (inflation_bound keeps only the duals): one more LP
+        # the value on the LP reduced by symmetry (certify's default: the same optimum, far smaller; fanout(2,2,1)
+        # of the 4-outcome triangle: about 1 s instead of minutes); only a positive bound needs a gradient, which
+        # reads the full LP's duals and primal (build_lp's row layout) at the same D0: one full LP
+        cert = inflation_bound(sc, q, copies, upper, deadline=deadline).certificate
         left = None if deadline is None else max(deadline - time.perf_counter(), 0.5)
         sol = None if cert is None or cert.lower <= 0.0 else _solve_at(sc, cert.copies, q, cert.D0, left)
         delta = None if sol is None else sol[1]
+        y_full = None if sol is None else sol[0]
     else:
         out = _fixed_d0(sc, copies, q, float(D0), time_limit)
         cert, delta = (None, None) if out is None else out
+        y_full = None if cert is None else cert.y
     if cert is None:
         return math.nan, np.full(q.shape, np.nan), None
     if cert.lower <= 0.0:
         return 0.0, np.zeros(q.shape), cert
     if delta is None:
         return float(cert.lower), np.zeros(q.shape), cert
-    g, dq, dD = dual_bound_parts(sc, cert.copies, q, cert.D0, cert.y, delta)
+    g, dq, dD = dual_bound_parts(sc, cert.copies, q, cert.D0, y_full, delta)
     if D0 is None:
         grad = dq / (1.0 - dD)
     else:

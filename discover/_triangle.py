@@ -18,8 +18,6 @@ Hermitian H built from 16 reals per setting) whose 4 basis vectors are grouped i
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp

@@ -173,20 +173,3 @@ def test_network_search_certifies_candidates_with_the_one_discovery_rule():
     assert ghz.lower > 0.2 and discover.is_discovery(ghz, discover.Constraints(), bilocal=False)
     with pytest.raises(ValueError, match="bilocal"):
         discover.network_search(fam, constraints=discover.Constraints(brgp_max=1.0))
-
-
-def test_network_chunk_rows_are_labelled_and_reproducible():
-    spec = {"scenario": "triangle", "outcomes": 2}
-    opts = {"time_limit": 10, "inflations": [(1, 1, 2)]}
-    a = discover.network_chunk(spec, seed=3, i=1, n=2, certify_options=opts)
-    assert a["behaviours"].shape == (2, 2, 2, 2, 1, 1, 1) and a["params"].shape[0] == 2
-    fam = discover.family_from_spec(spec)
-    assert np.allclose(discover.behaviours_of(fam, a["params"]), a["behaviours"])
-    for k in range(2):
-        r = certify.network_nonlocality(a["behaviours"][k], fam.scenario, **opts)
-        assert (a["network_lower"][k], a["network_upper"][k]) == (r.lower, r.upper)
-        assert list(certify.Status)[a["network_status"][k]] == r.status and a["nonlocal"][k] == r.is_nonlocal
-    b = discover.network_chunk(spec, seed=3, i=1, n=2, certify_options=opts)
-    assert np.array_equal(a["params"], b["params"]) and np.array_equal(a["network_upper"], b["network_upper"])
-    with pytest.raises(ValueError, match="network family"):
-        discover.network_chunk({"scenario": "bell"}, 0, 0, 1)
