@@ -251,20 +251,28 @@ def _label_nl(beh: Behaviour) -> dict[str, np.ndarray]:
     return {"nl": val, "nl_status": status, "nl_certified": cert, "nonlocal": nonloc}
 
 
-def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
+def _label_intervals(beh: Behaviour, prefix: str, certify_one) -> dict[str, np.ndarray]:
+    """``{prefix}_lower``, ``{prefix}_upper``, ``{prefix}_status`` of certified intervals, ``certify_one(p, k)`` per
+    point. The bounds stay valid when a limit stopped the search (status ``limit``); a solver failure is recorded
+    as status ``error`` with NaN bounds, never as a number (anything else is a bug and stops the run)."""
     n = len(beh)
     lo, up = np.full(n, np.nan), np.full(n, np.nan)
     status = np.zeros(n, np.uint8)
     for k in range(n):
         try:
-            r = nbl_label(beh[k], validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes,
-                          time_limit=spec.nbl_time_limit)  # the one rule for certified NBL labels
+            r = certify_one(beh[k], k)
         except (RuntimeError, ValueError, ArithmeticError):
             status[k] = _status_code(Status.ERROR)
             continue
         status[k] = _status_code(r.status)
-        lo[k], up[k] = float(r.lower), float(r.upper)  # bounds stay valid even when a limit stopped the search
-    return {"nbl_lower": lo, "nbl_upper": up, "nbl_status": status}
+        lo[k], up[k] = float(r.lower), float(r.upper)
+    return {f"{prefix}_lower": lo, f"{prefix}_upper": up, f"{prefix}_status": status}
+
+
+def _label_nbl(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
+    """``certify.nbl_label`` per point: the one rule for certified NBL labels."""
+    return _label_intervals(beh, "nbl", lambda p, k: nbl_label(
+        p, validate=False, tol=spec.nbl_tol, max_nodes=spec.nbl_max_nodes, time_limit=spec.nbl_time_limit))
 
 
 def _label_network(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]:
@@ -272,19 +280,8 @@ def _label_network(beh: Behaviour, spec: "DatasetSpec") -> dict[str, np.ndarray]
     a point whose gap does not close keeps its valid interval with status ``limit``)."""
     from certify import network_nonlocality
 
-    n = len(beh)
-    lo, up = np.full(n, np.nan), np.full(n, np.nan)
-    status = np.zeros(n, np.uint8)
-    for k in range(n):
-        try:
-            r = network_nonlocality(beh[k], validate=False, tol=spec.nbl_tol, time_limit=spec.nbl_time_limit,
-                                    seed=k)
-        except (RuntimeError, ValueError, ArithmeticError):
-            status[k] = _status_code(Status.ERROR)
-            continue
-        status[k] = _status_code(r.status)
-        lo[k], up[k] = float(r.lower), float(r.upper)
-    return {"network_lower": lo, "network_upper": up, "network_status": status}
+    return _label_intervals(beh, "network", lambda p, k: network_nonlocality(
+        p, validate=False, tol=spec.nbl_tol, time_limit=spec.nbl_time_limit, seed=k))
 
 
 def make_chunk(spec: DatasetSpec, i: int) -> dict[str, np.ndarray]:

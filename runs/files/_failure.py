@@ -4,10 +4,11 @@ and the two ways a file gets it when its writer could not (``create_guarded``: a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import h5py
 
@@ -37,6 +38,23 @@ def create_guarded(path: str | os.PathLike, create: Callable[[], h5py.File]) -> 
         if not existed and path.exists():
             mark_failed(path, failure_reason(e))
         raise
+
+
+@contextlib.contextmanager
+def closed_or_failed(f: h5py.File) -> Iterator[h5py.File]:
+    """The body writes run file ``f``; on any exception (a signal included) ``f`` is marked failed with the reason
+    before it is closed and the exception goes on; either way ``f`` is closed at the end."""
+    from runs.files._store import set_status
+
+    try:
+        yield f
+    except BaseException as e:
+        try:
+            set_status(f, L.STATUS_FAILED, {L.HEADLINE: f"failed: {failure_reason(e)}"})
+        finally:
+            f.close()
+        raise
+    f.close()
 
 
 def mark_failed(path: str | os.PathLike, reason: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from runs.files import _layout as L
 from runs.jobs._discover_config import parse_discovery_config, quick_config
 from runs.jobs._discovery_types import DiscoveryConfig, SearcherConfig
-from runs.files._failure import create_guarded, failure_reason
+from runs.files._failure import closed_or_failed, create_guarded
 from runs.files._store import create_run, set_status
 from runs.jobs._discovery_file import read_discovery, summary_of  # noqa: F401  (read_discovery: the runner's reader)
 from runs.jobs._learn_run import learn_in_run
@@ -257,7 +257,7 @@ def run_discover(config: DiscoveryConfig | Mapping[str, Any], out: Path, *, quic
     f = create_guarded(out, lambda: create_run(out, L.KIND_DISCOVERY, cfg.canonical_json(), cfg.config_hash(), master,
                                                SEED_DERIVATION, json.dumps(fam0.scenario.to_json()), argv))
     t0 = time.perf_counter()
-    try:
+    with closed_or_failed(f):
         g = f.create_group(L.MODEL)
         g.attrs.update({L.MODEL_TARGET: json.dumps(sorted({s.target for s in cfg.searchers})),
                         L.MODEL_PATH: "(learned in this run: /learn)" if learning else mpath,
@@ -301,13 +301,6 @@ def run_discover(config: DiscoveryConfig | Mapping[str, Any], out: Path, *, quic
                 _append_candidates(f, cands)
         summary = summary_of(f, cfg, per, time.perf_counter() - t0)
         set_status(f, L.STATUS_COMPLETE, summary)
-    except BaseException as e:
-        try:
-            set_status(f, L.STATUS_FAILED, {"headline": f"failed: {failure_reason(e)}"})
-        finally:
-            f.close()
-        raise
-    f.close()
     return out
 
 

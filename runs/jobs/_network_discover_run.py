@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from runs.files import _layout as L
-from runs.files._failure import create_guarded, failure_reason
+from runs.files._failure import closed_or_failed, create_guarded
 from runs.files._store import create_run, set_status
 from runs.jobs._discovery_file import STRING_FIELDS, STRING_STATUS, summary_of
 from runs.jobs._discovery_types import DiscoveryConfig
@@ -84,7 +84,7 @@ def run_network_discover(cfg: DiscoveryConfig, out: Path, *,
                                                "searcher i: master + i; certification: master",
                                                json.dumps(fam.scenario.to_json()), argv))
     t0 = time.perf_counter()
-    try:
+    with closed_or_failed(f):
         g = f.create_group(L.MODEL)
         g.attrs.update({L.MODEL_TARGET: json.dumps(["inflation"]), L.MODEL_PATH: "", L.MODEL_CONFIG_HASH: ""})
         f.create_group(L.TRACES)
@@ -111,11 +111,4 @@ def run_network_discover(cfg: DiscoveryConfig, out: Path, *,
             certify_options={"tol": cert.nbl_tol, "time_limit": cert.nbl_time_limit, "seed": master})
         _append(f, cands)
         set_status(f, L.STATUS_COMPLETE, summary_of(f, cfg, per, time.perf_counter() - t0))
-    except BaseException as e:
-        try:
-            set_status(f, L.STATUS_FAILED, {"headline": f"failed: {failure_reason(e)}"})
-        finally:
-            f.close()
-        raise
-    f.close()
     return out
