@@ -49,14 +49,14 @@ def test_network_local_sampler_matches_an_explicit_sum_over_source_values():
 
 
 def test_network_dataset_chunk_labels_and_training_rows():
-    spec = S.DatasetSpec.create("network", bc.triangle(2), "network-local", 4, 3, {"alphabet": 2}, 2,
+    spec = S.DatasetSpec.create("network", bc.triangle(2), "network-local", 2, 3, {"alphabet": 2}, 2,
                                 nbl_time_limit=20.0)
     assert set(S.label_fields(spec)) == {"behaviours", "network_lower", "network_upper", "network_status"}
     a, b = S.make_chunk(spec, 0), S.make_chunk(spec, 0)
     assert all(np.array_equal(a[k], b[k]) for k in a)  # a pure function of (spec, i)
     assert np.all(a["network_lower"] == 0) and np.all(a["network_upper"] <= 1e-9)
     assert S.DatasetSpec.from_json(spec.canonical_json()) == spec
-    data = {k: np.concatenate([S.make_chunk(spec, i)[k] for i in range(2)]) for k in a}
+    data = {k: np.concatenate([a[k], a[k]]) for k in a}  # 4 rows whose statuses are set below
     data["network_status"][0] = S.STATUS_NAMES.index("limit")  # a gap that did not close: lower bound still usable
     data["network_status"][1] = S.STATUS_NAMES.index("error")
     with pytest.raises(ValueError, match="usable network label"):
