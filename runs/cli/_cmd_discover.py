@@ -38,6 +38,10 @@ def discover_cmd(
     network. A **discovery** has a certified lower bound > 0 and meets every constraint of the campaign. Flags
     override the search config.
 
+    A network family (the shipped `triangle`: [family] scenario = "triangle") is searched on target inflation, the
+    certified lower bound of the fanout inflation in its [network] table, and its candidates get the network
+    interval (an explicit network-local model above, the inflation ladder below; docs/networks.md).
+
     With a [learn] table and no --model (the shipped `fig3b` has one), the surrogate is learned in the run on the
     searched family: certified labels of family members, then rounds of surrogate search -> exact-gradient
     refinement (searchers with refine = true) -> certified labels at their maxima, neighbours and points of
