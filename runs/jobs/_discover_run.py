@@ -62,7 +62,7 @@ def run_searcher(f: h5py.File, s: SearcherConfig, name: str, objective, fam, the
     params0, _ = d.params_of(fam.init(jax.random.PRNGKey(0)))
     _write_trace(f, name, res, s, seed, math.nan if theta is None else theta, d.leaf_paths(params0))
     return res
-from runs.jobs._discovery_file import CANDIDATE_STATUS as _STRING_STATUS
+from runs.jobs._discovery_file import CANDIDATE_STATUS as _STRING_STATUS, append_candidate_rows
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -157,26 +157,10 @@ def _append_candidates(f: h5py.File, cands) -> None:
         "nl_lower": cands.nl_lower, "nl_upper": cands.nl_upper, "nbl_lower": cands.nbl_lower,
         "nbl_upper": cands.nbl_upper, "discovery": cands.discovery, "theta": cands.theta, "seconds": cands.seconds,
     }
-    enum = L.STATUS_ENUM  # the one status table (runs/files/_layout.py)
-    for k in _STRING_STATUS:
+    for k in _STRING_STATUS:  # codes of the one status table (runs/files/_layout.py)
         data[k] = np.array([L.status_code(v) for v in getattr(cands, k)], dtype=np.uint8)
     data["searcher"] = np.array(cands.searcher, dtype=object)
-    start = int(f.attrs[L.ROWS_COMPLETE])
-    for k, a in data.items():
-        path = L.candidates_path(k)
-        if path not in f:
-            a0 = np.asarray(a)
-            dtype = enum if k in _STRING_STATUS else (h5py.string_dtype() if k == "searcher" else a0.dtype)
-            f.create_dataset(path, shape=(0, *a0.shape[1:]), maxshape=(None, *a0.shape[1:]), dtype=dtype,
-                             chunks=(16, *a0.shape[1:]))
-            f[path].attrs[L.DESCRIPTION] = L.DISCOVERY_FIELDS[k]
-        ds = f[path]
-        ds.resize(start + n, axis=0)
-        if n:
-            ds[start:start + n] = a
-    f.flush()
-    f.attrs[L.ROWS_COMPLETE] = start + n
-    f.flush()
+    append_candidate_rows(f, data, n)
 
 
 def _tally(per: dict, name: str, res) -> None:

@@ -17,7 +17,7 @@ from runs.files import _layout as L
 if TYPE_CHECKING:
     from runs.jobs._discovery_types import DiscoveryConfig
 
-__all__ = ["read_candidates", "read_discovery", "summary_of", "STRING_STATUS"]
+__all__ = ["read_candidates", "read_discovery", "summary_of", "append_candidate_rows", "STRING_STATUS"]
 
 #: Candidate fields stored as HDF5 enums of the one status table (runs/files/_layout.py).
 #: (``discover.Candidates`` of Bell and bilocal families carry the first three; network candidates the last.)
@@ -25,6 +25,29 @@ CANDIDATE_STATUS = ("nl_status", "nbl_status", "tripartite_status")
 STRING_STATUS = CANDIDATE_STATUS + ("network_status",)
 #: Candidate fields stored as variable-length strings.
 STRING_FIELDS = ("searcher", "inflation")
+
+
+def append_candidate_rows(f: h5py.File, data: dict[str, np.ndarray], n: int) -> None:
+    """Append ``n`` rows to ``/candidates/<field>`` (each created on first use, extendable, described from the
+    layout; statuses as codes of the one enum, ``STRING_FIELDS`` as strings), flush, and only then move
+    ``rows_complete``: a killed run keeps whole rows only."""
+    start = int(f.attrs[L.ROWS_COMPLETE])
+    describe = {**L.DISCOVERY_FIELDS, **L.NETWORK_CANDIDATE_FIELDS}
+    for k, a in data.items():
+        a = np.asarray(a)
+        path = L.candidates_path(k)
+        if path not in f:
+            dtype = L.STATUS_ENUM if k in STRING_STATUS else (h5py.string_dtype() if k in STRING_FIELDS else a.dtype)
+            f.create_dataset(path, shape=(0, *a.shape[1:]), maxshape=(None, *a.shape[1:]), dtype=dtype,
+                             chunks=(16, *a.shape[1:]))
+            f[path].attrs[L.DESCRIPTION] = describe[k]
+        ds = f[path]
+        ds.resize(start + n, axis=0)
+        if n:
+            ds[start:start + n] = a
+    f.flush()
+    f.attrs[L.ROWS_COMPLETE] = start + n
+    f.flush()
 
 
 def summary_of(f: h5py.File, cfg: "DiscoveryConfig", per, seconds: float) -> dict[str, Any]:

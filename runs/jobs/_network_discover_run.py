@@ -24,7 +24,7 @@ import numpy as np
 from runs.files import _layout as L
 from runs.files._failure import closed_or_failed, create_guarded
 from runs.files._store import create_run, set_status
-from runs.jobs._discovery_file import STRING_FIELDS, STRING_STATUS, summary_of
+from runs.jobs._discovery_file import append_candidate_rows, summary_of
 from runs.jobs._discovery_types import DiscoveryConfig
 
 __all__ = ["run_network_discover"]
@@ -47,21 +47,7 @@ def _append(f: h5py.File, cands) -> None:
         "theta": np.full(n, math.nan),
         "seconds": np.array([x.seconds for x in r], np.float64),
     }
-    start = int(f.attrs[L.ROWS_COMPLETE])
-    for k, a in data.items():
-        path = L.candidates_path(k)
-        if path not in f:
-            dtype = L.STATUS_ENUM if k in STRING_STATUS else (h5py.string_dtype() if k in STRING_FIELDS else a.dtype)
-            f.create_dataset(path, shape=(0, *a.shape[1:]), maxshape=(None, *a.shape[1:]), dtype=dtype,
-                             chunks=(16, *a.shape[1:]))
-            f[path].attrs[L.DESCRIPTION] = {**L.DISCOVERY_FIELDS, **L.NETWORK_CANDIDATE_FIELDS}[k]
-        ds = f[path]
-        ds.resize(start + n, axis=0)
-        if n:
-            ds[start:start + n] = a
-    f.flush()
-    f.attrs[L.ROWS_COMPLETE] = start + n
-    f.flush()
+    append_candidate_rows(f, data, n)
 
 
 def run_network_discover(cfg: DiscoveryConfig, out: Path, *,
