@@ -368,24 +368,16 @@ def _network_quantum(sc: NetworkScenario, n: int, rng: np.random.Generator) -> n
     for members in sc.sources:
         st = _haar_states(rng, n, 2 ** len(members)).reshape((n,) + (2,) * len(members))
         psi.append((st, list(members)))
+    # einsum labels: one per (source, party it feeds) qubit, then each party's basis index and setting
+    lab = {(s, j): i for i, (s, j) in enumerate((s, j) for s, members in enumerate(sc.sources) for j in members)}
+    outs = [len(lab) + j for j in range(sc.n_parties)]
+    sets = [len(lab) + sc.n_parties + j for j in range(sc.n_parties)]
     out = np.empty((n,) + sc.shape)
     for i in range(n):
         # one einsum: sources' states, then per party and setting the conjugate basis on its qubits
-        ops, lab = [], {}
-        next_label = [0]
-
-        def fresh():
-            next_label[0] += 1
-            return next_label[0] - 1
-
+        ops = []
         for s, (st, members) in enumerate(psi):
-            axes = []
-            for j in members:
-                lab[(s, j)] = fresh()
-                axes.append(lab[(s, j)])
-            ops += [st[i], axes]
-        outs = [fresh() for _ in range(sc.n_parties)]
-        sets = [fresh() for _ in range(sc.n_parties)]
+            ops += [st[i], [lab[(s, j)] for j in members]]
         for j in range(sc.n_parties):
             U = _haar_unitaries(rng, (sc.settings[j],), 2 ** k[j]).conj()  # U[x, b, i]: basis vector i
             U = U.reshape((sc.settings[j],) + (2,) * k[j] + (2 ** k[j],))

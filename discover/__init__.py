@@ -51,7 +51,6 @@ from ._strategy import BellStrategy, NetworkStrategy, params_of, with_params
 from ._triangle import DEFAULT_GROUPS, JointMeasurement, TriangleStrategy, born_triangle
 from ._network_exact import dual_bound_parts, exact_inflation_lower, inflation_lower_and_grad
 from ._network_search import (
-    NETWORK_SEARCH_KEYS,
     certify_network_candidates,
     NetworkCandidate,
     NetworkSearchResult,
@@ -123,7 +122,6 @@ __all__ = [
     "exact_inflation_lower",
     "inflation_lower_and_grad",
     "dual_bound_parts",
-    "NETWORK_SEARCH_KEYS",
     "NetworkCandidate",
     "NetworkSearchResult",
     "amplified",

@@ -41,11 +41,8 @@ from ._objective import Objective
 from ._search import GradientSearch, NevergradSearch, RandomSearch, SearchResult, search
 
 __all__ = ["network_objective", "amplified", "NetworkCandidate", "NetworkSearchResult", "network_search",
-           "certify_network_candidates",
-           "NETWORK_SEARCH_KEYS"]
+           "certify_network_candidates"]
 
-#: Keys of a campaign's ``[network]`` table that ``network_search`` takes (``runs`` configs, see docs/networks.md).
-NETWORK_SEARCH_KEYS = ("copies", "D0", "amplify", "eval_time_limit", "steps", "refine_steps", "top", "time_budget", "seed")
 
 
 def amplified(p, s: float):

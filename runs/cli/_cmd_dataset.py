@@ -80,9 +80,9 @@ def dataset_cmd(
         if scenario.value == "network":
             if network is None:
                 fail("--scenario network needs --network (triangle, bilocal, chainN, starN or a description file)")
-            from runs.files._network_io import network_scenario_from_cli
+            from runs.files._network_io import network_scenario_named
 
-            sc = network_scenario_from_cli(network, outcomes=outcomes, settings=settings, variant=variant.value)
+            sc = network_scenario_named(network, outcomes=outcomes, settings=settings, variant=variant.value)
         elif scenario == DatasetScenario.bell:
             if settings is None:
                 fail("--scenario bell needs --settings M")

@@ -16,7 +16,7 @@ import numpy as np
 from runs.files._io import MAX_JSON_BYTES
 from runs.files._untrusted import shown
 
-__all__ = ["is_network_file", "load_network_behaviours", "network_scenario_from_cli", "NAMED_NETWORKS"]
+__all__ = ["is_network_file", "load_network_behaviours", "network_scenario_named", "NAMED_NETWORKS"]
 
 #: Networks named on the command line (``--network``); N is the number of sources (2..8).
 NAMED_NETWORKS = ("triangle", "bilocal", "chainN", "starN")
@@ -65,10 +65,10 @@ def load_network_behaviours(path: Path) -> list:
     return out
 
 
-def network_scenario_from_cli(network: str, *, outcomes: int = 2, settings: int | None = None, variant: str = "binary"):
-    """``--network``: a named network (``triangle``: settings 1 unless given; ``bilocal``: the bilocal chain of
-    ``variant``; ``chainN`` / ``starN``: N sources, settings 2 unless given) or a ``.json`` / ``.toml`` file holding a
-    network description (the ``scenario`` object of docs/networks.md, alone or under ``"scenario"``).
+def network_scenario_named(network: str, *, outcomes: int = 2, settings: int | None = None, variant: str = "binary"):
+    """A network as ``bellscope dataset --network`` and a campaign's ``[[dataset]] network`` name it: ``triangle``
+    (settings 1 unless given), ``bilocal`` (the bilocal chain of ``variant``), ``chainN`` / ``starN`` (N sources,
+    settings 2 unless given), or a ``.json`` / ``.toml`` file holding a network description (the ``scenario`` object of docs/networks.md, alone or under ``"scenario"``).
     ``ValueError`` with one line otherwise."""
     import re
     import tomllib
@@ -84,28 +84,28 @@ def network_scenario_from_cli(network: str, *, outcomes: int = 2, settings: int 
     if m:
         n = int(m.group(2))
         if not 2 <= n <= 8:
-            raise ValueError(f"--network {name}: between 2 and 8 sources; got {n}")
+            raise ValueError(f"network {name}: between 2 and 8 sources; got {n}")
         fn = bc.chain if m.group(1) == "chain" else bc.star
         return fn(n, outcomes=outcomes, settings=2 if settings is None else settings)
     path = Path(name)
     if path.suffix.lower() not in (".json", ".toml"):
-        raise ValueError(f"--network {shown(name, 60)!r}: expected one of {', '.join(NAMED_NETWORKS)} or a .json / "
+        raise ValueError(f"network {shown(name, 60)!r}: expected one of {', '.join(NAMED_NETWORKS)} or a .json / "
                          ".toml file with a network description (docs/networks.md)")
     if not path.is_file():
-        raise ValueError(f"--network {shown(name, 80)}: no such file" if not path.exists()
-                         else f"--network {shown(name, 80)}: not a regular file")
+        raise ValueError(f"network {shown(name, 80)}: no such file" if not path.exists()
+                         else f"network {shown(name, 80)}: not a regular file")
     if path.stat().st_size > MAX_JSON_BYTES:
-        raise ValueError(f"--network {shown(name, 80)}: {path.stat().st_size} bytes is too large for a network "
+        raise ValueError(f"network {shown(name, 80)}: {path.stat().st_size} bytes is too large for a network "
                          "description")
     try:
         text = path.read_text()
         obj = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise ValueError(f"--network {shown(name, 80)}: not valid {path.suffix[1:].upper()} "
+        raise ValueError(f"network {shown(name, 80)}: not valid {path.suffix[1:].upper()} "
                          f"({shown(str(e).splitlines()[0] if str(e) else type(e).__name__, 80)})") from None
     if isinstance(obj, dict) and isinstance(obj.get("scenario"), dict):
         obj = obj["scenario"]
     try:
         return bc.network_from_json(obj)
     except ValueError as e:
-        raise ValueError(f"--network {shown(name, 80)}: {e}") from None
+        raise ValueError(f"network {shown(name, 80)}: {e}") from None

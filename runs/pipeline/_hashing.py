@@ -48,13 +48,13 @@ def dataset_spec(stage: Stage):
     elif kind == "chsh-correlators":
         sc = None
     elif kind == "network":
-        from runs.files._network_io import network_scenario_from_cli
+        from runs.files._network_io import network_scenario_named
 
         if "network" not in o:
             raise ValueError(f"dataset {stage.name!r}: scenario 'network' needs network (triangle, chainN, starN, "
                              "bilocal or a description file)")
         try:
-            sc = network_scenario_from_cli(str(o["network"]), outcomes=int(o.get("outcomes", 2)),
+            sc = network_scenario_named(str(o["network"]), outcomes=int(o.get("outcomes", 2)),
                                            settings=None if "settings" not in o else int(o["settings"]),
                                            variant=str(o.get("variant", "binary")))
         except ValueError as e:
